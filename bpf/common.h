@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared by every xlb BPF header: includes, attributes, the packet context. */
+#ifndef XLB_BPF_COMMON_H
+#define XLB_BPF_COMMON_H
+#ifdef __cplusplus
+#error "bpf/ headers are for the BPF program only; userspace includes <xlb/abi.h>"
+#endif
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <stdbool.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include <xlb/abi.h>
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+#define XLB_INLINE static __always_inline
+
+/* What the parser learns about a packet, and what the later stages need. */
+struct xlb_pkt {
+    struct xlb_flow_key key; /* 5-tuple; daddr:dport is the VIP side */
+    void *l3;                /* start of the IP header */
+    __u32 l3_len;            /* IP packet length (IPVS counts these bytes) */
+    __u8 tcp_flags;          /* TCP_FLAG_* bits of byte 13 */
+    bool fragment;
+    bool ip_options;
+};
+
+/* TCP flag bits as in byte 13 of the TCP header. */
+#define XLB_TCPF_FIN 0x01
+#define XLB_TCPF_SYN 0x02
+#define XLB_TCPF_RST 0x04
+#define XLB_TCPF_ACK 0x10
+
+#endif

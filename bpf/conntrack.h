@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Flow tracking with IPVS semantics. The director in DR mode sees only the
+ * client-to-server half of a TCP connection, so states follow IPVS's
+ * INPUT-ONLY table (net/netfilter/ipvs/ip_vs_proto_tcp.c). Expiry uses the
+ * per-state timeouts from config (ipvsadm --set); the LRU map evicts the rest.
+ */
+#ifndef XLB_BPF_CONNTRACK_H
+#define XLB_BPF_CONNTRACK_H
+#include "maps.h"
+
+#define sNO XLB_TCP_S_NONE
+#define sES XLB_TCP_S_ESTABLISHED
+#define sSS XLB_TCP_S_SYN_SENT
+#define sSR XLB_TCP_S_SYN_RECV
+#define sFW XLB_TCP_S_FIN_WAIT
+#define sTW XLB_TCP_S_TIME_WAIT
+#define sCL XLB_TCP_S_CLOSE
+#define sCW XLB_TCP_S_CLOSE_WAIT
+#define sLA XLB_TCP_S_LAST_ACK
+#define sLI XLB_TCP_S_LISTEN
+#define sSA XLB_TCP_S_SYNACK
+
+/* Rows: syn, fin, ack, rst. Columns: the current state, in enum order. */
+static const __u8 tcp_input_only[4][XLB_TCP_S_LAST] = {
+    /*        sNO  sES  sSS  sSR  sFW  sTW  sCL  sCW  sLA  sLI  sSA */
+    /*syn*/ { sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR },
+    /*fin*/ { sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW },
+    /*ack*/ { sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES },
+    /*rst*/ { sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL },
+};
+
+/* IPVS's tcp_state_idx(): rst beats syn beats fin beats ack. */
+XLB_INLINE int tcp_event(__u8 flags)
+{
+    if (flags & XLB_TCPF_RST)
+        return 3;
+    if (flags & XLB_TCPF_SYN)
+        return 0;
+    if (flags & XLB_TCPF_FIN)
+        return 1;
+    if (flags & XLB_TCPF_ACK)
+        return 2;
+    return -1;
+}
+
+XLB_INLINE __u8 tcp_next_state(__u8 state, __u8 flags)
+{
+    int ev = tcp_event(flags);
+    __u32 idx;
+
+    if (ev < 0)
+        return state;
+    /* Bound the flat index itself, so the check and the access use the same
+     * register whatever the compiler does with `state`. */
+    idx = (__u32)ev * XLB_TCP_S_LAST + state;
+    if (idx >= sizeof(tcp_input_only))
+        return state;
+    return ((const __u8 *)tcp_input_only)[idx];
+}
+
+XLB_INLINE __u64 flow_timeout_ns(const struct xlb_config *cfg, __u8 proto, __u8 state)
+{
+    __u32 s;
+
+    if (proto == IPPROTO_UDP)
+        s = cfg->udp_timeout;
+    else if (state < XLB_TCP_S_LAST)
+        s = cfg->tcp_timeout[state];
+    else
+        s = 0;
+    return (__u64)s * 1000000000ull;
+}
+
+XLB_INLINE bool flow_expired(const struct xlb_config *cfg, const struct xlb_flow *f,
+                             __u8 proto, __u64 now)
+{
+    return now - f->last_seen_ns > flow_timeout_ns(cfg, proto, f->state);
+}
+#endif

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Forwarding. DR rewrites the MAC addresses only; the kernel's FIB and
+ * neighbour tables, read through bpf_fib_lookup(), say where and to whom.
+ */
+#ifndef XLB_BPF_FORWARD_H
+#define XLB_BPF_FORWARD_H
+#include "maps.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+XLB_INLINE void neigh_request(__u32 ifindex, const struct bpf_fib_lookup *fib)
+{
+    struct xlb_neigh_event ev = {};
+
+    ev.ifindex = ifindex;
+    ev.af = fib->family;
+    /* On NO_NEIGH the kernel has already replaced the destination with the
+     * route's gateway when there is one, so this is the next hop to resolve. */
+    if (fib->family == AF_INET)
+        ev.addr.v4 = fib->ipv4_dst;
+    else
+        __builtin_memcpy(ev.addr.v6, fib->ipv6_dst, 16);
+    bpf_ringbuf_output(&neigh_events, &ev, sizeof(ev), 0);
+}
+
+/*
+ * bpf_fib_lookup() return codes, and what they mean here:
+ *  SUCCESS      dmac/smac/ifindex are filled in: forward.
+ *  NO_NEIGH     route found, neighbour not (or not yet) valid. The kernel does
+ *               not start resolution for us, so userspace is told (ring buffer)
+ *               and asks for it with NTF_USE. Passing the packet instead would
+ *               reach a stack that owns the VIP and answers with a RST.
+ *  NOT_FWDED    the route is local, broadcast or multicast: the dest is us.
+ *  FWD_DISABLED forwarding is off on the ingress device (the lookup is an
+ *               input lookup, as for a routed packet).
+ *  FRAG_NEEDED  the packet exceeds the egress MTU.
+ *  others       blackhole, unreachable, prohibit, no source address.
+ */
+XLB_INLINE int xlb_forward_dr(struct xdp_md *ctx, struct ethhdr *eth, struct xlb_pkt *pkt,
+                              const struct xlb_dest *d)
+{
+    struct bpf_fib_lookup fib = {};
+    __u32 ifindex = ctx->ingress_ifindex;
+    long rc;
+
+    fib.ifindex = ifindex;
+    fib.l4_protocol = pkt->key.proto;
+    fib.sport = pkt->key.sport;
+    fib.dport = d->port;
+    fib.tot_len = pkt->l3_len;
+    if (d->af == XLB_AF_INET) {
+        fib.family = AF_INET;
+        fib.ipv4_src = pkt->key.saddr.v4;
+        fib.ipv4_dst = d->addr.v4;
+    } else {
+        fib.family = AF_INET6;
+        __builtin_memcpy(fib.ipv6_src, pkt->key.saddr.v6, 16);
+        __builtin_memcpy(fib.ipv6_dst, d->addr.v6, 16);
+    }
+
+    rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+    switch (rc) {
+    case BPF_FIB_LKUP_RET_SUCCESS:
+        break;
+    case BPF_FIB_LKUP_RET_NO_NEIGH:
+        neigh_request(fib.ifindex, &fib);
+        return -XLB_R_DROP_NO_NEIGH;
+    case BPF_FIB_LKUP_RET_NOT_FWDED:
+        return -XLB_R_PASS_LOCAL;
+    case BPF_FIB_LKUP_RET_FWD_DISABLED:
+        return -XLB_R_DROP_FWD_DISABLED;
+    default:
+        return -XLB_R_DROP_FIB;
+    }
+
+    __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+    __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+    if (fib.ifindex == ifindex)
+        return XDP_TX;
+
+    /* XDP_REDIRECT needs the egress in tx_ports (userspace adds every attached
+     * interface). Look first so a miss is counted, not an anonymous abort. */
+    if (!bpf_map_lookup_elem(&tx_ports, &fib.ifindex))
+        return -XLB_R_DROP_NO_TX_PORT;
+    return bpf_redirect_map(&tx_ports, fib.ifindex, 0);
+}
+#endif

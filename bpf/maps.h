@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Map definitions. Sizes here are defaults; the loader sets them at load time. */
+#ifndef XLB_BPF_MAPS_H
+#define XLB_BPF_MAPS_H
+#include "common.h"
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
+    __type(key, struct xlb_svc_key);
+    __type(value, __u32); /* service index */
+} svc_index SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
+    __type(key, struct xlb_svc_key);
+    __type(value, __u32); /* services on this address */
+} vips SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
+    __type(key, __u32);
+    __type(value, struct xlb_svc);
+} svcs SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, XLB_DEFAULT_MAX_DESTS);
+    __type(key, __u32);
+    __type(value, struct xlb_dest);
+} dests SEC(".maps");
+
+struct sched_inner {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __uint(key_size, sizeof(__u32));
+    /* value_size, not __type: clang emits only a forward declaration of a
+     * struct used solely behind a map-in-map, and libbpf cannot size it. */
+    __uint(value_size, sizeof(struct xlb_sched_table));
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
+    __type(key, __u32);
+    __array(values, struct sched_inner);
+} sched_tables SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
+    __type(key, __u32);
+    __type(value, struct xlb_sched_cursor);
+} sched_cursor SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, XLB_DEFAULT_MAX_FLOWS);
+    __type(key, struct xlb_flow_key);
+    __type(value, struct xlb_flow);
+} flows SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
+    __type(key, __u32);
+    __type(value, struct xlb_stats);
+} svc_stats SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, XLB_DEFAULT_MAX_DESTS);
+    __type(key, __u32);
+    __type(value, struct xlb_stats);
+} dest_stats SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, XLB_R_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} reasons SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct xlb_config);
+} config SEC(".maps");
+
+/* Egress interfaces for XDP_REDIRECT, keyed by ifindex. */
+struct {
+    __uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+    __uint(max_entries, 64);
+    __type(key, __u32);
+    __type(value, struct bpf_devmap_val);
+} tx_ports SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 4096 * 4);
+} neigh_events SEC(".maps");
+
+#endif

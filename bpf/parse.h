@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Header parsing with a cursor, after xdp-tools' parsing_helpers.h: each
+ * parse_*() checks the bytes it reads against data_end, advances the cursor,
+ * and returns the next protocol or a negative -XLB_R_* reason.
+ */
+#ifndef XLB_BPF_PARSE_H
+#define XLB_BPF_PARSE_H
+#include "common.h"
+
+struct hdr_cursor {
+    void *pos;
+};
+
+struct xlb_vlan_hdr {
+    __be16 tci;
+    __be16 encap_proto;
+};
+
+XLB_INLINE bool proto_is_vlan(__u16 h_proto)
+{
+    return h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD);
+}
+
+/* Ethernet plus up to XLB_VLAN_MAX_DEPTH tags. Returns the EtherType, network order. */
+XLB_INLINE int parse_ethhdr(struct hdr_cursor *cur, void *data_end, struct ethhdr **ethp)
+{
+    struct ethhdr *eth = cur->pos;
+    __u16 h_proto;
+
+    if ((void *)(eth + 1) > data_end)
+        return -XLB_R_DROP_MALFORMED;
+    *ethp = eth;
+    cur->pos = eth + 1;
+    h_proto = eth->h_proto;
+
+#pragma unroll
+    for (int i = 0; i < XLB_VLAN_MAX_DEPTH; i++) {
+        struct xlb_vlan_hdr *vh = cur->pos;
+
+        if (!proto_is_vlan(h_proto))
+            break;
+        if ((void *)(vh + 1) > data_end)
+            return -XLB_R_DROP_MALFORMED;
+        h_proto = vh->encap_proto;
+        cur->pos = vh + 1;
+    }
+    if (proto_is_vlan(h_proto))
+        return -XLB_R_PASS_NOT_IP; /* deeper stacks are not ours to judge */
+    return h_proto;
+}
+
+/* IPv4: IHL and total length are checked before the bytes they cover. */
+XLB_INLINE int xlb4_parse(struct hdr_cursor *cur, void *data_end, struct xlb_pkt *pkt)
+{
+    struct iphdr *iph = cur->pos;
+    __u32 hdrsize, tot_len;
+
+    if ((void *)(iph + 1) > data_end)
+        return -XLB_R_DROP_MALFORMED;
+    if (iph->version != 4)
+        return -XLB_R_DROP_MALFORMED;
+    hdrsize = iph->ihl * 4;
+    if (hdrsize < sizeof(*iph))
+        return -XLB_R_DROP_MALFORMED;
+    tot_len = bpf_ntohs(iph->tot_len);
+    if (tot_len < hdrsize)
+        return -XLB_R_DROP_MALFORMED;
+    if (cur->pos + hdrsize > data_end)
+        return -XLB_R_DROP_MALFORMED;
+    /* The frame may carry Ethernet padding after the IP packet, never less. */
+    if (cur->pos + tot_len > data_end)
+        return -XLB_R_DROP_MALFORMED;
+
+    pkt->l3 = iph;
+    pkt->l3_len = tot_len;
+    pkt->key.af = XLB_AF_INET;
+    pkt->key.proto = iph->protocol;
+    pkt->key.saddr.v4 = iph->saddr;
+    pkt->key.daddr.v4 = iph->daddr;
+    pkt->fragment = (iph->frag_off & bpf_htons(0x3fff)) != 0; /* MF or offset */
+    pkt->ip_options = hdrsize > sizeof(*iph);
+    cur->pos += hdrsize;
+    return iph->protocol;
+}
+
+struct xlb_ipv6_opt_hdr {
+    __u8 nexthdr;
+    __u8 hdrlen;
+};
+
+struct xlb_ipv6_frag_hdr {
+    __u8 nexthdr;
+    __u8 reserved;
+    __be16 frag_off; /* offset << 3 | M */
+    __be32 identification;
+};
+
+/* IPv6 with a bounded walk over extension headers. */
+XLB_INLINE int xlb6_parse(struct hdr_cursor *cur, void *data_end, struct xlb_pkt *pkt)
+{
+    struct ipv6hdr *ip6h = cur->pos;
+    __u8 nexthdr;
+
+    if ((void *)(ip6h + 1) > data_end)
+        return -XLB_R_DROP_MALFORMED;
+    if (ip6h->version != 6)
+        return -XLB_R_DROP_MALFORMED;
+    if ((void *)(ip6h + 1) + bpf_ntohs(ip6h->payload_len) > data_end)
+        return -XLB_R_DROP_MALFORMED;
+
+    pkt->l3 = ip6h;
+    pkt->l3_len = sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
+    pkt->key.af = XLB_AF_INET6;
+    __builtin_memcpy(pkt->key.saddr.v6, &ip6h->saddr, 16);
+    __builtin_memcpy(pkt->key.daddr.v6, &ip6h->daddr, 16);
+    cur->pos = ip6h + 1;
+    nexthdr = ip6h->nexthdr;
+
+#pragma unroll
+    for (int i = 0; i < XLB_IPV6_EXT_MAX; i++) {
+        struct xlb_ipv6_opt_hdr *oh = cur->pos;
+        struct xlb_ipv6_frag_hdr *fh = cur->pos;
+
+        switch (nexthdr) {
+        case IPPROTO_HOPOPTS:
+        case IPPROTO_ROUTING:
+        case IPPROTO_DSTOPTS:
+            if ((void *)(oh + 1) > data_end)
+                return -XLB_R_DROP_MALFORMED;
+            nexthdr = oh->nexthdr;
+            cur->pos += (oh->hdrlen + 1) * 8;
+            break;
+        case IPPROTO_AH:
+            if ((void *)(oh + 1) > data_end)
+                return -XLB_R_DROP_MALFORMED;
+            nexthdr = oh->nexthdr;
+            cur->pos += (oh->hdrlen + 2) * 4;
+            break;
+        case IPPROTO_FRAGMENT:
+            if ((void *)(fh + 1) > data_end)
+                return -XLB_R_DROP_MALFORMED;
+            /* An atomic fragment (offset 0, no M) is a whole packet. */
+            if (fh->frag_off & bpf_htons(0xfff9))
+                pkt->fragment = true;
+            nexthdr = fh->nexthdr;
+            cur->pos = fh + 1;
+            break;
+        default:
+            goto done;
+        }
+    }
+    /* Still an extension header after the bound: not something we balance. */
+    return -XLB_R_PASS_NOT_L4;
+done:
+    pkt->key.proto = nexthdr;
+    return nexthdr;
+}
+
+/* TCP or UDP ports (and TCP flags). Fragments stop before this. */
+XLB_INLINE int parse_l4(struct hdr_cursor *cur, void *data_end, struct xlb_pkt *pkt)
+{
+    if (pkt->key.proto == IPPROTO_TCP) {
+        struct tcphdr *th = cur->pos;
+
+        if ((void *)(th + 1) > data_end)
+            return -XLB_R_DROP_MALFORMED;
+        if (th->doff < 5)
+            return -XLB_R_DROP_MALFORMED;
+        if (cur->pos + th->doff * 4 > data_end)
+            return -XLB_R_DROP_MALFORMED;
+        pkt->key.sport = th->source;
+        pkt->key.dport = th->dest;
+        pkt->tcp_flags = ((__u8 *)th)[13];
+        return 0;
+    }
+    if (pkt->key.proto == IPPROTO_UDP) {
+        struct udphdr *uh = cur->pos;
+
+        if ((void *)(uh + 1) > data_end)
+            return -XLB_R_DROP_MALFORMED;
+        pkt->key.sport = uh->source;
+        pkt->key.dport = uh->dest;
+        return 0;
+    }
+    return -XLB_R_PASS_NOT_L4;
+}
+#endif

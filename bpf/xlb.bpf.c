@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * xlb_xdp: the XDP entry point. parse -> service -> conntrack -> schedule ->
+ * forward -> count. Inner stages return a verdict or a negative -XLB_R_*
+ * reason; the single exit at `out:` turns it into an XDP action and counts it
+ * once in reasons[].
+ */
+#include "common.h"
+#include "parse.h"
+#include "maps.h"
+#include "stats.h"
+#include "sched.h"
+#include "conntrack.h"
+#include "forward.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+XLB_INLINE bool is_vip(const struct xlb_pkt *pkt)
+{
+    struct xlb_svc_key k = {};
+
+    k.af = pkt->key.af;
+    k.vip = pkt->key.daddr;
+    return bpf_map_lookup_elem(&vips, &k) != NULL;
+}
+
+XLB_INLINE int service_lookup(const struct xlb_pkt *pkt, __u32 *svc)
+{
+    struct xlb_svc_key k = {};
+    __u32 *idx;
+
+    k.af = pkt->key.af;
+    k.proto = pkt->key.proto;
+    k.vip = pkt->key.daddr;
+    k.vport = pkt->key.dport;
+    idx = bpf_map_lookup_elem(&svc_index, &k);
+    if (!idx) {
+        k.vport = 0; /* all-port service */
+        idx = bpf_map_lookup_elem(&svc_index, &k);
+        if (!idx)
+            return -XLB_R_PASS_NO_SERVICE;
+    }
+    *svc = *idx;
+    return 0;
+}
+
+/* The flow's dest if it is still usable: the slot holds the same generation. */
+XLB_INLINE struct xlb_dest *flow_dest(const struct xlb_flow *f)
+{
+    struct xlb_dest *d = bpf_map_lookup_elem(&dests, &f->dest);
+
+    if (!d || !(d->flags & XLB_DEST_F_ACTIVE) || d->gen != f->dest_gen)
+        return NULL;
+    return d;
+}
+
+XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
+{
+    void *data_end = (void *)(long)ctx->data_end;
+    struct hdr_cursor cur = { .pos = (void *)(long)ctx->data };
+    const struct xlb_config *cfg;
+    struct xlb_dest *d = NULL;
+    struct xlb_flow *f, nf = {};
+    struct ethhdr *eth;
+    bool new_conn = false;
+    __u32 zero = 0, svc;
+    __u64 now;
+    int proto, rc;
+    long id;
+
+    proto = parse_ethhdr(&cur, data_end, &eth);
+    if (proto == -XLB_R_DROP_MALFORMED)
+        return -XLB_R_PASS_MALFORMED;
+    if (proto < 0)
+        return proto;
+    if (proto == bpf_htons(ETH_P_IP))
+        rc = xlb4_parse(&cur, data_end, pkt);
+    else if (proto == bpf_htons(ETH_P_IPV6))
+        rc = xlb6_parse(&cur, data_end, pkt);
+    else
+        return -XLB_R_PASS_NOT_IP;
+    if (rc == -XLB_R_DROP_MALFORMED)
+        return -XLB_R_PASS_MALFORMED; /* bad L3: the kernel drops and counts it */
+    if (rc < 0)
+        return rc;
+
+    cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg)
+        return -XLB_R_DROP_INTERNAL;
+
+    /* Without a reassembled L4 header there is no port to balance on. */
+    if (pkt->fragment || pkt->ip_options) {
+        if (!is_vip(pkt))
+            return -XLB_R_PASS_NO_SERVICE;
+        if (cfg->flags & XLB_CFG_F_DROP_FRAGS)
+            return -XLB_R_DROP_FRAGMENT;
+        return pkt->fragment ? -XLB_R_PASS_FRAGMENT : -XLB_R_PASS_IP_OPTIONS;
+    }
+
+    rc = parse_l4(&cur, data_end, pkt);
+    if (rc == -XLB_R_DROP_MALFORMED && !is_vip(pkt))
+        return -XLB_R_PASS_MALFORMED;
+    if (rc < 0)
+        return rc;
+
+    rc = service_lookup(pkt, &svc);
+    if (rc < 0)
+        return rc;
+
+    now = bpf_ktime_get_coarse_ns();
+    f = bpf_map_lookup_elem(&flows, &pkt->key);
+    if (f && !flow_expired(cfg, f, pkt->key.proto, now) && f->svc == svc) {
+        d = flow_dest(f);
+        if (d) {
+            f->last_seen_ns = now;
+            if (pkt->key.proto == IPPROTO_TCP)
+                f->state = tcp_next_state(f->state, pkt->tcp_flags);
+        }
+    }
+
+    if (!d) {
+        /* IPVS schedules TCP only on a SYN without RST (sloppy_tcp=0). A
+         * flow whose dest was deleted is rescheduled on any packet, as with
+         * expire_nodest_conn=1. */
+        bool live = f && !flow_expired(cfg, f, pkt->key.proto, now);
+
+        if (pkt->key.proto == IPPROTO_TCP && !live &&
+            (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST)) != XLB_TCPF_SYN)
+            return -XLB_R_PASS_TCP_NOT_SYN;
+
+        id = sched_pick(svc);
+        if (id < 0)
+            return id;
+        nf.dest = id;
+        d = bpf_map_lookup_elem(&dests, &nf.dest);
+        if (!d || !(d->flags & XLB_DEST_F_ACTIVE))
+            return -XLB_R_DROP_INTERNAL;
+        nf.dest_gen = d->gen;
+        nf.svc = svc;
+        nf.last_seen_ns = now;
+        nf.state = pkt->key.proto == IPPROTO_TCP
+                       ? tcp_next_state(live ? f->state : XLB_TCP_S_NONE, pkt->tcp_flags)
+                       : XLB_UDP_S_NORMAL;
+        bpf_map_update_elem(&flows, &pkt->key, &nf, BPF_ANY);
+        new_conn = true;
+    }
+
+    stats_inbound(svc, f && !new_conn ? f->dest : nf.dest, pkt->l3_len, new_conn);
+
+    switch (d->fwd) {
+    case XLB_FWD_DR:
+        return xlb_forward_dr(ctx, eth, pkt, d);
+    default:
+        return -XLB_R_DROP_UNSUPPORTED;
+    }
+}
+
+SEC("xdp")
+int xlb_xdp(struct xdp_md *ctx)
+{
+    struct xlb_pkt pkt = {};
+    __u32 reason;
+    int rc, action;
+
+    rc = xlb_handle(ctx, &pkt);
+    if (rc >= 0) {
+        action = rc;
+        reason = rc == XDP_TX ? XLB_R_TX : XLB_R_REDIRECT;
+        if (rc != XDP_TX && rc != XDP_REDIRECT)
+            reason = XLB_R_DROP_INTERNAL; /* bpf_redirect_map() failed */
+        goto out;
+    }
+    reason = -rc;
+    if (reason >= XLB_R_MAX)
+        reason = XLB_R_DROP_INTERNAL;
+    action = reason >= XLB_R_DROP_MALFORMED ? XDP_DROP : XDP_PASS;
+out:
+    stats_reason(reason);
+    return action;
+}
