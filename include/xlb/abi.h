@@ -50,7 +50,19 @@ struct xlb_svc_key {
 /* Scheduler ids. The names are ipvsadm's. */
 enum xlb_sched {
     XLB_SCHED_RR = 0,
-    XLB_SCHED_WRR = 1,
+    XLB_SCHED_WRR,
+    XLB_SCHED_LC,
+    XLB_SCHED_WLC,
+    XLB_SCHED_SED,
+    XLB_SCHED_NQ,
+    XLB_SCHED_SH,
+    XLB_SCHED_DH,
+    XLB_SCHED_MH,
+    XLB_SCHED_FO,
+    XLB_SCHED_OVF,
+    XLB_SCHED_TWOS,
+    XLB_SCHED_LBLC,
+    XLB_SCHED_LBLCR,
     XLB_SCHED_MAX,
 };
 
@@ -62,6 +74,8 @@ enum xlb_fwd {
 };
 
 #define XLB_SVC_F_ACTIVE (1u << 0)
+/* ipvs_flags bits, with IPVS's values (IP_VS_SVC_F_*). */
+#define XLB_IPVS_SVC_F_PERSISTENT 0x0001
 
 /* svcs[idx]: a service's configuration, readable back for -L / -S. */
 struct xlb_svc {

@@ -1,0 +1,33 @@
+#pragma once
+// The one interface xlbctl, xlbd and the tests program the load balancer
+// through. Errors carry the errno kernel IPVS would give for the same
+// request (EEXIST, ESRCH, ENOENT, ...), so ipvsadm's messages map onto them.
+
+#include <xlb/model/service.h>
+#include <xlb/util/error.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace xlb {
+
+class dataplane {
+public:
+    virtual ~dataplane() = default;
+
+    virtual result<> add_service(const service_config& svc) = 0;  // EEXIST
+    virtual result<> edit_service(const service_config& svc) = 0; // ESRCH
+    virtual result<> del_service(const service_key& key) = 0;     // ESRCH
+    virtual result<> clear() = 0;
+
+    virtual result<> add_dest(const service_key& svc, const dest_config& dest) = 0;  // ESRCH, EEXIST
+    virtual result<> edit_dest(const service_key& svc, const dest_config& dest) = 0; // ESRCH, ENOENT
+    virtual result<> del_dest(const service_key& svc, const endpoint& dest) = 0;     // ESRCH, ENOENT
+
+    // Every service with its dests, counters and connection counts.
+    [[nodiscard]] virtual result<std::vector<service_state>> list() const = 0;
+    // The connection table size ipvsadm shows in its header.
+    [[nodiscard]] virtual uint32_t conn_table_size() const = 0;
+};
+
+} // namespace xlb

@@ -1,0 +1,122 @@
+#pragma once
+// xdp_dataplane: the table lives in BPF maps pinned under a pin directory
+// (default /sys/fs/bpf/xlb/default), so any process can program it and
+// traffic keeps flowing with no process running.
+
+#include <xlb/abi.h>
+#include <xlb/dataplane/dataplane.h>
+#include <xlb/util/fd.h>
+
+#include <array>
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace xlb {
+
+inline constexpr const char* default_pin_dir = "/sys/fs/bpf/xlb/default";
+
+// --pin-dir, else $XLB_PIN_DIR, else the default.
+std::string resolve_pin_dir(const std::string& flag);
+
+struct load_options {
+    uint32_t max_services = XLB_DEFAULT_MAX_SERVICES;
+    uint32_t max_dests = XLB_DEFAULT_MAX_DESTS;
+    uint32_t max_flows = XLB_DEFAULT_MAX_FLOWS;
+};
+
+enum class xdp_mode { native, generic };
+
+struct attachment {
+    std::string ifname;
+    int ifindex = 0;
+    std::string mode; // "native", "generic", or "detached" if our program is gone
+};
+
+struct map_fill {
+    std::string name;
+    uint32_t max_entries = 0;
+    uint64_t used = 0; // entries in use (hash maps: keys; svcs/dests: active slots)
+};
+
+struct status_info {
+    std::string pin_dir;
+    uint32_t prog_id = 0;
+    uint32_t verified_insns = 0;
+    uint32_t xlated_bytes = 0;
+    uint32_t jited_bytes = 0;
+    std::vector<attachment> attachments;
+    std::vector<map_fill> maps;
+    std::array<uint64_t, XLB_R_MAX> reasons{};
+};
+
+std::string_view reason_name(enum xlb_reason r) noexcept;
+
+class xdp_dataplane final : public dataplane {
+public:
+    // Loads the program, sizes and pins its maps. EEXIST if already loaded.
+    static result<xdp_dataplane> load(const std::string& pin_dir, const load_options& opts);
+    // Opens an instance loaded earlier. ENOENT if there is none.
+    static result<xdp_dataplane> open(const std::string& pin_dir);
+    // Detaches from every interface it was attached to, unpins everything.
+    static result<> unload(const std::string& pin_dir);
+
+    xdp_dataplane(xdp_dataplane&&) noexcept = default;
+    xdp_dataplane& operator=(xdp_dataplane&&) noexcept = default;
+    ~xdp_dataplane() override = default;
+
+    result<> attach(const std::string& ifname, xdp_mode mode);
+    result<> detach(const std::string& ifname);
+    [[nodiscard]] result<status_info> status() const;
+
+    result<> add_service(const service_config& svc) override;
+    result<> edit_service(const service_config& svc) override;
+    result<> del_service(const service_key& key) override;
+    result<> clear() override;
+    result<> add_dest(const service_key& svc, const dest_config& dest) override;
+    result<> edit_dest(const service_key& svc, const dest_config& dest) override;
+    result<> del_dest(const service_key& svc, const endpoint& dest) override;
+    [[nodiscard]] result<std::vector<service_state>> list() const override;
+    [[nodiscard]] uint32_t conn_table_size() const override { return _sizes.max_flows; }
+
+    [[nodiscard]] result<struct xlb_config> config() const;
+    result<> set_config(const struct xlb_config& cfg);
+    [[nodiscard]] result<std::array<uint64_t, XLB_R_MAX>> reasons() const;
+    // Drains neigh_events, asking the kernel to resolve each next hop. Waits
+    // up to timeout for the first event. Returns how many were handled.
+    result<size_t> resolve_pending_neighbours(std::chrono::milliseconds timeout);
+
+    [[nodiscard]] int prog_fd() const noexcept { return _prog.get(); }
+    [[nodiscard]] const std::string& pin_dir() const noexcept { return _pin_dir; }
+
+    struct maps {
+        file_desc svc_index, vips, svcs, dests, sched_tables, sched_cursor, flows, svc_stats, dest_stats,
+            reasons, config, tx_ports, neigh_events;
+    };
+
+private:
+    xdp_dataplane() = default;
+    static result<xdp_dataplane> open_pinned(const std::string& pin_dir);
+
+    struct svc_slot {
+        uint32_t idx;
+        struct xlb_svc svc;
+    };
+    struct dest_slot {
+        uint32_t id;
+        struct xlb_dest dest;
+    };
+
+    [[nodiscard]] result<svc_slot> find_service(const service_key& key) const;
+    [[nodiscard]] result<std::vector<dest_slot>> service_dests(uint32_t svc) const;
+    result<> rebuild_table(uint32_t svc_idx, scheduler s);
+    result<> remove_service(const svc_slot& slot);
+    result<> zero_percpu(int fd, uint32_t key, size_t value_size);
+
+    std::string _pin_dir;
+    file_desc _prog;
+    maps _maps;
+    load_options _sizes;
+};
+
+} // namespace xlb

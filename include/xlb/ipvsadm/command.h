@@ -1,0 +1,57 @@
+#pragma once
+// ipvsadm's command line: parsing with ipvsadm 1.31's rules and messages, and
+// running a parsed command against a dataplane with ipvsadm's exit codes
+// (2: usage error, 255: the table refused the request).
+
+#include <xlb/dataplane/dataplane.h>
+#include <xlb/ipvsadm/format.h>
+#include <xlb/model/service.h>
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace xlb::ipvsadm {
+
+enum class op {
+    add_service,
+    edit_service,
+    del_service,
+    clear,
+    list,
+    add_dest,
+    del_dest,
+    edit_dest,
+    help,
+};
+
+struct command {
+    op what = op::list;
+    std::optional<service_key> service;
+    std::string sched_name; // as given; empty means ipvsadm's default, wlc
+    std::optional<endpoint> dest;
+    forwarding fwd = forwarding::dr;
+    int32_t weight = 1;
+    list_options list;
+};
+
+struct usage_error {
+    std::string message;
+    int exit_code = 2;
+};
+
+// argv without the program name. prog is the name used in messages.
+std::variant<command, usage_error> parse(const std::vector<std::string>& args, const std::string& prog);
+
+struct outcome {
+    int exit_code = 0;
+    std::string out;
+    std::string err;
+};
+
+outcome execute(const command& cmd, dataplane& dp, const name_fn& names = resolve_names);
+
+std::string usage(const std::string& prog);
+
+} // namespace xlb::ipvsadm

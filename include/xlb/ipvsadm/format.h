@@ -1,0 +1,39 @@
+#pragma once
+// ipvsadm's listing output, byte for byte (ipvsadm 1.31 list_all/list_service,
+// print_service_entry, print_largenum, print_title).
+
+#include <xlb/model/service.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace xlb::ipvsadm {
+
+enum class list_format { normal, stats, thresholds, persistent_conn };
+
+struct list_options {
+    list_format format = list_format::normal;
+    bool numeric = false;
+    bool exact = false;
+    bool sort = true;
+    bool header = true; // the "IP Virtual Server version" line (absent when listing one service)
+};
+
+// Turns an endpoint into "host:service" when not numeric. The default uses
+// the resolver (reverse DNS, /etc/services) as ipvsadm does.
+using name_fn = std::function<std::string(const endpoint&, protocol)>;
+std::string resolve_names(const endpoint& e, protocol p);
+
+std::string format_list(std::vector<service_state> services, const list_options& opts, uint32_t conn_table_size,
+                        const name_fn& names = resolve_names);
+
+// print_largenum: width 9, scaled by K/M/G/T unless exact.
+std::string largenum(uint64_t n, bool exact);
+
+// ipvsadm's sort: libipvs ipvs_cmp_services / ipvs_cmp_dests through qsort,
+// with their 32-bit wrap-around address comparison kept.
+void sort_services(std::vector<service_state>& services);
+
+} // namespace xlb::ipvsadm

@@ -1,0 +1,93 @@
+#pragma once
+// The IPVS table as value types: what ipvsadm adds, edits and lists.
+
+#include <xlb/abi.h>
+#include <xlb/model/address.h>
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace xlb {
+
+enum class protocol : uint8_t { tcp = 6, udp = 17 };
+// Every IPVS scheduler, so a table can be described; the XDP data path
+// schedules those for which supported() is true.
+enum class scheduler : uint32_t {
+    rr = XLB_SCHED_RR,
+    wrr = XLB_SCHED_WRR,
+    lc = XLB_SCHED_LC,
+    wlc = XLB_SCHED_WLC,
+    sed = XLB_SCHED_SED,
+    nq = XLB_SCHED_NQ,
+    sh = XLB_SCHED_SH,
+    dh = XLB_SCHED_DH,
+    mh = XLB_SCHED_MH,
+    fo = XLB_SCHED_FO,
+    ovf = XLB_SCHED_OVF,
+    twos = XLB_SCHED_TWOS,
+    lblc = XLB_SCHED_LBLC,
+    lblcr = XLB_SCHED_LBLCR,
+};
+enum class forwarding : uint8_t { dr = XLB_FWD_DR, tun = XLB_FWD_TUN, nat = XLB_FWD_NAT };
+
+std::optional<scheduler> parse_scheduler(std::string_view name) noexcept;
+std::string_view to_string(scheduler s) noexcept;
+// Whether the XDP data path implements it yet.
+bool supported(scheduler s) noexcept;
+std::string_view to_string(protocol p) noexcept; // "TCP", "UDP"
+// ipvsadm's column: "Route", "Tunnel", "Masq".
+std::string_view forward_name(forwarding f) noexcept;
+
+struct service_key {
+    protocol proto = protocol::tcp;
+    endpoint vip;
+
+    [[nodiscard]] struct xlb_svc_key to_abi() const noexcept;
+    static service_key from_abi(const struct xlb_svc_key& k) noexcept;
+    auto operator<=>(const service_key&) const noexcept = default;
+};
+
+struct service_config {
+    service_key key;
+    scheduler sched = scheduler::wrr;
+};
+
+struct dest_config {
+    endpoint addr;
+    forwarding fwd = forwarding::dr;
+    int32_t weight = 1;
+    uint32_t u_threshold = 0;
+    uint32_t l_threshold = 0;
+};
+
+struct counters {
+    uint64_t conns = 0;
+    uint64_t inpkts = 0;
+    uint64_t inbytes = 0;
+    uint64_t outpkts = 0;
+    uint64_t outbytes = 0;
+};
+
+struct dest_state {
+    dest_config config;
+    uint32_t active_conns = 0;
+    uint32_t inactive_conns = 0;
+    uint32_t persist_conns = 0;
+    counters stats;
+};
+
+struct service_state {
+    service_config config;
+    uint32_t ipvs_flags = 0;
+    uint32_t timeout = 0;
+    uint32_t netmask = 0xffffffff;
+    uint32_t fwmark = 0;
+    counters stats;
+    std::vector<dest_state> dests; // in IPVS list order: newest first
+};
+
+} // namespace xlb

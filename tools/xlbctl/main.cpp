@@ -1,0 +1,252 @@
+// xlbctl: ipvsadm's grammar and output for xlb, plus the xlb subcommands
+// load, attach, detach, unload, status. Global options come first.
+
+#include <xlb/dataplane/neigh.h>
+#include <xlb/dataplane/xdp_dataplane.h>
+#include <xlb/ipvsadm/command.h>
+#include <xlb/util/log.h>
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct cli_error : std::runtime_error {
+    int code;
+    cli_error(const std::string& m, int c) : std::runtime_error(m), code(c) {}
+};
+
+struct globals {
+    std::string pin_dir;
+    std::string backend; // --backend, else $XLB_BACKEND, else xdp
+};
+
+uint32_t parse_size(const std::string& opt, const std::string& v) {
+    uint32_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n == 0) {
+        throw cli_error(fmt::format("xlbctl: {} needs a positive integer, not '{}'", opt, v), 2);
+    }
+    return n;
+}
+
+xlb::xdp_dataplane open_or_die(const globals& g) {
+    auto dp = xlb::xdp_dataplane::open(xlb::resolve_pin_dir(g.pin_dir));
+    if (!dp) {
+        throw cli_error(fmt::format("xlbctl: {}", dp.error().message()), 255);
+    }
+    return std::move(*dp);
+}
+
+int cmd_load(const globals& g, const std::vector<std::string>& args) {
+    xlb::load_options o;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const auto& a = args[i];
+        if (i + 1 >= args.size()) {
+            throw cli_error(fmt::format("xlbctl load: unknown or incomplete option '{}'", a), 2);
+        }
+        if (a == "--max-services") {
+            o.max_services = parse_size(a, args[++i]);
+        } else if (a == "--max-dests") {
+            o.max_dests = parse_size(a, args[++i]);
+        } else if (a == "--max-flows") {
+            o.max_flows = parse_size(a, args[++i]);
+        } else {
+            throw cli_error(fmt::format("xlbctl load: unknown option '{}'", a), 2);
+        }
+    }
+    auto dir = xlb::resolve_pin_dir(g.pin_dir);
+    auto dp = xlb::xdp_dataplane::load(dir, o);
+    if (!dp) {
+        throw cli_error(fmt::format("xlbctl: {}", dp.error().message()), 1);
+    }
+    fmt::print("loaded xlb at {} (services {}, dests {}, flows {})\n", dir, o.max_services, o.max_dests,
+               o.max_flows);
+    return 0;
+}
+
+int cmd_attach(const globals& g, const std::vector<std::string>& args) {
+    std::string iface;
+    xlb::xdp_mode mode = xlb::xdp_mode::native;
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--xdp-mode") {
+            if (i + 1 >= args.size()) {
+                throw cli_error("xlbctl attach: --xdp-mode needs native or generic", 2);
+            }
+            const auto& m = args[++i];
+            if (m == "native") {
+                mode = xlb::xdp_mode::native;
+            } else if (m == "generic") {
+                mode = xlb::xdp_mode::generic;
+            } else {
+                throw cli_error(fmt::format("xlbctl attach: --xdp-mode is native or generic, not '{}'", m), 2);
+            }
+        } else if (iface.empty() && args[i][0] != '-') {
+            iface = args[i];
+        } else {
+            throw cli_error(fmt::format("xlbctl attach: unexpected argument '{}'", args[i]), 2);
+        }
+    }
+    if (iface.empty()) {
+        throw cli_error("xlbctl attach: which interface? usage: xlbctl attach IFACE [--xdp-mode native|generic]", 2);
+    }
+    auto dp = open_or_die(g);
+    if (auto r = dp.attach(iface, mode); !r) {
+        throw cli_error(fmt::format("xlbctl: {}", r.error().message()), 1);
+    }
+    return 0;
+}
+
+int cmd_detach(const globals& g, const std::vector<std::string>& args) {
+    if (args.size() != 1 || args[0].empty() || args[0][0] == '-') {
+        throw cli_error("xlbctl detach: usage: xlbctl detach IFACE", 2);
+    }
+    auto dp = open_or_die(g);
+    if (auto r = dp.detach(args[0]); !r) {
+        throw cli_error(fmt::format("xlbctl: {}", r.error().message()), 1);
+    }
+    return 0;
+}
+
+int cmd_unload(const globals& g, const std::vector<std::string>& args) {
+    if (!args.empty()) {
+        throw cli_error("xlbctl unload: takes no arguments", 2);
+    }
+    if (auto r = xlb::xdp_dataplane::unload(xlb::resolve_pin_dir(g.pin_dir)); !r) {
+        throw cli_error(fmt::format("xlbctl: {}", r.error().message()), 1);
+    }
+    return 0;
+}
+
+int cmd_status(const globals& g, const std::vector<std::string>& args) {
+    if (!args.empty()) {
+        throw cli_error("xlbctl status: takes no arguments", 2);
+    }
+    auto dp = open_or_die(g);
+    auto st = dp.status();
+    if (!st) {
+        throw cli_error(fmt::format("xlbctl: {}", st.error().message()), 1);
+    }
+    fmt::print("backend: xdp (selected with --backend xdp, the only backend so far)\n");
+    fmt::print("pin dir: {}\n", st->pin_dir);
+    fmt::print("program: id {}, {} verified instructions, {} bytes xlated, {} bytes jited\n", st->prog_id,
+               st->verified_insns, st->xlated_bytes, st->jited_bytes);
+    fmt::print("interfaces:\n");
+    if (st->attachments.empty()) {
+        fmt::print("  (none)\n");
+    }
+    for (const auto& a : st->attachments) {
+        fmt::print("  {:<16} ifindex {:<5} {}\n", a.ifname, a.ifindex, a.mode);
+    }
+    fmt::print("maps:\n");
+    for (const auto& m : st->maps) {
+        fmt::print("  {:<12} {:>10} / {:<10}\n", m.name, m.used, m.max_entries);
+    }
+    fmt::print("verdicts:\n");
+    for (int r = 0; r < XLB_R_MAX; ++r) {
+        fmt::print("  {:<20} {}\n", xlb::reason_name(static_cast<enum xlb_reason>(r)), st->reasons[r]);
+    }
+    return 0;
+}
+
+int run_ipvsadm(const globals& g, const std::vector<std::string>& args) {
+    auto parsed = xlb::ipvsadm::parse(args, "xlbctl");
+    if (auto* e = std::get_if<xlb::ipvsadm::usage_error>(&parsed)) {
+        throw cli_error(e->message, e->exit_code);
+    }
+    const auto& cmd = std::get<xlb::ipvsadm::command>(parsed);
+    if (cmd.what == xlb::ipvsadm::op::help) {
+        fmt::print("{}", xlb::ipvsadm::usage("xlbctl"));
+        return 0;
+    }
+    auto dp = open_or_die(g);
+    auto o = xlb::ipvsadm::execute(cmd, dp);
+    std::fputs(o.out.c_str(), stdout);
+    std::fputs(o.err.c_str(), stderr);
+    // Keep the neighbour of a new or edited dest resolved: XDP does not.
+    if (o.exit_code == 0 && cmd.dest &&
+        (cmd.what == xlb::ipvsadm::op::add_dest || cmd.what == xlb::ipvsadm::op::edit_dest)) {
+        if (auto r = xlb::neigh::resolve(cmd.dest->addr); !r) {
+            xlb::log::warn("{}", r.error().message());
+        }
+    }
+    return o.exit_code;
+}
+
+int run(const std::vector<std::string>& argv) {
+    globals g;
+    size_t i = 0;
+    for (; i < argv.size(); ++i) {
+        const auto& a = argv[i];
+        auto value = [&](const char* name) {
+            if (i + 1 >= argv.size()) {
+                throw cli_error(fmt::format("xlbctl: {} needs a value", name), 2);
+            }
+            return argv[++i];
+        };
+        if (a == "--pin-dir") {
+            g.pin_dir = value("--pin-dir");
+        } else if (a.rfind("--pin-dir=", 0) == 0) {
+            g.pin_dir = a.substr(10);
+        } else if (a == "--backend") {
+            g.backend = value("--backend");
+        } else if (a.rfind("--backend=", 0) == 0) {
+            g.backend = a.substr(10);
+        } else if (a == "--json") {
+            throw cli_error("xlbctl: --json is not supported yet", 2);
+        } else {
+            break;
+        }
+    }
+    if (g.backend.empty()) {
+        const char* env = std::getenv("XLB_BACKEND");
+        g.backend = env && *env ? env : "xdp";
+    }
+    if (g.backend != "xdp") {
+        throw cli_error(fmt::format("xlbctl: --backend {} is not available yet; only xdp is", g.backend), 2);
+    }
+    std::vector<std::string> rest(argv.begin() + static_cast<long>(i), argv.end());
+    if (!rest.empty() && !rest[0].empty() && rest[0][0] != '-') {
+        std::string sub = rest[0];
+        std::vector<std::string> args(rest.begin() + 1, rest.end());
+        if (sub == "load") {
+            return cmd_load(g, args);
+        }
+        if (sub == "attach") {
+            return cmd_attach(g, args);
+        }
+        if (sub == "detach") {
+            return cmd_detach(g, args);
+        }
+        if (sub == "unload") {
+            return cmd_unload(g, args);
+        }
+        if (sub == "status") {
+            return cmd_status(g, args);
+        }
+        throw cli_error(fmt::format("xlbctl: unknown command '{}'. Try `xlbctl -h' or 'xlbctl --help' for more "
+                                    "information.",
+                                    sub),
+                        2);
+    }
+    return run_ipvsadm(g, rest);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(std::vector<std::string>(argv + 1, argv + argc));
+    } catch (const cli_error& e) {
+        fmt::print(stderr, "{}\n", e.what());
+        return e.code;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "xlbctl: {}\n", e.what());
+        return 1;
+    }
+}

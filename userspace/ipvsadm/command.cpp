@@ -1,0 +1,553 @@
+#include <xlb/ipvsadm/command.h>
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace xlb::ipvsadm {
+namespace {
+
+// ipvsadm's option indexes (optnames[] in ipvsadm.c), used by the legality table.
+enum opt : int {
+    o_numeric, o_connection, o_service, o_scheduler, o_persistent, o_netmask, o_real_server, o_forward, o_weight,
+    o_u_threshold, o_l_threshold, o_mcast_interface, o_timeout, o_daemon, o_stats, o_rate, o_thresholds,
+    o_persistent_conn, o_nosort, o_syncid, o_exact, o_ops, o_pe, o_sched_flags, o_mcast_group, o_mcast_port,
+    o_mcast_ttl, o_sync_maxlen, o_tun_info, o_tun_type, o_tun_port, o_tun_nocsum, o_tun_csum, o_tun_remcsum,
+    o_count
+};
+
+constexpr std::array<const char*, o_count> opt_names = {
+    "numeric", "connection", "service-address", "scheduler", "persistent", "netmask", "real-server",
+    "forwarding-method", "weight", "u-threshold", "l-threshold", "mcast-interface", "timeout", "daemon", "stats",
+    "rate", "thresholds", "persistent-conn", "nosort", "syncid", "exact", "ops", "pe", "sched-flags",
+    "mcast-group", "mcast-port", "mcast-ttl", "sync-maxlen", "tun-info", "tun-type", "tun-port", "tun-nocsum",
+    "tun-csum", "tun-remcsum"};
+
+// ipvsadm's commands, in its table's row order.
+enum cmd_id : int {
+    c_add, c_edit, c_del, c_flush, c_list, c_addsrv, c_delsrv, c_editsrv, c_timeout, c_startd, c_stopd,
+    c_restore, c_save, c_zero, c_help, c_version, c_count
+};
+
+constexpr std::array<const char*, c_count> cmd_names = {
+    "add-service", "edit-service", "delete-service", "flush", "list", "add-server", "delete-server",
+    "edit-server", "set", "start-daemon", "stop-daemon", "restore", "save", "zero", "help", "version"};
+
+// commands_v_options[][] from ipvsadm.c: '+' required, 'x' illegal,
+// '1' mutually exclusive, ' ' optional. Columns follow enum opt.
+constexpr const char* legality[c_help] = {
+    /*               -n -c svc -s -p -M -r fwd -w -x -y mc tot dmn st rt thr pc srt sid ex ops pe -b grp prt ttl sz tinf typ tprt nocs csum remc */
+    /*ADD*/     "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
+    /*EDIT*/    "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
+    /*DEL*/     "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /*FLUSH*/   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /*LIST*/    " 11xxxxxxxxx11       xxxxxxx xxxxx",
+    /*ADDSRV*/  "xx+xxx+    xxxxxxxxxxxxxxxxxx     ",
+    /*DELSRV*/  "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /*EDITSRV*/ "xx+xxx+    xxxxxxxxxxxxxxxxxx     ",
+    /*TIMEOUT*/ "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /*STARTD*/  "xxxxxxxxxxx xxxxxxx xxxx    xxxxxx",
+    /*STOPD*/   "xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx",
+    /*RESTORE*/ "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /*SAVE*/    " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    /*ZERO*/    "xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+};
+
+struct spec {
+    char short_name;     // 0 if none
+    const char* long_name;
+    bool is_command;
+    int id;              // cmd_id or opt
+    bool takes_arg;
+    const char* unsupported; // why xlb refuses it for now, or nullptr
+};
+
+constexpr const char* later = "is not supported yet";
+
+constexpr spec specs[] = {
+    {'A', "add-service", true, c_add, false, nullptr},
+    {'E', "edit-service", true, c_edit, false, nullptr},
+    {'D', "delete-service", true, c_del, false, nullptr},
+    {'C', "clear", true, c_flush, false, nullptr},
+    {'L', "list", true, c_list, false, nullptr},
+    {'l', nullptr, true, c_list, false, nullptr},
+    {'a', "add-server", true, c_addsrv, false, nullptr},
+    {'d', "delete-server", true, c_delsrv, false, nullptr},
+    {'e', "edit-server", true, c_editsrv, false, nullptr},
+    {0, "set", true, c_timeout, false, later},
+    {0, "start-daemon", true, c_startd, false,
+     "is refused: xlb does not run IPVS's sync daemon; several xlb instances share no state (see README)"},
+    {0, "stop-daemon", true, c_stopd, false,
+     "is refused: xlb does not run IPVS's sync daemon; several xlb instances share no state (see README)"},
+    {'R', "restore", true, c_restore, false, later},
+    {'S', "save", true, c_save, false, later},
+    {'Z', "zero", true, c_zero, false, later},
+    {'h', "help", true, c_help, false, nullptr},
+    {'v', "version", true, c_version, false, later},
+    {'t', "tcp-service", false, o_service, true, nullptr},
+    {'u', "udp-service", false, o_service, true, nullptr},
+    {0, "sctp-service", false, o_service, true, "is refused: xlb balances TCP and UDP only"},
+    {'f', "fwmark-service", false, o_service, true,
+     "is refused by the XDP data path: firewall marks do not exist yet at XDP time (use --backend ipvs once "
+     "available)"},
+    {'s', "scheduler", false, o_scheduler, true, nullptr},
+    {'p', "persistent", false, o_persistent, false, later},
+    {'M', "netmask", false, o_netmask, true, later},
+    {'r', "real-server", false, o_real_server, true, nullptr},
+    {'g', "gatewaying", false, o_forward, false, nullptr},
+    {'i', "ipip", false, o_forward, false, later},
+    {'m', "masquerading", false, o_forward, false, later},
+    {'w', "weight", false, o_weight, true, nullptr},
+    {'x', "u-threshold", false, o_u_threshold, true, later},
+    {'y', "l-threshold", false, o_l_threshold, true, later},
+    {'n', "numeric", false, o_numeric, false, nullptr},
+    {'c', "connection", false, o_connection, false, later},
+    {0, "timeout", false, o_timeout, false, later},
+    {0, "daemon", false, o_daemon, false, later},
+    {0, "stats", false, o_stats, false, nullptr},
+    {0, "rate", false, o_rate, false, later},
+    {0, "thresholds", false, o_thresholds, false, nullptr},
+    {0, "persistent-conn", false, o_persistent_conn, false, nullptr},
+    {0, "nosort", false, o_nosort, false, nullptr},
+    {0, "sort", false, -1, false, nullptr},
+    {'X', "exact", false, o_exact, false, nullptr},
+    {'o', "ops", false, o_ops, false, later},
+    {0, "pe", false, o_pe, true, later},
+    {'b', "sched-flags", false, o_sched_flags, true, later},
+    {0, "tun-info", false, o_tun_info, false, later},
+    {0, "tun-type", false, o_tun_type, true, later},
+    {0, "tun-port", false, o_tun_port, true, later},
+    {0, "tun-nocsum", false, o_tun_nocsum, false, later},
+    {0, "tun-csum", false, o_tun_csum, false, later},
+    {0, "tun-remcsum", false, o_tun_remcsum, false, later},
+    {0, "mcast-interface", false, o_mcast_interface, true, later},
+    {0, "syncid", false, o_syncid, true, later},
+    {0, "mcast-group", false, o_mcast_group, true, later},
+    {0, "mcast-port", false, o_mcast_port, true, later},
+    {0, "mcast-ttl", false, o_mcast_ttl, true, later},
+    {0, "sync-maxlen", false, o_sync_maxlen, true, later},
+};
+
+const spec* find_short(char c) {
+    for (const auto& s : specs) {
+        if (s.short_name == c) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+const spec* find_long(std::string_view name) {
+    for (const auto& s : specs) {
+        if (s.long_name && name == s.long_name) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+std::string display(const spec& s) {
+    return s.short_name ? fmt::format("-{}", s.short_name) : fmt::format("--{}", s.long_name);
+}
+
+std::string tryhelp(const std::string& prog) {
+    return fmt::format("Try `{0} -h' or '{0} --help' for more information.", prog);
+}
+
+struct parser {
+    const std::string& prog;
+    command cmd;
+    int cmd_id = -1;
+    uint64_t seen = 0; // bit per opt
+    std::optional<endpoint> raw_dest;
+    bool dest_port_given = false;
+
+    std::optional<usage_error> set_option(int o) {
+        if (o < 0) {
+            return std::nullopt;
+        }
+        if (seen & (1ull << o)) {
+            return usage_error{fmt::format("multiple '{}' options specified", opt_names[o]), 2};
+        }
+        seen |= 1ull << o;
+        return std::nullopt;
+    }
+
+    std::optional<usage_error> apply(const spec& s, const std::string& arg) {
+        if (s.unsupported) {
+            return usage_error{fmt::format("{}: option {} {}", prog, display(s), s.unsupported), 2};
+        }
+        if (s.is_command) {
+            if (cmd_id >= 0) {
+                return usage_error{"multiple commands specified", 2};
+            }
+            cmd_id = s.id;
+            return std::nullopt;
+        }
+        if (auto e = set_option(s.id)) {
+            return e;
+        }
+        switch (s.id) {
+        case o_service: {
+            auto e = endpoint::parse(arg);
+            if (!e || arg.find_first_not_of("0123456789") == std::string::npos) {
+                return usage_error{"illegal virtual server address[:port] specified", 2};
+            }
+            cmd.service = service_key{s.short_name == 'u' ? protocol::udp : protocol::tcp, *e};
+            break;
+        }
+        case o_scheduler:
+            cmd.sched_name = arg;
+            break;
+        case o_real_server: {
+            auto e = endpoint::parse(arg);
+            if (!e || arg.find_first_not_of("0123456789") == std::string::npos) {
+                return usage_error{"illegal real server address[:port] specified", 2};
+            }
+            dest_port_given = e->port != 0 || arg.rfind(":0") == arg.size() - 2;
+            // ipvsadm: a real server without a port takes the service's port
+            // as parsed so far.
+            if (!dest_port_given && cmd.service) {
+                e->port = cmd.service->vip.port;
+            }
+            cmd.dest = e;
+            break;
+        }
+        case o_forward:
+            cmd.fwd = forwarding::dr;
+            break;
+        case o_weight: {
+            int w = -1;
+            auto [p, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), w);
+            if (arg.empty() || ec != std::errc() || p != arg.data() + arg.size() || w < 0 || w > 65535) {
+                return usage_error{"illegal weight specified", 2};
+            }
+            cmd.weight = w;
+            break;
+        }
+        case o_numeric:
+            cmd.list.numeric = true;
+            break;
+        case o_stats:
+            cmd.list.format = list_format::stats;
+            break;
+        case o_thresholds:
+            cmd.list.format = list_format::thresholds;
+            break;
+        case o_persistent_conn:
+            cmd.list.format = list_format::persistent_conn;
+            break;
+        case o_nosort:
+            cmd.list.sort = false;
+            break;
+        case o_exact:
+            cmd.list.exact = true;
+            break;
+        default:
+            break;
+        }
+        return std::nullopt;
+    }
+
+    std::optional<usage_error> check_legality() const {
+        if (cmd_id < 0 || cmd_id >= c_help) {
+            return std::nullopt;
+        }
+        const char* row = legality[cmd_id];
+        int exclusive = -1;
+        for (int j = 0; j < o_count; ++j) {
+            bool has = seen & (1ull << j);
+            switch (row[j]) {
+            case '+':
+                if (!has) {
+                    return usage_error{fmt::format("You need to supply the '{}' option for the '{}' command",
+                                                   opt_names[j], cmd_names[cmd_id]),
+                                       2};
+                }
+                break;
+            case 'x':
+                if (has) {
+                    return usage_error{
+                        fmt::format("Illegal '{}' option with the '{}' command", opt_names[j], cmd_names[cmd_id]), 2};
+                }
+                break;
+            case '1':
+                if (has) {
+                    if (exclusive >= 0) {
+                        return usage_error{fmt::format("The option '{}' conflicts with the '{}' option in the '{}' "
+                                                       "command",
+                                                       opt_names[j], opt_names[exclusive], cmd_names[cmd_id]),
+                                           2};
+                    }
+                    exclusive = j;
+                }
+                break;
+            default:
+                break;
+            }
+        }
+        return std::nullopt;
+    }
+};
+
+} // namespace
+
+std::variant<command, usage_error> parse(const std::vector<std::string>& args, const std::string& prog) {
+    parser p{prog, {}, -1, 0, std::nullopt, false};
+    if (args.empty()) {
+        p.cmd.what = op::list; // ipvsadm with no arguments lists the table
+        return p.cmd;
+    }
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        bool first = i == 0;
+        auto unknown = [&](const std::string& bad) -> usage_error {
+            if (first) {
+                return usage_error{tryhelp(prog), 255};
+            }
+            return usage_error{fmt::format("{}: unknown option", bad), 255};
+        };
+        auto take_arg = [&](const spec& s, std::string& out) -> std::optional<usage_error> {
+            if (i + 1 >= args.size()) {
+                return usage_error{fmt::format("{}: missing argument", display(s)), 255};
+            }
+            out = args[++i];
+            return std::nullopt;
+        };
+        if (a.rfind("--", 0) == 0 && a.size() > 2) {
+            std::string name = a.substr(2);
+            std::string value;
+            bool has_value = false;
+            if (auto eq = name.find('='); eq != std::string::npos) {
+                value = name.substr(eq + 1);
+                name = name.substr(0, eq);
+                has_value = true;
+            }
+            const spec* s = find_long(name);
+            if (!s) {
+                return unknown(a);
+            }
+            if (first && !s->is_command) {
+                return usage_error{tryhelp(prog), 255};
+            }
+            if (s->takes_arg && !has_value) {
+                if (auto e = take_arg(*s, value)) {
+                    return *e;
+                }
+            }
+            if (auto e = p.apply(*s, value)) {
+                return *e;
+            }
+        } else if (a.size() > 1 && a[0] == '-') {
+            for (size_t k = 1; k < a.size(); ++k) {
+                const spec* s = find_short(a[k]);
+                if (!s) {
+                    return unknown(fmt::format("-{}", a[k]));
+                }
+                if (first && k == 1 && !s->is_command) {
+                    return usage_error{tryhelp(prog), 255};
+                }
+                std::string value;
+                if (s->takes_arg) {
+                    if (k + 1 < a.size()) {
+                        value = a.substr(k + 1);
+                    } else if (auto e = take_arg(*s, value)) {
+                        return *e;
+                    }
+                    k = a.size();
+                }
+                if (auto e = p.apply(*s, value)) {
+                    return *e;
+                }
+            }
+        } else {
+            if (first) {
+                return usage_error{tryhelp(prog), 255};
+            }
+            return usage_error{fmt::format("unexpected argument {}", a), 2};
+        }
+    }
+
+    if (p.cmd_id == c_help) {
+        p.cmd.what = op::help;
+        return p.cmd;
+    }
+    if (auto e = p.check_legality()) {
+        return *e;
+    }
+    switch (p.cmd_id) {
+    case c_add: p.cmd.what = op::add_service; break;
+    case c_edit: p.cmd.what = op::edit_service; break;
+    case c_del: p.cmd.what = op::del_service; break;
+    case c_flush: p.cmd.what = op::clear; break;
+    case c_list: p.cmd.what = op::list; break;
+    case c_addsrv: p.cmd.what = op::add_dest; break;
+    case c_delsrv: p.cmd.what = op::del_dest; break;
+    case c_editsrv: p.cmd.what = op::edit_dest; break;
+    default: return usage_error{tryhelp(prog), 255};
+    }
+
+    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) && p.cmd.service->vip.port == 0) {
+        return usage_error{"Zero port specified for non-persistent service", 2};
+    }
+    if (p.cmd.dest) {
+        // ipvsadm forces the real server's port to the virtual port for -g and -i.
+        if (p.cmd.fwd == forwarding::dr) {
+            p.cmd.dest->port = p.cmd.service->vip.port;
+        }
+        if (p.cmd.dest->addr.af() != p.cmd.service->vip.addr.af()) {
+            return usage_error{"Different address family is allowed only for tunneling servers", 2};
+        }
+    }
+    if (p.cmd.what == op::list && p.cmd.service) {
+        p.cmd.list.header = false;
+    }
+    return p.cmd;
+}
+
+std::string usage(const std::string& prog) {
+    return fmt::format(
+        "Usage:\n"
+        "  {0} -A|E -t|u service-address [-s scheduler]\n"
+        "  {0} -D -t|u service-address\n"
+        "  {0} -C\n"
+        "  {0} -a|e -t|u service-address -r server-address [-g] [-w weight]\n"
+        "  {0} -d -t|u service-address -r server-address\n"
+        "  {0} -L|l [-t|u service-address] [-n] [--stats|--thresholds|--persistent-conn] [--exact] [--nosort]\n"
+        "  {0} -h\n"
+        "Schedulers: rr, wrr. Forwarding: -g (direct routing).\n"
+        "xlb subcommands: load, attach IFACE, detach IFACE, unload, status (see README).\n",
+        prog);
+}
+
+namespace {
+
+// ipvs_strerror(): per-call messages first, then the generic ones.
+std::string kernel_message(op what, const error& e) {
+    switch (what) {
+    case op::add_service:
+        if (e.code == EEXIST) return "Service already exists";
+        if (e.code == ENOENT) return "Scheduler or persistence engine not found";
+        break;
+    case op::edit_service:
+        if (e.code == ESRCH) return "No such service";
+        if (e.code == ENOENT) return "Scheduler or persistence engine not found";
+        break;
+    case op::del_service:
+    case op::list:
+        if (e.code == ESRCH) return "No such service";
+        break;
+    case op::add_dest:
+        if (e.code == ESRCH) return "Service not defined";
+        if (e.code == EEXIST) return "Destination already exists";
+        break;
+    case op::edit_dest:
+    case op::del_dest:
+        if (e.code == ESRCH) return "Service not defined";
+        if (e.code == ENOENT) return "No such destination";
+        break;
+    default:
+        break;
+    }
+    if (e.code == EPERM) {
+        return "Permission denied (you must be root)";
+    }
+    return e.message();
+}
+
+} // namespace
+
+outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
+    outcome o;
+    auto fail = [&](const error& e) {
+        o.exit_code = 255;
+        o.err = kernel_message(cmd.what, e) + "\n";
+        return o;
+    };
+    auto sched_for = [&]() -> std::variant<scheduler, outcome> {
+        std::string name = cmd.sched_name.empty() ? "wlc" : cmd.sched_name;
+        auto s = parse_scheduler(name);
+        if (s && supported(*s)) {
+            return *s;
+        }
+        if (s) {
+            return outcome{2,
+                           "",
+                           fmt::format("scheduler '{}'{} is not supported by xlb yet: use -s rr or -s wrr\n", name,
+                                       cmd.sched_name.empty() ? " (ipvsadm's default when -s is absent)" : "")};
+        }
+        return fail(error{ENOENT, "scheduler"});
+    };
+
+    switch (cmd.what) {
+    case op::help:
+        o.out = usage("xlbctl");
+        return o;
+    case op::add_service:
+    case op::edit_service: {
+        auto s = sched_for();
+        if (auto* bad = std::get_if<outcome>(&s)) {
+            return *bad;
+        }
+        service_config cfg{*cmd.service, std::get<scheduler>(s)};
+        auto r = cmd.what == op::add_service ? dp.add_service(cfg) : dp.edit_service(cfg);
+        if (!r) {
+            return fail(r.error());
+        }
+        return o;
+    }
+    case op::del_service:
+        if (auto r = dp.del_service(*cmd.service); !r) {
+            return fail(r.error());
+        }
+        return o;
+    case op::clear:
+        if (auto r = dp.clear(); !r) {
+            return fail(r.error());
+        }
+        return o;
+    case op::add_dest:
+    case op::edit_dest: {
+        dest_config d{*cmd.dest, cmd.fwd, cmd.weight, 0, 0};
+        auto r = cmd.what == op::add_dest ? dp.add_dest(*cmd.service, d) : dp.edit_dest(*cmd.service, d);
+        if (!r) {
+            return fail(r.error());
+        }
+        return o;
+    }
+    case op::del_dest:
+        if (auto r = dp.del_dest(*cmd.service, *cmd.dest); !r) {
+            return fail(r.error());
+        }
+        return o;
+    case op::list: {
+        auto all = dp.list();
+        if (!all) {
+            return fail(all.error());
+        }
+        std::vector<service_state> shown;
+        if (cmd.service) {
+            for (auto& s : *all) {
+                if (s.config.key == *cmd.service) {
+                    shown.push_back(std::move(s));
+                }
+            }
+            if (shown.empty()) {
+                o.exit_code = 1; // list_service() exits 1
+                o.err = "No such service\n";
+                return o;
+            }
+        } else {
+            shown = std::move(*all);
+        }
+        o.out = format_list(std::move(shown), cmd.list, dp.conn_table_size(), names);
+        return o;
+    }
+    }
+    return o;
+}
+
+} // namespace xlb::ipvsadm

@@ -1,0 +1,277 @@
+#include <xlb/ipvsadm/format.h>
+
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace xlb::ipvsadm {
+namespace {
+
+// The fields ipvs_cmp_services / ipvs_cmp_dests read, in a trivially copyable
+// record so qsort can move it as ipvsadm's qsort moves its entries.
+struct sort_rec {
+    uint32_t fwmark;
+    uint16_t af;
+    uint16_t protocol;
+    uint32_t addr[4]; // host order
+    uint16_t port;
+    uint32_t index;
+};
+
+sort_rec make_rec(const endpoint& e, uint16_t proto, uint32_t fwmark, uint32_t index) {
+    sort_rec r{};
+    r.fwmark = fwmark;
+    r.af = e.addr.is_v4() ? AF_INET : AF_INET6;
+    r.protocol = proto;
+    auto w = e.addr.host_words();
+    std::copy(w.begin(), w.end(), r.addr);
+    r.port = e.port;
+    r.index = index;
+    return r;
+}
+
+// Subtractions as libipvs writes them: unsigned 32-bit, returned as int.
+int addr_cmp(const sort_rec& a, const sort_rec& b) {
+    int r = 0;
+    if (a.af == AF_INET6) {
+        for (int i = 0; !r && i < 4; ++i) {
+            r = static_cast<int>(a.addr[i] - b.addr[i]);
+        }
+    } else {
+        r = static_cast<int>(a.addr[0] - b.addr[0]);
+    }
+    return r;
+}
+
+int cmp_services(const void* x, const void* y) {
+    const auto& a = *static_cast<const sort_rec*>(x);
+    const auto& b = *static_cast<const sort_rec*>(y);
+    int r = static_cast<int>(a.fwmark - b.fwmark);
+    if (r) {
+        return r;
+    }
+    r = a.af - b.af;
+    if (r) {
+        return r;
+    }
+    r = a.protocol - b.protocol;
+    if (r) {
+        return r;
+    }
+    r = addr_cmp(a, b);
+    if (r) {
+        return r;
+    }
+    return a.port - b.port;
+}
+
+int cmp_dests(const void* x, const void* y) {
+    const auto& a = *static_cast<const sort_rec*>(x);
+    const auto& b = *static_cast<const sort_rec*>(y);
+    int r = addr_cmp(a, b);
+    if (r) {
+        return r;
+    }
+    return a.port - b.port;
+}
+
+template <class T>
+void sort_by(std::vector<T>& items, std::vector<sort_rec> recs, int (*cmp)(const void*, const void*)) {
+    std::qsort(recs.data(), recs.size(), sizeof(sort_rec), cmp);
+    std::vector<T> sorted;
+    sorted.reserve(items.size());
+    for (const auto& r : recs) {
+        sorted.push_back(std::move(items[r.index]));
+    }
+    items = std::move(sorted);
+}
+
+std::string name_of(const endpoint& e, protocol p, bool numeric, const name_fn& names) {
+    return numeric ? e.to_string() : names(e, p);
+}
+
+std::string service_name(const service_state& s, bool numeric, const name_fn& names) {
+    if (s.fwmark) {
+        return s.config.key.vip.addr.is_v4() ? fmt::format("FWM  {}", s.fwmark)
+                                             : fmt::format("FWM  {} IPv6", s.fwmark);
+    }
+    auto name = fmt::format("{:<4} {}", to_string(s.config.key.proto), name_of(s.config.key.vip, s.config.key.proto,
+                                                                              numeric, names));
+    // ipvsadm cuts IPv4 names at 33 characters; IPv6 ones overflow the column.
+    if (s.config.key.vip.addr.is_v4() && name.size() > 33) {
+        name.resize(33);
+    }
+    return name;
+}
+
+std::string dest_name(const service_state& s, const dest_state& d, bool numeric, const name_fn& names) {
+    auto name = name_of(d.config.addr, s.config.key.proto, numeric, names);
+    if (d.config.addr.addr.is_v4() && name.size() > 28) {
+        name.resize(28);
+    }
+    return name;
+}
+
+void print_title(std::string& out, list_format f) {
+    switch (f) {
+    case list_format::stats:
+        out += fmt::format("{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n",
+                           "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes");
+        break;
+    case list_format::thresholds:
+        out += fmt::format("{:<33} {:<10} {:<10} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
+                           "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn");
+        break;
+    case list_format::persistent_conn:
+        out += fmt::format("{:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
+                           "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn");
+        break;
+    case list_format::normal:
+        out += "Prot LocalAddress:Port Scheduler Flags\n"
+               "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+        break;
+    }
+}
+
+void print_counters(std::string& out, const counters& c, bool exact) {
+    out += largenum(c.conns, exact);
+    out += largenum(c.inpkts, exact);
+    out += largenum(c.outpkts, exact);
+    out += largenum(c.inbytes, exact);
+    out += largenum(c.outbytes, exact);
+}
+
+void print_service(std::string& out, const service_state& s, const list_options& o, const name_fn& names) {
+    auto svc = service_name(s, o.numeric, names);
+    if (o.format == list_format::stats) {
+        out += fmt::format("{:<33}", svc);
+        print_counters(out, s.stats, o.exact);
+        out += "\n";
+    } else {
+        out += fmt::format("{} {}", svc, to_string(s.config.sched));
+        if (s.ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT) {
+            out += fmt::format(" persistent {}", s.timeout);
+            if (s.config.key.vip.addr.is_v4() && s.netmask != 0xffffffff) {
+                uint32_t be = htonl(s.netmask);
+                char buf[INET_ADDRSTRLEN] = {};
+                inet_ntop(AF_INET, &be, buf, sizeof(buf));
+                out += fmt::format(" mask {}", buf);
+            } else if (!s.config.key.vip.addr.is_v4() && s.netmask != 128) {
+                out += fmt::format(" mask {}", s.netmask);
+            }
+        }
+        out += "\n";
+    }
+    for (const auto& d : s.dests) {
+        auto dn = dest_name(s, d, o.numeric, names);
+        switch (o.format) {
+        case list_format::stats:
+            out += fmt::format("  -> {:<28}", dn);
+            print_counters(out, d.stats, o.exact);
+            out += "\n";
+            break;
+        case list_format::thresholds:
+            out += fmt::format("  -> {:<28} {:<10} {:<10} {:<10} {:<10}\n", dn, d.config.u_threshold,
+                               d.config.l_threshold, d.active_conns, d.inactive_conns);
+            break;
+        case list_format::persistent_conn:
+            out += fmt::format("  -> {:<28} {:<9} {:<11} {:<10} {:<10}\n", dn, d.config.weight, d.persist_conns,
+                               d.active_conns, d.inactive_conns);
+            break;
+        case list_format::normal:
+            out += fmt::format("  -> {:<28} {:<7} {:<6} {:<10} {:<10}\n", dn, forward_name(d.config.fwd),
+                               d.config.weight, d.active_conns, d.inactive_conns);
+            break;
+        }
+    }
+}
+
+} // namespace
+
+std::string resolve_names(const endpoint& e, protocol p) {
+    // ipvsadm: gethostbyaddr() for the host, getservbyport() for the port,
+    // each falling back to the number.
+    std::string host = e.addr.to_string();
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (e.addr.is_v4()) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+        sin->sin_family = AF_INET;
+        std::memcpy(&sin->sin_addr, e.addr.bytes().data(), 4);
+        len = sizeof(*sin);
+    } else {
+        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        sin6->sin6_family = AF_INET6;
+        std::memcpy(&sin6->sin6_addr, e.addr.bytes().data(), 16);
+        len = sizeof(*sin6);
+    }
+    char name[NI_MAXHOST] = {};
+    if (getnameinfo(reinterpret_cast<sockaddr*>(&ss), len, name, sizeof(name), nullptr, 0, NI_NAMEREQD) == 0) {
+        host = name;
+    }
+    std::string port = std::to_string(e.port);
+    if (const servent* se = getservbyport(htons(e.port), p == protocol::tcp ? "tcp" : "udp")) {
+        port = se->s_name;
+    }
+    return e.addr.is_v4() ? host + ":" + port : "[" + host + "]:" + port;
+}
+
+std::string largenum(uint64_t n, bool exact) {
+    if (exact) {
+        auto digits = fmt::format("{}", n);
+        return fmt::format("{:>{}}", n, digits.size() <= 8 ? 9 : digits.size() + 1);
+    }
+    if (n < 100000000ull) {
+        return fmt::format("{:>9}", n);
+    }
+    if (n < 1000000000ull) {
+        return fmt::format("{:>8}K", n / 1000);
+    }
+    if (n < 100000000000ull) {
+        return fmt::format("{:>8}M", n / 1000000);
+    }
+    if (n < 100000000000000ull) {
+        return fmt::format("{:>8}G", n / 1000000000ull);
+    }
+    return fmt::format("{:>8}T", n / 1000000000000ull);
+}
+
+void sort_services(std::vector<service_state>& services) {
+    std::vector<sort_rec> recs;
+    for (uint32_t i = 0; i < services.size(); ++i) {
+        const auto& s = services[i];
+        recs.push_back(make_rec(s.config.key.vip, static_cast<uint16_t>(s.config.key.proto), s.fwmark, i));
+    }
+    sort_by(services, recs, cmp_services);
+    for (auto& s : services) {
+        std::vector<sort_rec> drecs;
+        for (uint32_t i = 0; i < s.dests.size(); ++i) {
+            drecs.push_back(make_rec(s.dests[i].config.addr, 0, 0, i));
+        }
+        sort_by(s.dests, drecs, cmp_dests);
+    }
+}
+
+std::string format_list(std::vector<service_state> services, const list_options& opts, uint32_t conn_table_size,
+                        const name_fn& names) {
+    std::string out;
+    if (opts.header) {
+        out += fmt::format("IP Virtual Server version 1.2.1 (size={})\n", conn_table_size);
+    }
+    print_title(out, opts.format);
+    if (opts.sort) {
+        sort_services(services);
+    }
+    for (const auto& s : services) {
+        print_service(out, s, opts, names);
+    }
+    return out;
+}
+
+} // namespace xlb::ipvsadm

@@ -1,0 +1,67 @@
+#include <xlb/model/service.h>
+
+#include <arpa/inet.h>
+
+#include <iterator>
+
+namespace xlb {
+
+namespace {
+constexpr std::string_view sched_names[] = {"rr", "wrr", "lc", "wlc", "sed", "nq", "sh",
+                                            "dh", "mh", "fo", "ovf", "twos", "lblc", "lblcr"};
+static_assert(std::size(sched_names) == XLB_SCHED_MAX);
+} // namespace
+
+std::optional<scheduler> parse_scheduler(std::string_view name) noexcept {
+    for (uint32_t i = 0; i < XLB_SCHED_MAX; ++i) {
+        if (sched_names[i] == name) {
+            return static_cast<scheduler>(i);
+        }
+    }
+    return std::nullopt;
+}
+
+std::string_view to_string(scheduler s) noexcept {
+    auto i = static_cast<uint32_t>(s);
+    return i < XLB_SCHED_MAX ? sched_names[i] : "?";
+}
+
+bool supported(scheduler s) noexcept { return s == scheduler::rr || s == scheduler::wrr; }
+
+std::string_view to_string(protocol p) noexcept {
+    switch (p) {
+    case protocol::tcp:
+        return "TCP";
+    case protocol::udp:
+        return "UDP";
+    }
+    return "?";
+}
+
+std::string_view forward_name(forwarding f) noexcept {
+    switch (f) {
+    case forwarding::dr:
+        return "Route";
+    case forwarding::tun:
+        return "Tunnel";
+    case forwarding::nat:
+        return "Masq";
+    }
+    return "?";
+}
+
+struct xlb_svc_key service_key::to_abi() const noexcept {
+    struct xlb_svc_key k {};
+    k.vip = vip.addr.to_abi();
+    k.vport = htons(vip.port);
+    k.proto = static_cast<uint8_t>(proto);
+    k.af = static_cast<uint8_t>(vip.addr.af());
+    return k;
+}
+
+service_key service_key::from_abi(const struct xlb_svc_key& k) noexcept {
+    return service_key{static_cast<protocol>(k.proto),
+                       endpoint{ip_address::from_abi(k.af, k.vip), ntohs(k.vport)}};
+}
+
+} // namespace xlb
