@@ -1,1 +1,509 @@
+// Packets through the real XDP program with bpf_prog_test_run_opts(), in a
+// private network namespace where bpf_fib_lookup() finds real routes and
+// neighbours. Each case states the verdict, the reason it is counted under,
+// and the bytes that must come out.
+
+#include "support/netns.h"
+#include "support/packet.h"
+#include "support/priv.h"
+#include "support/xdp_lab.h"
+
+#include <xlb/dataplane/xdp_dataplane.h>
+
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+
+using namespace xlb;
+using namespace xlb::test;
+
+namespace {
+
+class netns_env : public ::testing::Environment {
+public:
+    void SetUp() override {
+        if (!missing_privilege().empty()) {
+            return;
+        }
+        enter_private_netns();
+        xdp_lab::setup_network();
+        xdp_lab::pin_cpu0();
+    }
+};
+[[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new netns_env);
+
+ip_address v4(const char* s) { return *ip_address::parse(s); }
+endpoint ep(const char* s) { return *endpoint::parse(s); }
+
+service_key tcp(const char* vip) { return {protocol::tcp, ep(vip)}; }
+service_key udp(const char* vip) { return {protocol::udp, ep(vip)}; }
+
+dest_config dr(const ip_address& a, uint16_t port, int w = 1) { return {{a, port}, forwarding::dr, w, 0, 0}; }
+
+const mac client_mac{0x02, 0, 0, 0, 0, 0xc1};
+
+packet_spec syn4(const char* vip, uint16_t vport, uint16_t sport, uint8_t flags = tcp_syn) {
+    packet_spec p;
+    p.dst = parse_mac(xdp_lab::dir_mac);
+    p.src = client_mac;
+    p.saddr = v4("10.1.0.200");
+    p.daddr = v4(vip);
+    p.sport = sport;
+    p.dport = vport;
+    p.tcp_flags = flags;
+    return p;
+}
+
+class datapath : public ::testing::Test {
+protected:
+    void SetUp() override {
+        XLB_REQUIRE_PRIVILEGE();
+        _xlb.emplace();
+        _ifindex = ifindex(xdp_lab::dir_if);
+        ASSERT_GT(_ifindex, 0);
+    }
+
+    xdp_dataplane& dp() { return _xlb->dp(); }
+
+    run_result run(const std::vector<uint8_t>& frame) { return run_xdp(dp().prog_fd(), frame, _ifindex); }
+
+    // Runs one frame, checks the action and that exactly one reason counter moved: `reason`.
+    run_result expect(const std::vector<uint8_t>& frame, uint32_t action, xlb_reason reason,
+                      const std::string& what) {
+        auto before = dp().reasons().value();
+        auto r = run(frame);
+        EXPECT_EQ(r.rc, 0) << what;
+        EXPECT_EQ(r.action, action) << what;
+        auto after = dp().reasons().value();
+        for (int i = 0; i < XLB_R_MAX; ++i) {
+            EXPECT_EQ(after[i] - before[i], i == reason ? 1u : 0u)
+                << what << ": counter " << reason_name(static_cast<xlb_reason>(i));
+        }
+        return r;
+    }
+
+    // The DR rewrite: only the MACs change.
+    static std::vector<uint8_t> dr_rewrite(std::vector<uint8_t> in, const mac& dst) {
+        auto src = parse_mac(xdp_lab::dir_mac);
+        std::copy(dst.begin(), dst.end(), in.begin());
+        std::copy(src.begin(), src.end(), in.begin() + 6);
+        return in;
+    }
+
+    // Which backend (1..9) a forwarded frame went to, from its destination MAC.
+    static int backend_of(const run_result& r) {
+        if (r.action != XDP_TX || r.out.size() < 6) {
+            return -1;
+        }
+        for (int i = 1; i <= 9; ++i) {
+            auto m = xdp_lab::backend_mac(i);
+            if (std::equal(m.begin(), m.end(), r.out.begin())) {
+                return i;
+            }
+        }
+        return 0;
+    }
+
+    void add_service(const service_key& k, scheduler s, const std::vector<std::pair<int, int>>& backends) {
+        ASSERT_TRUE(dp().add_service({k, s}));
+        for (auto [i, w] : backends) {
+            auto addr = k.vip.addr.is_v4() ? xdp_lab::backend4(i) : xdp_lab::backend6(i);
+            ASSERT_TRUE(dp().add_dest(k, dr(addr, k.vip.port, w)));
+        }
+    }
+
+    // Backends chosen for n new flows (distinct source ports from sport0).
+    std::string sequence(const char* vip, uint16_t vport, int n, uint16_t sport0) {
+        std::string s;
+        for (int i = 0; i < n; ++i) {
+            auto r = run(build(syn4(vip, vport, static_cast<uint16_t>(sport0 + i))));
+            int b = backend_of(r);
+            s += b > 0 ? static_cast<char>('A' + b - 1) : '?';
+        }
+        return s;
+    }
+
+    std::optional<loaded_xlb> _xlb;
+    int _ifindex = 0;
+};
+
+// --- verdict tables ------------------------------------------------------------
+
+struct pass_case {
+    std::string name;
+    std::vector<uint8_t> frame;
+    xlb_reason reason;
+};
+
+TEST_F(datapath, traffic_not_for_a_vip_passes_byte_identical) {
+    add_service(tcp("10.1.0.100:80"), scheduler::rr, {{1, 1}});
+
+    auto other_port = build(syn4("10.1.0.100", 81, 1000));
+    auto other_ip = build(syn4("10.1.0.99", 80, 1000));
+    packet_spec arp = syn4("10.1.0.100", 80, 1000);
+    arp.ethertype = 0x0806;
+    packet_spec icmp = syn4("10.1.0.100", 80, 1000);
+    icmp.proto = 1;
+    icmp.payload = {8, 0, 0, 0, 0, 0, 0, 0};
+    packet_spec v6 = syn4("10.1.0.100", 80, 1000);
+    v6.saddr = v4("fd01::200");
+    v6.daddr = v4("fd01::100");
+    packet_spec frag_other = syn4("10.1.0.99", 80, 1000);
+    frag_other.frag_off = 0x2000;
+    packet_spec three_vlans = syn4("10.1.0.100", 80, 1000);
+    three_vlans.vlans = {{0x88a8, 1}, {0x8100, 2}, {0x8100, 3}};
+    packet_spec ack_no_flow = syn4("10.1.0.100", 80, 1001, tcp_ack);
+    packet_spec syn_rst = syn4("10.1.0.100", 80, 1002, tcp_syn | tcp_rst);
+
+    std::vector<pass_case> cases = {
+        {"other port on the VIP", other_port, XLB_R_PASS_NO_SERVICE},
+        {"other address", other_ip, XLB_R_PASS_NO_SERVICE},
+        {"ARP", build(arp), XLB_R_PASS_NOT_IP},
+        {"ICMP to the VIP", build(icmp), XLB_R_PASS_NOT_L4},
+        {"IPv6 to no service", build(v6), XLB_R_PASS_NO_SERVICE},
+        {"fragment to another address", build(frag_other), XLB_R_PASS_NO_SERVICE},
+        {"three VLAN tags", build(three_vlans), XLB_R_PASS_NOT_IP},
+        {"ACK without a flow (IPVS schedules on SYN)", build(ack_no_flow), XLB_R_PASS_TCP_NOT_SYN},
+        {"SYN with RST", build(syn_rst), XLB_R_PASS_TCP_NOT_SYN},
+    };
+    for (const auto& c : cases) {
+        auto r = expect(c.frame, XDP_PASS, c.reason, c.name);
+        EXPECT_EQ(r.out, c.frame) << c.name << ": a passed packet must not be touched";
+    }
+}
+
+TEST_F(datapath, malformed_headers) {
+    add_service(tcp("10.1.0.100:80"), scheduler::rr, {{1, 1}});
+    add_service(udp("10.1.0.100:53"), scheduler::rr, {{1, 1}});
+    const size_t l3 = 14;
+
+    auto base = build(syn4("10.1.0.100", 80, 2000));
+    auto eth_only = std::vector<uint8_t>(base.begin(), base.begin() + 14);
+    auto short_ip = std::vector<uint8_t>(base.begin(), base.begin() + 30);
+    auto ihl4 = base;
+    ihl4[l3] = 0x44;
+    auto bad_version = base;
+    bad_version[l3] = 0x55;
+    auto long_totlen = base;
+    long_totlen[l3 + 3] += 40; // tot_len beyond the frame
+    auto cut_tcp = std::vector<uint8_t>(base.begin(), base.begin() + l3 + 20 + 10);
+    cut_tcp[l3 + 3] = 30; // consistent IP length, 10 bytes of TCP
+    auto cut_tcp_other = cut_tcp;
+    cut_tcp_other[l3 + 19] = 99; // 10.1.0.99: not a VIP
+    packet_spec doff4 = syn4("10.1.0.100", 80, 2001);
+    doff4.tcp_doff = 4;
+    auto doff15 = base;
+    doff15[l3 + 20 + 12] = 0xf0; // options beyond the frame
+    packet_spec u = syn4("10.1.0.100", 53, 2002);
+    u.proto = 17;
+    auto cut_udp = build(u);
+    cut_udp.resize(l3 + 20 + 4);
+    cut_udp[l3 + 3] = 24;
+    packet_spec v6 = syn4("10.1.0.100", 80, 2003);
+    v6.saddr = v4("fd01::200");
+    v6.daddr = v4("fd01::100");
+    auto v6_short = build(v6);
+    v6_short.resize(14 + 30);
+
+    std::vector<pass_case> cases = {
+        {"Ethernet header only", eth_only, XLB_R_PASS_MALFORMED},
+        {"truncated IPv4 header", short_ip, XLB_R_PASS_MALFORMED},
+        {"IHL 4", ihl4, XLB_R_PASS_MALFORMED},
+        {"IP version 5", bad_version, XLB_R_PASS_MALFORMED},
+        {"total length beyond the frame", long_totlen, XLB_R_PASS_MALFORMED},
+        {"truncated IPv6 header", v6_short, XLB_R_PASS_MALFORMED},
+        {"truncated TCP header, not a VIP", cut_tcp_other, XLB_R_PASS_MALFORMED},
+    };
+    for (const auto& c : cases) {
+        auto r = expect(c.frame, XDP_PASS, c.reason, c.name);
+        EXPECT_EQ(r.out, c.frame) << c.name;
+    }
+    std::vector<pass_case> drops = {
+        {"truncated TCP header to a VIP", cut_tcp, XLB_R_DROP_MALFORMED},
+        {"TCP data offset 4", build(doff4), XLB_R_DROP_MALFORMED},
+        {"TCP options beyond the frame", doff15, XLB_R_DROP_MALFORMED},
+        {"truncated UDP header to a VIP", cut_udp, XLB_R_DROP_MALFORMED},
+    };
+    for (const auto& c : drops) {
+        expect(c.frame, XDP_DROP, c.reason, c.name);
+    }
+}
+
+TEST_F(datapath, fragments_and_options_go_to_the_kernel_or_are_dropped_by_config) {
+    add_service(tcp("10.1.0.100:80"), scheduler::rr, {{1, 1}});
+    packet_spec mf = syn4("10.1.0.100", 80, 3000);
+    mf.frag_off = 0x2000; // MF, offset 0: the first fragment
+    packet_spec later = syn4("10.1.0.100", 80, 3001);
+    later.frag_off = 0x0010;
+    packet_spec opts = syn4("10.1.0.100", 80, 3002);
+    opts.ip_options = {0x01, 0x01, 0x01, 0x00}; // NOP NOP NOP EOL
+    packet_spec df = syn4("10.1.0.100", 80, 3003);
+    df.frag_off = 0x4000; // DF alone is not a fragment
+
+    for (auto* p : {&mf, &later}) {
+        auto f = build(*p);
+        auto r = expect(f, XDP_PASS, XLB_R_PASS_FRAGMENT, "fragment");
+        EXPECT_EQ(r.out, f);
+    }
+    auto fo = build(opts);
+    EXPECT_EQ(expect(fo, XDP_PASS, XLB_R_PASS_IP_OPTIONS, "options").out, fo);
+    auto fdf = build(df);
+    EXPECT_EQ(expect(fdf, XDP_TX, XLB_R_TX, "DF").out, dr_rewrite(fdf, xdp_lab::backend_mac(1)));
+
+    auto cfg = dp().config().value();
+    cfg.flags |= XLB_CFG_F_DROP_FRAGS;
+    ASSERT_TRUE(dp().set_config(cfg));
+    expect(build(mf), XDP_DROP, XLB_R_DROP_FRAGMENT, "fragment, drop configured");
+    expect(build(opts), XDP_DROP, XLB_R_DROP_FRAGMENT, "options, drop configured");
+}
+
+TEST_F(datapath, dr_rewrites_only_the_macs_ipv4_vlan_and_ipv6) {
+    add_service(tcp("10.1.0.100:80"), scheduler::rr, {{1, 1}});
+    add_service(tcp("[fd01::100]:443"), scheduler::rr, {{2, 1}});
+    add_service(udp("10.1.0.100:53"), scheduler::rr, {{3, 1}});
+
+    auto plain = build(syn4("10.1.0.100", 80, 4000));
+    EXPECT_EQ(expect(plain, XDP_TX, XLB_R_TX, "IPv4 SYN").out, dr_rewrite(plain, xdp_lab::backend_mac(1)));
+
+    packet_spec vlan = syn4("10.1.0.100", 80, 4001);
+    vlan.vlans = {{0x8100, 100}};
+    auto fv = build(vlan);
+    EXPECT_EQ(expect(fv, XDP_TX, XLB_R_TX, "one VLAN tag").out, dr_rewrite(fv, xdp_lab::backend_mac(1)));
+
+    packet_spec qinq = syn4("10.1.0.100", 80, 4002);
+    qinq.vlans = {{0x88a8, 10}, {0x8100, 20}};
+    auto fq = build(qinq);
+    EXPECT_EQ(expect(fq, XDP_TX, XLB_R_TX, "QinQ").out, dr_rewrite(fq, xdp_lab::backend_mac(1)));
+
+    packet_spec u = syn4("10.1.0.100", 53, 4003);
+    u.proto = 17;
+    u.payload = {1, 2, 3, 4};
+    auto fu = build(u);
+    EXPECT_EQ(expect(fu, XDP_TX, XLB_R_TX, "UDP").out, dr_rewrite(fu, xdp_lab::backend_mac(3)));
+
+    packet_spec v6 = syn4("10.1.0.100", 443, 4004);
+    v6.saddr = v4("fd01::200");
+    v6.daddr = v4("fd01::100");
+    auto f6 = build(v6);
+    EXPECT_EQ(expect(f6, XDP_TX, XLB_R_TX, "IPv6 SYN").out, dr_rewrite(f6, xdp_lab::backend_mac(2)));
+
+    // Hop-by-hop and destination options (PadN) before TCP.
+    packet_spec ext = v6;
+    ext.sport = 4005;
+    ext.ext = {{0, {0, 1, 4, 0, 0, 0, 0}}, {60, {0, 1, 4, 0, 0, 0, 0}}};
+    auto fe = build(ext);
+    EXPECT_EQ(expect(fe, XDP_TX, XLB_R_TX, "IPv6 with extension headers").out,
+              dr_rewrite(fe, xdp_lab::backend_mac(2)));
+
+    // An atomic fragment (offset 0, M clear) is a whole packet.
+    packet_spec atomic = v6;
+    atomic.sport = 4006;
+    atomic.ext = {{44, {0, 0, 0, 0, 0, 0, 1}}};
+    auto fa = build(atomic);
+    EXPECT_EQ(expect(fa, XDP_TX, XLB_R_TX, "IPv6 atomic fragment").out, dr_rewrite(fa, xdp_lab::backend_mac(2)));
+
+    packet_spec frag6 = v6;
+    frag6.sport = 4007;
+    frag6.ext = {{44, {0, 0, 0x01, 0, 0, 0, 1}}}; // M set
+    auto ff = build(frag6);
+    EXPECT_EQ(expect(ff, XDP_PASS, XLB_R_PASS_FRAGMENT, "IPv6 fragment").out, ff);
+
+    // More extension headers than the walk's bound: not ours to balance.
+    packet_spec deep = v6;
+    deep.sport = 4008;
+    for (int i = 0; i < 7; ++i) {
+        deep.ext.push_back({60, {0, 1, 4, 0, 0, 0, 0}});
+    }
+    auto fd = build(deep);
+    EXPECT_EQ(expect(fd, XDP_PASS, XLB_R_PASS_NOT_L4, "too many extension headers").out, fd);
+}
+
+TEST_F(datapath, port_zero_service_takes_any_port) {
+    add_service(tcp("10.1.0.101:0"), scheduler::rr, {{4, 1}});
+    add_service(tcp("10.1.0.101:22"), scheduler::rr, {{5, 1}});
+    EXPECT_EQ(backend_of(run(build(syn4("10.1.0.101", 8080, 5000)))), 4);
+    EXPECT_EQ(backend_of(run(build(syn4("10.1.0.101", 22, 5001)))), 5) << "the exact port wins";
+}
+
+// --- schedulers --------------------------------------------------------------------
+
+TEST_F(datapath, rr_follows_the_ipvs_list_newest_first) {
+    // Added A, B, C: IPVS's list is C, B, A and rr walks it from the head.
+    add_service(tcp("10.1.0.110:80"), scheduler::rr, {{1, 1}, {2, 1}, {3, 1}});
+    EXPECT_EQ(sequence("10.1.0.110", 80, 9, 6000), "CBACBACBA");
+}
+
+TEST_F(datapath, wrr_4_3_2_exact_sequence) {
+    // List order A, B, C (IPVS lists newest first, so add C, then B, then A).
+    add_service(tcp("10.1.0.111:80"), scheduler::wrr, {{3, 2}, {2, 3}, {1, 4}});
+    EXPECT_EQ(sequence("10.1.0.111", 80, 18, 7000), "AABABCABCAABABCABC");
+
+    // Added A, B, C: the list is C, B, A, and the kernel gives this instead.
+    add_service(tcp("10.1.0.112:80"), scheduler::wrr, {{1, 4}, {2, 3}, {3, 2}});
+    EXPECT_EQ(sequence("10.1.0.112", 80, 9, 7100), "ABACBACBA");
+}
+
+TEST_F(datapath, flows_stay_on_their_dest) {
+    add_service(tcp("10.1.0.113:80"), scheduler::rr, {{1, 1}, {2, 1}, {3, 1}});
+    std::map<uint16_t, int> first;
+    for (uint16_t sp = 8000; sp < 8012; ++sp) {
+        first[sp] = backend_of(run(build(syn4("10.1.0.113", 80, sp))));
+    }
+    // Adding a dest and changing weights never moves a live flow.
+    ASSERT_TRUE(dp().add_dest(tcp("10.1.0.113:80"), dr(xdp_lab::backend4(4), 80, 5)));
+    ASSERT_TRUE(dp().edit_dest(tcp("10.1.0.113:80"), dr(xdp_lab::backend4(1), 80, 7)));
+    for (uint16_t sp = 8000; sp < 8012; ++sp) {
+        EXPECT_EQ(backend_of(run(build(syn4("10.1.0.113", 80, sp, tcp_ack)))), first[sp]) << sp;
+    }
+}
+
+TEST_F(datapath, weight_zero_drains_without_breaking_flows) {
+    auto k = tcp("10.1.0.114:80");
+    add_service(k, scheduler::rr, {{1, 1}, {2, 1}});
+    int b = backend_of(run(build(syn4("10.1.0.114", 80, 9000))));
+    ASSERT_GT(b, 0);
+    ASSERT_TRUE(dp().edit_dest(k, dr(xdp_lab::backend4(b), 80, 0)));
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(backend_of(run(build(syn4("10.1.0.114", 80, 9000, tcp_ack)))), b) << "existing flow drains";
+    }
+    int other = b == 1 ? 2 : 1;
+    for (uint16_t sp = 9001; sp < 9009; ++sp) {
+        EXPECT_EQ(backend_of(run(build(syn4("10.1.0.114", 80, sp)))), other) << "new flows avoid weight 0";
+    }
+    // All weights 0: no dest takes new flows.
+    ASSERT_TRUE(dp().edit_dest(k, dr(xdp_lab::backend4(other), 80, 0)));
+    expect(build(syn4("10.1.0.114", 80, 9100)), XDP_DROP, XLB_R_DROP_NO_DEST, "all weights 0");
+    EXPECT_EQ(backend_of(run(build(syn4("10.1.0.114", 80, 9000, tcp_ack)))), b);
+}
+
+TEST_F(datapath, deleted_dest_flows_are_rescheduled) {
+    auto k = tcp("10.1.0.115:80");
+    add_service(k, scheduler::rr, {{1, 1}, {2, 1}});
+    int b = backend_of(run(build(syn4("10.1.0.115", 80, 9500))));
+    ASSERT_GT(b, 0);
+    ASSERT_TRUE(dp().del_dest(k, {xdp_lab::backend4(b), 80}));
+    int other = b == 1 ? 2 : 1;
+    // The next packet of the flow, even without SYN, goes to a live dest.
+    EXPECT_EQ(backend_of(run(build(syn4("10.1.0.115", 80, 9500, tcp_ack)))), other);
+    EXPECT_EQ(backend_of(run(build(syn4("10.1.0.115", 80, 9500, tcp_ack)))), other) << "and stays there";
+}
+
+TEST_F(datapath, a_reused_dest_slot_does_not_inherit_old_flows) {
+    auto a = tcp("10.1.0.116:80");
+    auto b = tcp("10.1.0.117:80");
+    add_service(a, scheduler::rr, {{1, 1}});
+    add_service(b, scheduler::rr, {});
+    EXPECT_EQ(backend_of(run(build(syn4("10.1.0.116", 80, 9600)))), 1);
+    ASSERT_TRUE(dp().del_dest(a, {xdp_lab::backend4(1), 80}));
+    // The freed slot goes to a dest of another service, with a new generation.
+    ASSERT_TRUE(dp().add_dest(b, dr(xdp_lab::backend4(2), 80)));
+    expect(build(syn4("10.1.0.116", 80, 9600, tcp_ack)), XDP_DROP, XLB_R_DROP_NO_DEST,
+           "old flow must not follow the slot to another service's dest");
+}
+
+TEST_F(datapath, service_without_dests_drops) {
+    add_service(tcp("10.1.0.102:80"), scheduler::wrr, {});
+    expect(build(syn4("10.1.0.102", 80, 9700)), XDP_DROP, XLB_R_DROP_NO_DEST, "no dests");
+}
+
+// --- forwarding outcomes -------------------------------------------------------------
+
+TEST_F(datapath, unresolved_neighbour_is_dropped_and_resolution_requested) {
+    auto k = tcp("10.1.0.103:80");
+    ASSERT_TRUE(dp().add_service({k, scheduler::rr}));
+    ASSERT_TRUE(dp().add_dest(k, dr(v4("10.1.0.50"), 80)));
+    sh("ip neigh del 10.1.0.50 dev xa 2>/dev/null");
+    expect(build(syn4("10.1.0.103", 80, 9800)), XDP_DROP, XLB_R_DROP_NO_NEIGH, "no neighbour");
+    auto handled = dp().resolve_pending_neighbours(std::chrono::milliseconds(500));
+    ASSERT_TRUE(handled) << handled.error().message();
+    EXPECT_GE(*handled, 1u);
+    auto neigh = sh_out("ip neigh show 10.1.0.50 dev xa");
+    EXPECT_NE(neigh.find("10.1.0.50"), std::string::npos) << "the kernel was asked to resolve it: " << neigh;
+}
+
+TEST_F(datapath, other_egress_needs_a_tx_port_then_redirects) {
+    auto k = tcp("10.1.0.104:80");
+    ASSERT_TRUE(dp().add_service({k, scheduler::rr}));
+    ASSERT_TRUE(dp().add_dest(k, dr(v4("10.2.0.11"), 80)));
+    expect(build(syn4("10.1.0.104", 80, 9900)), XDP_DROP, XLB_R_DROP_NO_TX_PORT, "egress not attached");
+    ASSERT_TRUE(dp().attach(xdp_lab::other_if, xdp_mode::native));
+    auto f = build(syn4("10.1.0.104", 80, 9901));
+    auto r = expect(f, XDP_REDIRECT, XLB_R_REDIRECT, "egress attached");
+    auto want = f;
+    auto dmac = parse_mac("02:00:00:00:02:01");
+    auto smac = parse_mac(xdp_lab::other_mac);
+    std::copy(dmac.begin(), dmac.end(), want.begin());
+    std::copy(smac.begin(), smac.end(), want.begin() + 6);
+    EXPECT_EQ(r.out, want);
+    ASSERT_TRUE(dp().detach(xdp_lab::other_if));
+}
+
+TEST_F(datapath, forwarding_disabled_is_counted) {
+    add_service(tcp("10.1.0.100:80"), scheduler::rr, {{1, 1}});
+    sh("sysctl -qw net.ipv4.conf.xa.forwarding=0");
+    expect(build(syn4("10.1.0.100", 80, 9950)), XDP_DROP, XLB_R_DROP_FWD_DISABLED, "forwarding off");
+    sh("sysctl -qw net.ipv4.conf.xa.forwarding=1");
+}
+
+// --- conntrack and stats -------------------------------------------------------------
+
+TEST_F(datapath, stats_and_connection_states) {
+    auto k = tcp("10.1.0.120:80");
+    add_service(k, scheduler::rr, {{1, 1}, {2, 1}});
+    // Flow 1: SYN, ACK, ACK (active, established). Flow 2: SYN then FIN (inactive).
+    auto s1 = build(syn4("10.1.0.120", 80, 10000));
+    auto a1 = build(syn4("10.1.0.120", 80, 10000, tcp_ack));
+    packet_spec d1 = syn4("10.1.0.120", 80, 10000, tcp_ack | tcp_psh);
+    d1.payload = std::vector<uint8_t>(100, 'x');
+    auto s2 = build(syn4("10.1.0.120", 80, 10001));
+    auto f2 = build(syn4("10.1.0.120", 80, 10001, tcp_fin | tcp_ack));
+    std::vector<std::vector<uint8_t>> frames = {s1, a1, build(d1), s2, f2};
+    uint64_t bytes = 0;
+    for (const auto& f : frames) {
+        ASSERT_EQ(run(f).action, XDP_TX);
+        bytes += f.size() - 14; // IPVS counts IP bytes
+    }
+    auto all = dp().list().value();
+    ASSERT_EQ(all.size(), 1u);
+    const auto& s = all[0];
+    EXPECT_EQ(s.stats.conns, 2u);
+    EXPECT_EQ(s.stats.inpkts, 5u);
+    EXPECT_EQ(s.stats.inbytes, bytes);
+    EXPECT_EQ(s.stats.outpkts, 0u) << "DR never sees replies";
+    ASSERT_EQ(s.dests.size(), 2u);
+    uint64_t dconns = 0, dpkts = 0, dbytes = 0;
+    uint32_t active = 0, inactive = 0;
+    for (const auto& d : s.dests) {
+        dconns += d.stats.conns;
+        dpkts += d.stats.inpkts;
+        dbytes += d.stats.inbytes;
+        active += d.active_conns;
+        inactive += d.inactive_conns;
+        EXPECT_EQ(d.stats.conns, 1u) << "rr spreads the two flows";
+    }
+    EXPECT_EQ(dconns, 2u);
+    EXPECT_EQ(dpkts, 5u);
+    EXPECT_EQ(dbytes, bytes);
+    EXPECT_EQ(active, 1u) << "ESTABLISHED counts as active";
+    EXPECT_EQ(inactive, 1u) << "FIN_WAIT counts as inactive";
+}
+
+TEST_F(datapath, expired_flows_follow_the_set_timeouts) {
+    add_service(tcp("10.1.0.121:80"), scheduler::rr, {{1, 1}});
+    auto cfg = dp().config().value();
+    EXPECT_EQ(cfg.tcp_timeout[XLB_TCP_S_ESTABLISHED], 900u);
+    EXPECT_EQ(cfg.tcp_timeout[XLB_TCP_S_FIN_WAIT], 120u);
+    EXPECT_EQ(cfg.udp_timeout, 300u);
+    cfg.tcp_timeout[XLB_TCP_S_SYN_RECV] = 0;
+    ASSERT_TRUE(dp().set_config(cfg));
+    ASSERT_EQ(run(build(syn4("10.1.0.121", 80, 11000))).action, XDP_TX);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    expect(build(syn4("10.1.0.121", 80, 11000, tcp_ack)), XDP_PASS, XLB_R_PASS_TCP_NOT_SYN,
+           "an expired flow is gone");
+    auto all = dp().list().value();
+    EXPECT_EQ(all[0].dests[0].active_conns + all[0].dests[0].inactive_conns, 0u);
+}
+
+} // namespace
