@@ -171,7 +171,7 @@ int run_ipvsadm(const globals& g, const std::vector<std::string>& args) {
     // Keep the neighbour of a new or edited dest resolved: XDP does not.
     if (o.exit_code == 0 && cmd.dest &&
         (cmd.what == xlb::ipvsadm::op::add_dest || cmd.what == xlb::ipvsadm::op::edit_dest)) {
-        if (auto r = xlb::neigh::resolve(cmd.dest->addr); !r) {
+        if (auto r = xlb::neigh::resolve(cmd.dest->addr, std::chrono::seconds(1)); !r) {
             xlb::log::warn("{}", r.error().message());
         }
     }

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstring>
+#include <thread>
 
 namespace xlb::neigh {
 namespace {
@@ -132,12 +133,55 @@ result<> request(int ifindex, const ip_address& addr) {
     return transact(req, what.c_str(), [](nlmsghdr*) {});
 }
 
-result<> resolve(const ip_address& dst) {
+result<uint16_t> state(int ifindex, const ip_address& addr) {
+    request_buf req;
+    auto* h = req.hdr();
+    h->nlmsg_len = NLMSG_LENGTH(sizeof(ndmsg));
+    h->nlmsg_type = RTM_GETNEIGH;
+    h->nlmsg_flags = NLM_F_REQUEST;
+    auto* nd = static_cast<ndmsg*>(NLMSG_DATA(h));
+    nd->ndm_family = addr.is_v4() ? AF_INET : AF_INET6;
+    nd->ndm_ifindex = ifindex;
+    req.add_attr(NDA_DST, addr.bytes().data(), addr.is_v4() ? 4 : 16);
+    uint16_t nud = 0;
+    auto what = fmt::format("neighbour {} on ifindex {}", addr.to_string(), ifindex);
+    auto r = transact(req, what.c_str(), [&](nlmsghdr* m) {
+        if (m->nlmsg_type == RTM_NEWNEIGH) {
+            nud = static_cast<ndmsg*>(NLMSG_DATA(m))->ndm_state;
+        }
+    });
+    if (!r) {
+        if (r.error().code == ENOENT) {
+            return uint16_t{0};
+        }
+        return r.error();
+    }
+    return nud;
+}
+
+result<> resolve(const ip_address& dst, std::chrono::milliseconds wait) {
     auto hop = route_get(dst);
     if (!hop) {
         return hop.error();
     }
-    return request(hop->ifindex, hop->addr);
+    if (auto r = request(hop->ifindex, hop->addr); !r) {
+        return r;
+    }
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    for (;;) {
+        auto s = state(hop->ifindex, hop->addr);
+        if (!s) {
+            return s.error();
+        }
+        if (*s & (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP)) {
+            return {};
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return make_error(ETIMEDOUT, "neighbour {} did not resolve within {} ms", hop->addr.to_string(),
+                              wait.count());
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
 }
 
 } // namespace xlb::neigh

@@ -6,6 +6,7 @@
 #include <xlb/model/address.h>
 #include <xlb/util/error.h>
 
+#include <chrono>
 #include <cstdint>
 
 namespace xlb::neigh {
@@ -19,7 +20,10 @@ struct next_hop {
 result<next_hop> route_get(const ip_address& dst);
 // Starts resolution of addr on ifindex, creating the entry if needed.
 result<> request(int ifindex, const ip_address& addr);
-// route_get() then request(): what xlbctl does for every dest it adds.
-result<> resolve(const ip_address& dst);
+// The entry's NUD_* state; 0 if there is none.
+result<uint16_t> state(int ifindex, const ip_address& addr);
+// route_get() then request(), then waits up to `wait` for the entry to turn
+// valid: what xlbctl does for every dest it adds. ETIMEDOUT if it did not.
+result<> resolve(const ip_address& dst, std::chrono::milliseconds wait);
 
 } // namespace xlb::neigh
