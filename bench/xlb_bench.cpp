@@ -1,1 +1,151 @@
-int main(){return 0;}
+// xlb's first benchmark: bpf_prog_test_run_opts() with repeat=1, many times,
+// reporting the median per-call duration of
+//   - floor: parse Ethernet and IPv4, swap MACs, XDP_TX (bench/floor.bpf.c);
+//   - xlb on an established DR flow;
+//   - xlb on new flows under rr.
+// Variants are interleaved round by round so machine noise hits them alike;
+// results are ratios to the floor measured in the same run. Writes
+// bench/results/latest.json (or the path given as the first argument).
+
+#include "floor.skel.h"
+#include "support/netns.h"
+#include "support/packet.h"
+#include "support/xdp_lab.h"
+
+#include <xlb/dataplane/xdp_dataplane.h>
+
+#include <fmt/format.h>
+#include <fmt/os.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace xlb;
+using namespace xlb::test;
+
+namespace {
+
+constexpr int rounds = 20;
+constexpr int calls_per_round = 1000;
+
+packet_spec flow(uint16_t sport, uint8_t flags, int client) {
+    packet_spec p;
+    p.dst = parse_mac(xdp_lab::dir_mac);
+    p.saddr = *ip_address::parse(fmt::format("10.9.{}.{}", client / 250, client % 250 + 1));
+    p.daddr = *ip_address::parse("10.1.0.100");
+    p.sport = sport;
+    p.dport = 80;
+    p.tcp_flags = flags;
+    return p;
+}
+
+uint32_t median(std::vector<uint32_t> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+int run(const std::string& out_path) {
+    if (getuid() != 0) {
+        throw std::runtime_error("the benchmark needs root (BPF, a private network namespace)");
+    }
+    enter_private_netns();
+    xdp_lab::setup_network();
+    xdp_lab::pin_cpu0();
+    int ifindex = test::ifindex(xdp_lab::dir_if);
+
+    floor_bpf* floor = floor_bpf__open_and_load();
+    if (!floor) {
+        throw std::runtime_error("cannot load the floor program");
+    }
+    int floor_fd = bpf_program__fd(floor->progs.xlb_floor);
+
+    loaded_xlb lb({16, 64, 1u << 20});
+    auto& dp = lb.dp();
+    service_key k{protocol::tcp, *endpoint::parse("10.1.0.100:80")};
+    if (!dp.add_service({k, scheduler::rr})) {
+        throw std::runtime_error("add service");
+    }
+    for (int i = 1; i <= 3; ++i) {
+        if (!dp.add_dest(k, {{xdp_lab::backend4(i), 80}, forwarding::dr, 1, 0, 0})) {
+            throw std::runtime_error("add dest");
+        }
+    }
+
+    auto est = build(flow(1000, tcp_ack, 0));
+    auto r = run_xdp(dp.prog_fd(), build(flow(1000, tcp_syn, 0)), ifindex);
+    if (r.action != XDP_TX || run_xdp(dp.prog_fd(), est, ifindex).action != XDP_TX ||
+        run_xdp(floor_fd, est, ifindex).action != XDP_TX) {
+        throw std::runtime_error("bench packets are not forwarded; the setup is wrong");
+    }
+
+    // New flows: every SYN a 5-tuple never seen before.
+    std::vector<std::vector<uint8_t>> syns;
+    syns.reserve(rounds * calls_per_round);
+    for (int i = 0; i < rounds * calls_per_round; ++i) {
+        syns.push_back(build(flow(static_cast<uint16_t>(2000 + i % 60000), tcp_syn, 1 + i / 60000)));
+    }
+
+    std::vector<uint32_t> t_floor, t_est, t_new;
+    size_t next_syn = 0;
+    for (int round = 0; round < rounds; ++round) {
+        for (int i = 0; i < calls_per_round; ++i) {
+            t_floor.push_back(run_xdp(floor_fd, est, ifindex).duration_ns);
+        }
+        for (int i = 0; i < calls_per_round; ++i) {
+            t_est.push_back(run_xdp(dp.prog_fd(), est, ifindex).duration_ns);
+        }
+        for (int i = 0; i < calls_per_round; ++i) {
+            auto rr = run_xdp(dp.prog_fd(), syns[next_syn++], ifindex);
+            if (rr.action != XDP_TX) {
+                throw std::runtime_error("a new flow was not forwarded");
+            }
+            t_new.push_back(rr.duration_ns);
+        }
+    }
+    floor_bpf__destroy(floor);
+
+    auto st = dp.status();
+    uint32_t insns = st ? st->verified_insns : 0;
+    uint32_t f = median(t_floor);
+    struct row {
+        const char* name;
+        uint32_t ns;
+    };
+    std::vector<row> rows = {{"floor_parse_swap_tx", f},
+                             {"xlb_established_dr_flow", median(t_est)},
+                             {"xlb_new_flow_rr", median(t_new)}};
+
+    std::string json = "{\n  \"harness\": \"bpf_prog_test_run_opts repeat=1, median per-call duration\",\n";
+    json += fmt::format("  \"calls_per_row\": {},\n  \"xlb_verified_insns\": {},\n  \"rows\": [\n",
+                        rounds * calls_per_round, insns);
+    for (size_t i = 0; i < rows.size(); ++i) {
+        json += fmt::format("    {{\"name\": \"{}\", \"ns_per_packet\": {}, \"floor_ns\": {}, \"over_floor_ns\": {}}}{}\n",
+                            rows[i].name, rows[i].ns, f, static_cast<int64_t>(rows[i].ns) - f,
+                            i + 1 < rows.size() ? "," : "");
+    }
+    json += "  ]\n}\n";
+    auto out = fmt::output_file(out_path);
+    out.print("{}", json);
+    out.close();
+
+    fmt::print("{:<26} {:>8} {:>8} {:>8}\n", "name", "ns/pkt", "floor", "over");
+    for (const auto& rw : rows) {
+        fmt::print("{:<26} {:>8} {:>8} {:>8}\n", rw.name, rw.ns, f, static_cast<int64_t>(rw.ns) - f);
+    }
+    fmt::print("xlb verified instructions: {}\nwritten to {}\n", insns, out_path);
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc > 1 ? argv[1] : std::string(XLB_SOURCE_DIR) + "/bench/results/latest.json");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "xlb-bench: %s\n", e.what());
+        return 1;
+    }
+}

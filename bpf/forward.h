@@ -43,11 +43,29 @@ XLB_INLINE void neigh_request(__u32 ifindex, const struct bpf_fib_lookup *fib)
  *  others       blackhole, unreachable, prohibit, no source address.
  */
 XLB_INLINE int xlb_forward_dr(struct xdp_md *ctx, struct ethhdr *eth, struct xlb_pkt *pkt,
-                              const struct xlb_dest *d)
+                              const struct xlb_dest *d, __u32 dest_id, const struct xlb_config *cfg,
+                              __u64 now)
 {
     struct bpf_fib_lookup fib = {};
     __u32 ifindex = ctx->ingress_ifindex;
+    struct xlb_fib_cache *fc;
+    __u32 out_ifindex;
     long rc;
+
+    /*
+     * bpf_fib_lookup() is the costliest step of an established flow (a FIB
+     * walk plus a neighbour lookup, ~150 ns here). Its answer for a dest is
+     * kept per CPU for fib_cache_ms, so the kernel's tables stay the truth
+     * within that bound and most packets skip the walk.
+     */
+    fc = bpf_map_lookup_elem(&fib_cache, &dest_id);
+    if (fc && fc->dest_gen == d->gen && fc->in_ifindex == ifindex && cfg->fib_cache_ms &&
+        now - fc->stamp_ns < (__u64)cfg->fib_cache_ms * 1000000ull) {
+        __builtin_memcpy(eth->h_dest, fc->dmac, ETH_ALEN);
+        __builtin_memcpy(eth->h_source, fc->smac, ETH_ALEN);
+        out_ifindex = fc->out_ifindex;
+        goto xmit;
+    }
 
     fib.ifindex = ifindex;
     fib.l4_protocol = pkt->key.proto;
@@ -81,13 +99,24 @@ XLB_INLINE int xlb_forward_dr(struct xdp_md *ctx, struct ethhdr *eth, struct xlb
 
     __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
     __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-    if (fib.ifindex == ifindex)
+    out_ifindex = fib.ifindex;
+    if (fc) {
+        fc->stamp_ns = now;
+        fc->dest_gen = d->gen;
+        fc->in_ifindex = ifindex;
+        fc->out_ifindex = out_ifindex;
+        __builtin_memcpy(fc->dmac, fib.dmac, ETH_ALEN);
+        __builtin_memcpy(fc->smac, fib.smac, ETH_ALEN);
+    }
+
+xmit:
+    if (out_ifindex == ifindex)
         return XDP_TX;
 
     /* XDP_REDIRECT needs the egress in tx_ports (userspace adds every attached
      * interface). Look first so a miss is counted, not an anonymous abort. */
-    if (!bpf_map_lookup_elem(&tx_ports, &fib.ifindex))
+    if (!bpf_map_lookup_elem(&tx_ports, &out_ifindex))
         return -XLB_R_DROP_NO_TX_PORT;
-    return bpf_redirect_map(&tx_ports, fib.ifindex, 0);
+    return bpf_redirect_map(&tx_ports, out_ifindex, 0);
 }
 #endif

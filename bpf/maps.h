@@ -90,6 +90,13 @@ struct {
     __type(value, struct xlb_config);
 } config SEC(".maps");
 
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, XLB_DEFAULT_MAX_DESTS);
+    __type(key, __u32);
+    __type(value, struct xlb_fib_cache);
+} fib_cache SEC(".maps");
+
 /* Egress interfaces for XDP_REDIRECT, keyed by ifindex. */
 struct {
     __uint(type, BPF_MAP_TYPE_DEVMAP_HASH);

@@ -63,7 +63,7 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     struct xlb_flow *f, nf = {};
     struct ethhdr *eth;
     bool new_conn = false;
-    __u32 zero = 0, svc;
+    __u32 zero = 0, svc, dest_id;
     __u64 now;
     int proto, rc;
     long id;
@@ -145,11 +145,12 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
         new_conn = true;
     }
 
-    stats_inbound(svc, f && !new_conn ? f->dest : nf.dest, pkt->l3_len, new_conn);
+    dest_id = f && !new_conn ? f->dest : nf.dest;
+    stats_inbound(svc, dest_id, pkt->l3_len, new_conn);
 
     switch (d->fwd) {
     case XLB_FWD_DR:
-        return xlb_forward_dr(ctx, eth, pkt, d);
+        return xlb_forward_dr(ctx, eth, pkt, d, dest_id, cfg, now);
     default:
         return -XLB_R_DROP_UNSUPPORTED;
     }

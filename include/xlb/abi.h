@@ -197,7 +197,22 @@ struct xlb_stats {
 struct xlb_config {
     __u32 tcp_timeout[XLB_TCP_S_LAST];
     __u32 udp_timeout;
-    __u32 flags; /* XLB_CFG_F_* */
+    __u32 flags;        /* XLB_CFG_F_* */
+    __u32 fib_cache_ms; /* reuse a dest's bpf_fib_lookup() answer this long; 0: never */
+};
+
+#define XLB_DEFAULT_FIB_CACHE_MS 100
+
+/* fib_cache[dest id] (per CPU): the last bpf_fib_lookup() answer for a dest.
+ * Valid while the dest keeps its generation, the packet arrives on the same
+ * interface, and it is younger than config.fib_cache_ms. */
+struct xlb_fib_cache {
+    __u64 stamp_ns;
+    __u32 dest_gen;
+    __u32 in_ifindex;
+    __u32 out_ifindex;
+    __u8 dmac[6];
+    __u8 smac[6];
 };
 
 /* Why a packet got its verdict: reasons[] is a per-CPU array of packet counts
@@ -259,7 +274,8 @@ static_assert(offsetof(struct xlb_flow_key, sport) == 32);
 static_assert(sizeof(struct xlb_flow) == 24);
 static_assert(offsetof(struct xlb_flow, state) == 20);
 static_assert(sizeof(struct xlb_stats) == 40);
-static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 2));
+static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 3));
+static_assert(sizeof(struct xlb_fib_cache) == 32);
 static_assert(sizeof(struct xlb_neigh_event) == 24);
 #endif
 

@@ -52,6 +52,7 @@ void for_each_map(xlb_bpf* s, xdp_dataplane::maps& m, F&& f) {
     f(s->maps.dest_stats, m.dest_stats);
     f(s->maps.reasons, m.reasons);
     f(s->maps.config, m.config);
+    f(s->maps.fib_cache, m.fib_cache);
     f(s->maps.tx_ports, m.tx_ports);
     f(s->maps.neigh_events, m.neigh_events);
 }
@@ -214,6 +215,7 @@ struct default_config {
         const uint32_t tcp[XLB_TCP_S_LAST] = {2, 900, 120, 60, 120, 120, 10, 60, 30, 120, 120};
         std::copy(std::begin(tcp), std::end(tcp), cfg.tcp_timeout);
         cfg.udp_timeout = 300;
+        cfg.fib_cache_ms = XLB_DEFAULT_FIB_CACHE_MS;
     }
 };
 
@@ -279,7 +281,7 @@ result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load
                     s->maps.svc_stats}) {
         bpf_map__set_max_entries(m, opts.max_services);
     }
-    for (auto* m : {s->maps.dests, s->maps.dest_stats}) {
+    for (auto* m : {s->maps.dests, s->maps.dest_stats, s->maps.fib_cache}) {
         bpf_map__set_max_entries(m, opts.max_dests);
     }
     bpf_map__set_max_entries(s->maps.flows, opts.max_flows);

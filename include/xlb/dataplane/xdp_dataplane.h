@@ -91,7 +91,7 @@ public:
 
     struct maps {
         file_desc svc_index, vips, svcs, dests, sched_tables, sched_cursor, flows, svc_stats, dest_stats,
-            reasons, config, tx_ports, neigh_events;
+            reasons, config, fib_cache, tx_ports, neigh_events;
     };
 
 private:
