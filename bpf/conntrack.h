@@ -3,7 +3,8 @@
  * Flow tracking with IPVS semantics. The director in DR mode sees only the
  * client-to-server half of a TCP connection, so states follow IPVS's
  * INPUT-ONLY table (net/netfilter/ipvs/ip_vs_proto_tcp.c). Expiry uses the
- * per-state timeouts from config (ipvsadm --set); the LRU map evicts the rest.
+ * per-state timeouts from config (ipvsadm --set), in jiffies; the LRU map
+ * evicts the rest.
  */
 #ifndef XLB_BPF_CONNTRACK_H
 #define XLB_BPF_CONNTRACK_H
@@ -59,7 +60,7 @@ XLB_INLINE __u8 tcp_next_state(__u8 state, __u8 flags)
     return ((const __u8 *)tcp_input_only)[idx];
 }
 
-XLB_INLINE __u64 flow_timeout_ns(const struct xlb_config *cfg, __u8 proto, __u8 state)
+XLB_INLINE __u64 flow_timeout(const struct xlb_config *cfg, __u8 proto, __u8 state)
 {
     __u32 s;
 
@@ -69,12 +70,12 @@ XLB_INLINE __u64 flow_timeout_ns(const struct xlb_config *cfg, __u8 proto, __u8 
         s = cfg->tcp_timeout[state];
     else
         s = 0;
-    return (__u64)s * 1000000000ull;
+    return (__u64)s * cfg->hz;
 }
 
 XLB_INLINE bool flow_expired(const struct xlb_config *cfg, const struct xlb_flow *f,
                              __u8 proto, __u64 now)
 {
-    return now - f->last_seen_ns > flow_timeout_ns(cfg, proto, f->state);
+    return now - f->last_seen > flow_timeout(cfg, proto, f->state);
 }
 #endif

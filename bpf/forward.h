@@ -46,9 +46,9 @@ XLB_INLINE int xlb_forward_dr(struct xdp_md *ctx, struct ethhdr *eth, struct xlb
                               const struct xlb_dest *d, __u32 dest_id, const struct xlb_config *cfg,
                               __u64 now)
 {
-    struct bpf_fib_lookup fib = {};
     __u32 ifindex = ctx->ingress_ifindex;
     struct xlb_fib_cache *fc;
+    struct bpf_fib_lookup fib;
     __u32 out_ifindex;
     long rc;
 
@@ -60,13 +60,14 @@ XLB_INLINE int xlb_forward_dr(struct xdp_md *ctx, struct ethhdr *eth, struct xlb
      */
     fc = bpf_map_lookup_elem(&fib_cache, &dest_id);
     if (fc && fc->dest_gen == d->gen && fc->in_ifindex == ifindex && cfg->fib_cache_ms &&
-        now - fc->stamp_ns < (__u64)cfg->fib_cache_ms * 1000000ull) {
+        (now - fc->stamp) * 1000 < (__u64)cfg->fib_cache_ms * cfg->hz) {
         __builtin_memcpy(eth->h_dest, fc->dmac, ETH_ALEN);
         __builtin_memcpy(eth->h_source, fc->smac, ETH_ALEN);
         out_ifindex = fc->out_ifindex;
         goto xmit;
     }
 
+    __builtin_memset(&fib, 0, sizeof(fib)); /* only on a cache miss */
     fib.ifindex = ifindex;
     fib.l4_protocol = pkt->key.proto;
     fib.sport = pkt->key.sport;
@@ -101,7 +102,7 @@ XLB_INLINE int xlb_forward_dr(struct xdp_md *ctx, struct ethhdr *eth, struct xlb
     __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
     out_ifindex = fib.ifindex;
     if (fc) {
-        fc->stamp_ns = now;
+        fc->stamp = now;
         fc->dest_gen = d->gen;
         fc->in_ifindex = ifindex;
         fc->out_ifindex = out_ifindex;

@@ -60,7 +60,7 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     struct hdr_cursor cur = { .pos = (void *)(long)ctx->data };
     const struct xlb_config *cfg;
     struct xlb_dest *d = NULL;
-    struct xlb_flow *f, nf = {};
+    struct xlb_flow *f, nf;
     struct ethhdr *eth;
     bool new_conn = false;
     __u32 zero = 0, svc, dest_id;
@@ -103,27 +103,30 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     if (rc < 0)
         return rc;
 
-    rc = service_lookup(pkt, &svc);
-    if (rc < 0)
-        return rc;
-
-    now = bpf_ktime_get_coarse_ns();
+    /* An established flow needs no service lookup: its dest is live only
+     * while its service exists (deleting a service retires its dests). */
+    now = bpf_jiffies64();
     f = bpf_map_lookup_elem(&flows, &pkt->key);
-    if (f && !flow_expired(cfg, f, pkt->key.proto, now) && f->svc == svc) {
+    if (f && !flow_expired(cfg, f, pkt->key.proto, now)) {
         d = flow_dest(f);
         if (d) {
-            f->last_seen_ns = now;
+            svc = f->svc;
+            f->last_seen = now;
             if (pkt->key.proto == IPPROTO_TCP)
                 f->state = tcp_next_state(f->state, pkt->tcp_flags);
         }
     }
 
     if (!d) {
+        bool live = f && !flow_expired(cfg, f, pkt->key.proto, now);
+
+        rc = service_lookup(pkt, &svc);
+        if (rc < 0)
+            return rc;
+
         /* IPVS schedules TCP only on a SYN without RST (sloppy_tcp=0). A
          * flow whose dest was deleted is rescheduled on any packet, as with
          * expire_nodest_conn=1. */
-        bool live = f && !flow_expired(cfg, f, pkt->key.proto, now);
-
         if (pkt->key.proto == IPPROTO_TCP && !live &&
             (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST)) != XLB_TCPF_SYN)
             return -XLB_R_PASS_TCP_NOT_SYN;
@@ -131,13 +134,14 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
         id = sched_pick(svc);
         if (id < 0)
             return id;
+        __builtin_memset(&nf, 0, sizeof(nf));
         nf.dest = id;
         d = bpf_map_lookup_elem(&dests, &nf.dest);
         if (!d || !(d->flags & XLB_DEST_F_ACTIVE))
             return -XLB_R_DROP_INTERNAL;
         nf.dest_gen = d->gen;
         nf.svc = svc;
-        nf.last_seen_ns = now;
+        nf.last_seen = now;
         nf.state = pkt->key.proto == IPPROTO_TCP
                        ? tcp_next_state(live ? f->state : XLB_TCP_S_NONE, pkt->tcp_flags)
                        : XLB_UDP_S_NORMAL;

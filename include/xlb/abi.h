@@ -173,7 +173,7 @@ struct xlb_flow_key {
 };
 
 struct xlb_flow {
-    __u64 last_seen_ns; /* bpf_ktime_get_ns() of the last packet */
+    __u64 last_seen;    /* bpf_jiffies64() of the last packet */
     __u32 dest;         /* dest id */
     __u32 dest_gen;
     __u32 svc;
@@ -191,7 +191,8 @@ struct xlb_stats {
     __u64 outbytes;
 };
 
-/* Runtime settings, config[0]. Timeouts in seconds, as ipvsadm --set. */
+/* Runtime settings, config[0]. Timeouts in seconds, as ipvsadm --set. Time in
+ * the data path is bpf_jiffies64(), the cheapest clock XDP can read. */
 #define XLB_CFG_F_DROP_FRAGS (1u << 0)   /* drop fragments and IPv4 options to a VIP instead of passing */
 
 struct xlb_config {
@@ -199,6 +200,7 @@ struct xlb_config {
     __u32 udp_timeout;
     __u32 flags;        /* XLB_CFG_F_* */
     __u32 fib_cache_ms; /* reuse a dest's bpf_fib_lookup() answer this long; 0: never */
+    __u32 hz;           /* the kernel's CONFIG_HZ: jiffies per second (set at load) */
 };
 
 #define XLB_DEFAULT_FIB_CACHE_MS 100
@@ -207,7 +209,7 @@ struct xlb_config {
  * Valid while the dest keeps its generation, the packet arrives on the same
  * interface, and it is younger than config.fib_cache_ms. */
 struct xlb_fib_cache {
-    __u64 stamp_ns;
+    __u64 stamp;        /* bpf_jiffies64() */
     __u32 dest_gen;
     __u32 in_ifindex;
     __u32 out_ifindex;
@@ -274,7 +276,7 @@ static_assert(offsetof(struct xlb_flow_key, sport) == 32);
 static_assert(sizeof(struct xlb_flow) == 24);
 static_assert(offsetof(struct xlb_flow, state) == 20);
 static_assert(sizeof(struct xlb_stats) == 40);
-static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 3));
+static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 4));
 static_assert(sizeof(struct xlb_fib_cache) == 32);
 static_assert(sizeof(struct xlb_neigh_event) == 24);
 #endif

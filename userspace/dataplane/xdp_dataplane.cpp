@@ -1,6 +1,7 @@
 #include <xlb/dataplane/neigh.h>
 #include <xlb/dataplane/xdp_dataplane.h>
 #include <xlb/sched/table.h>
+#include <xlb/util/clock.h>
 #include <xlb/util/log.h>
 
 #include "xlb.skel.h"
@@ -290,6 +291,11 @@ result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load
     }
 
     default_config defaults;
+    auto hz = clock::hz();
+    if (!hz) {
+        return hz.error();
+    }
+    defaults.cfg.hz = *hz;
     uint32_t zero = 0;
     if (bpf_map_update_elem(bpf_map__fd(s->maps.config), &zero, &defaults.cfg, BPF_ANY) < 0) {
         return errno_error("write config");
@@ -944,7 +950,10 @@ result<std::vector<service_state>> xdp_dataplane::list() const {
     if (!cfg) {
         return cfg.error();
     }
-    uint64_t now = monotonic_coarse_ns();
+    auto now = clock::jiffies();
+    if (!now) {
+        return now.error();
+    }
     auto r = for_each_flow(_maps.flows.get(), [&](const struct xlb_flow_key& k, const struct xlb_flow& f) {
         auto it = dpos.find(f.dest);
         if (it == dpos.end() || dgen[f.dest] != f.dest_gen) {
@@ -953,7 +962,7 @@ result<std::vector<service_state>> xdp_dataplane::list() const {
         uint32_t t = k.proto == IPPROTO_UDP ? cfg->udp_timeout
                      : f.state < XLB_TCP_S_LAST ? cfg->tcp_timeout[f.state]
                                                  : 0;
-        if (now > f.last_seen_ns && now - f.last_seen_ns > uint64_t{t} * 1000000000ull) {
+        if (*now > f.last_seen && *now - f.last_seen > uint64_t{t} * cfg->hz) {
             return; // expired, waiting for LRU eviction
         }
         auto& ds = out[it->second.first].dests[it->second.second];
