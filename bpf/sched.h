@@ -12,47 +12,62 @@
 #define XLB_BAND_MASK (XLB_MAX_DESTS_PER_SVC - 1)
 _Static_assert((XLB_MAX_DESTS_PER_SVC & XLB_BAND_MASK) == 0, "XLB_MAX_DESTS_PER_SVC must be a power of 2");
 
-/* Returns the dest id for a new flow of service svc, or -XLB_R_*. */
-XLB_INLINE long sched_pick(__u32 svc)
-{
+/* A scheduling decision not yet taken: the dest the cursor points at. */
+struct sched_pick {
     struct xlb_sched_cursor *c;
     struct xlb_sched_table *t;
+    __u32 len;     /* current band's size */
+    __u32 repeats; /* and repeat count */
+};
+
+/* The dest id a new flow of service svc would get, or -XLB_R_*. Nothing moves
+ * until sched_commit(): a flow that turns out to exist takes no turn. */
+XLB_INLINE long sched_peek(__u32 svc, struct sched_pick *p)
+{
     struct xlb_sched_band *b;
-    __u32 zero = 0, idx, id;
+    __u32 zero = 0, idx;
     void *inner;
 
     inner = bpf_map_lookup_elem(&sched_tables, &svc);
     if (!inner)
         return -XLB_R_DROP_NO_DEST;
-    t = bpf_map_lookup_elem(inner, &zero);
-    if (!t)
+    p->t = bpf_map_lookup_elem(inner, &zero);
+    if (!p->t)
         return -XLB_R_DROP_INTERNAL;
-    if (t->nbands == 0)
+    if (p->t->nbands == 0)
         return -XLB_R_DROP_NO_DEST;
-    c = bpf_map_lookup_elem(&sched_cursor, &svc);
-    if (!c)
+    p->c = bpf_map_lookup_elem(&sched_cursor, &svc);
+    if (!p->c)
         return -XLB_R_DROP_INTERNAL;
-    if (c->gen != t->gen || c->band >= t->nbands) {
-        c->gen = t->gen;
-        c->band = 0;
-        c->rep = 0;
-        c->pos = 0;
+    if (p->c->gen != p->t->gen || p->c->band >= p->t->nbands) {
+        p->c->gen = p->t->gen;
+        p->c->band = 0;
+        p->c->rep = 0;
+        p->c->pos = 0;
     }
 
-    b = &t->bands[c->band & XLB_BAND_MASK];
-    idx = b->off + c->pos;
+    b = &p->t->bands[p->c->band & XLB_BAND_MASK];
+    idx = b->off + p->c->pos;
     if (idx >= XLB_SCHED_FLAT_MAX)
         return -XLB_R_DROP_INTERNAL;
-    id = t->flat[idx];
+    p->len = b->len;
+    p->repeats = b->repeats;
+    return p->t->flat[idx];
+}
 
-    if (++c->pos >= b->len) {
+/* Moves the cursor past the dest sched_peek() returned. */
+XLB_INLINE void sched_commit(struct sched_pick *p)
+{
+    struct xlb_sched_cursor *c = p->c;
+
+    if (++c->pos >= p->len) {
         c->pos = 0;
-        if (++c->rep >= b->repeats) {
+        if (++c->rep >= p->repeats) {
             c->rep = 0;
-            if (++c->band >= t->nbands)
+            if (++c->band >= p->t->nbands)
                 c->band = 0;
         }
     }
-    return id;
 }
+
 #endif

@@ -54,19 +54,43 @@ XLB_INLINE struct xlb_dest *flow_dest(const struct xlb_flow *f)
     return d;
 }
 
+/* Picks a dest for a new flow of svc and fills *nf; the caller inserts it
+ * and then commits the pick. prev_state: the TCP state the flow had, if any. */
+XLB_INLINE int flow_schedule(__u32 svc, const struct xlb_pkt *pkt, __u8 prev_state, __u64 now,
+                             struct xlb_flow *nf, struct sched_pick *pick)
+{
+    struct xlb_dest *d;
+    long id;
+
+    id = sched_peek(svc, pick);
+    if (id < 0)
+        return id;
+    __builtin_memset(nf, 0, sizeof(*nf));
+    nf->dest = id;
+    d = bpf_map_lookup_elem(&dests, &nf->dest);
+    if (!d || !(d->flags & XLB_DEST_F_ACTIVE))
+        return -XLB_R_DROP_INTERNAL;
+    nf->dest_gen = d->gen;
+    nf->svc = svc;
+    nf->last_seen = now;
+    nf->state = pkt->key.proto == IPPROTO_TCP ? tcp_next_state(prev_state, pkt->tcp_flags)
+                                              : XLB_UDP_S_NORMAL;
+    return 0;
+}
+
 XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
 {
     void *data_end = (void *)(long)ctx->data_end;
     struct hdr_cursor cur = { .pos = (void *)(long)ctx->data };
     const struct xlb_config *cfg;
-    struct xlb_dest *d = NULL;
+    struct sched_pick pick = {};
     struct xlb_flow *f, nf;
+    struct xlb_dest *d;
     struct ethhdr *eth;
-    bool new_conn = false;
+    bool new_conn = false, live;
     __u32 zero = 0, svc, dest_id;
     __u64 now;
     int proto, rc;
-    long id;
 
     proto = parse_ethhdr(&cur, data_end, &eth);
     if (proto == -XLB_R_DROP_MALFORMED)
@@ -103,53 +127,61 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     if (rc < 0)
         return rc;
 
-    /* An established flow needs no service lookup: its dest is live only
-     * while its service exists (deleting a service retires its dests). */
     now = bpf_jiffies64();
-    f = bpf_map_lookup_elem(&flows, &pkt->key);
-    if (f && !flow_expired(cfg, f, pkt->key.proto, now)) {
-        d = flow_dest(f);
-        if (d) {
-            svc = f->svc;
-            f->last_seen = now;
-            if (pkt->key.proto == IPPROTO_TCP)
-                f->state = tcp_next_state(f->state, pkt->tcp_flags);
-        }
-    }
 
-    if (!d) {
-        bool live = f && !flow_expired(cfg, f, pkt->key.proto, now);
-
+    /* A pure SYN nearly always opens a flow. Insert first: a new flow then
+     * costs one hash walk, not a lookup that misses plus an insert. */
+    if (pkt->key.proto == IPPROTO_TCP &&
+        (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST | XLB_TCPF_ACK)) == XLB_TCPF_SYN) {
         rc = service_lookup(pkt, &svc);
         if (rc < 0)
             return rc;
-
-        /* IPVS schedules TCP only on a SYN without RST (sloppy_tcp=0). A
-         * flow whose dest was deleted is rescheduled on any packet, as with
-         * expire_nodest_conn=1. */
-        if (pkt->key.proto == IPPROTO_TCP && !live &&
-            (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST)) != XLB_TCPF_SYN)
-            return -XLB_R_PASS_TCP_NOT_SYN;
-
-        id = sched_pick(svc);
-        if (id < 0)
-            return id;
-        __builtin_memset(&nf, 0, sizeof(nf));
-        nf.dest = id;
-        d = bpf_map_lookup_elem(&dests, &nf.dest);
-        if (!d || !(d->flags & XLB_DEST_F_ACTIVE))
-            return -XLB_R_DROP_INTERNAL;
-        nf.dest_gen = d->gen;
-        nf.svc = svc;
-        nf.last_seen = now;
-        nf.state = pkt->key.proto == IPPROTO_TCP
-                       ? tcp_next_state(live ? f->state : XLB_TCP_S_NONE, pkt->tcp_flags)
-                       : XLB_UDP_S_NORMAL;
-        bpf_map_update_elem(&flows, &pkt->key, &nf, BPF_ANY);
-        new_conn = true;
+        rc = flow_schedule(svc, pkt, XLB_TCP_S_NONE, now, &nf, &pick);
+        if (rc < 0)
+            return rc;
+        if (bpf_map_update_elem(&flows, &pkt->key, &nf, BPF_NOEXIST) == 0) {
+            sched_commit(&pick);
+            dest_id = nf.dest;
+            new_conn = true;
+            goto forward;
+        }
+        /* A retransmitted SYN, or a reused 5-tuple: the flow exists. */
     }
 
-    dest_id = f && !new_conn ? f->dest : nf.dest;
+    /* An established flow needs no service lookup: its dest is live only
+     * while its service exists (deleting a service retires its dests). */
+    f = bpf_map_lookup_elem(&flows, &pkt->key);
+    if (f && !flow_expired(cfg, f, pkt->key.proto, now) && flow_dest(f)) {
+        dest_id = f->dest;
+        svc = f->svc;
+        f->last_seen = now;
+        if (pkt->key.proto == IPPROTO_TCP)
+            f->state = tcp_next_state(f->state, pkt->tcp_flags);
+        goto forward;
+    }
+
+    /* IPVS schedules TCP only on a SYN without RST (sloppy_tcp=0). A flow
+     * whose dest was deleted is rescheduled on any packet, as with
+     * expire_nodest_conn=1. */
+    live = f && !flow_expired(cfg, f, pkt->key.proto, now);
+    rc = service_lookup(pkt, &svc);
+    if (rc < 0)
+        return rc;
+    if (pkt->key.proto == IPPROTO_TCP && !live &&
+        (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST)) != XLB_TCPF_SYN)
+        return -XLB_R_PASS_TCP_NOT_SYN;
+    rc = flow_schedule(svc, pkt, live ? f->state : XLB_TCP_S_NONE, now, &nf, &pick);
+    if (rc < 0)
+        return rc;
+    bpf_map_update_elem(&flows, &pkt->key, &nf, BPF_ANY);
+    sched_commit(&pick);
+    dest_id = nf.dest;
+    new_conn = true;
+
+forward:
+    d = bpf_map_lookup_elem(&dests, &dest_id);
+    if (!d)
+        return -XLB_R_DROP_INTERNAL;
     stats_inbound(svc, dest_id, pkt->l3_len, new_conn);
 
     switch (d->fwd) {
