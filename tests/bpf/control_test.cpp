@@ -1,1 +1,337 @@
+// The control plane against a real loaded instance: ipvsadm's errors and exit
+// codes, xlbctl end to end, writers racing each other, packets racing a
+// writer, and map-size limits. Runs in a private network namespace.
+
+#include "support/netns.h"
+#include "support/packet.h"
+#include "support/priv.h"
+#include "support/xdp_lab.h"
+
+#include <xlb/dataplane/xdp_dataplane.h>
+#include <xlb/ipvsadm/command.h>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+using namespace xlb;
+using namespace xlb::test;
+
+namespace {
+
+class netns_env : public ::testing::Environment {
+public:
+    void SetUp() override {
+        if (!missing_privilege().empty()) {
+            return;
+        }
+        enter_private_netns();
+        xdp_lab::setup_network();
+    }
+};
+[[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new netns_env);
+
+const std::string xlbctl_bin = std::string(XLB_BINARY_DIR) + "/bin/xlbctl";
+
+std::map<std::string, std::string> golden() {
+    std::ifstream in(std::string(XLB_SOURCE_DIR) + "/tests/fixtures/ipvsadm/basic.golden");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string all = ss.str();
+    std::map<std::string, std::string> out;
+    for (size_t pos = all.find("==="); pos != std::string::npos;) {
+        size_t eol = all.find('\n', pos);
+        size_t next = all.find("\n===", eol);
+        out[all.substr(pos + 3, eol - pos - 3)] = all.substr(eol + 1, next == std::string::npos ? next : next - eol);
+        pos = next == std::string::npos ? next : next + 1;
+    }
+    return out;
+}
+
+ipvsadm::outcome ipvsadm_run(dataplane& dp, std::vector<std::string> args) {
+    auto parsed = ipvsadm::parse(args, "ipvsadm");
+    if (auto* e = std::get_if<ipvsadm::usage_error>(&parsed)) {
+        return {e->exit_code, "", e->message + "\n"};
+    }
+    return ipvsadm::execute(std::get<ipvsadm::command>(parsed), dp,
+                            [](const endpoint& e, protocol) { return e.to_string(); });
+}
+
+struct cmd_result {
+    int code;
+    std::string out;
+};
+
+cmd_result run_cmd(const std::string& cmd) {
+    std::string out;
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
+        out.append(buf, n);
+    }
+    int rc = pclose(p);
+    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128, out};
+}
+
+class control : public ::testing::Test {
+protected:
+    void SetUp() override {
+        XLB_REQUIRE_PRIVILEGE();
+        _xlb.emplace(load_options{8, 256, 4096});
+    }
+    xdp_dataplane& dp() { return _xlb->dp(); }
+    std::optional<loaded_xlb> _xlb;
+};
+
+TEST_F(control, kernel_side_errors_match_ipvsadm_and_change_nothing) {
+    auto g = golden();
+    auto body = [&](const std::string& k) { return g[k].substr(0, g[k].find("rc=")); };
+    ASSERT_EQ(ipvsadm_run(dp(), {"-A", "-t", "192.168.100.1:80", "-s", "rr"}).exit_code, 0);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-a", "-t", "192.168.100.1:80", "-r", "192.168.100.2", "-g", "-w", "2"}).exit_code,
+              0);
+    auto before = ipvsadm_run(dp(), {"-L", "-n"}).out;
+
+    struct row {
+        std::vector<std::string> args;
+        std::string expect;
+    };
+    std::vector<row> rows = {
+        {{"-A", "-t", "192.168.100.1:80", "-s", "rr"}, body("ERR1")},
+        {{"-a", "-t", "10.0.0.99:80", "-r", "10.0.0.2"}, body("ERR2")},
+        {{"-A", "-t", "192.168.100.9:80", "-s", "nosuchsched"}, body("ERR3")},
+        {{"-d", "-t", "192.168.100.1:80", "-r", "192.168.100.77"}, body("ERR4")},
+        {{"-a", "-t", "192.168.100.1:80", "-r", "192.168.100.2"}, "Destination already exists\n"},
+        {{"-e", "-t", "192.168.100.1:80", "-r", "192.168.100.77"}, "No such destination\n"},
+        {{"-E", "-t", "192.168.100.9:80", "-s", "rr"}, "No such service\n"},
+        {{"-D", "-t", "192.168.100.9:80"}, "No such service\n"},
+    };
+    for (const auto& r : rows) {
+        auto o = ipvsadm_run(dp(), r.args);
+        EXPECT_EQ(o.exit_code, 255) << ::testing::PrintToString(r.args);
+        EXPECT_EQ(o.err, r.expect) << ::testing::PrintToString(r.args);
+    }
+    EXPECT_EQ(ipvsadm_run(dp(), {"-L", "-n"}).out, before) << "a refused command leaves the table as it was";
+
+    auto one = ipvsadm_run(dp(), {"-L", "-n", "-t", "192.168.100.9:80"});
+    EXPECT_EQ(one.exit_code, 1);
+    EXPECT_EQ(one.err, "No such service\n");
+}
+
+TEST_F(control, listing_reads_back_what_was_written) {
+    ASSERT_EQ(ipvsadm_run(dp(), {"-A", "-t", "192.168.100.1:80", "-s", "rr"}).exit_code, 0);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-a", "-t", "192.168.100.1:80", "-r", "192.168.100.3:8080", "-g", "-w", "3"}).exit_code,
+              0);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-a", "-t", "192.168.100.1:80", "-r", "192.168.100.2:80", "-g", "-w", "1"}).exit_code,
+              0);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-A", "-t", "[2001:db8::1]:443", "-s", "wrr"}).exit_code, 0);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-a", "-t", "[2001:db8::1]:443", "-r", "[2001:db8::10]:443", "-w", "5"}).exit_code, 0);
+    auto l = ipvsadm_run(dp(), {"-L", "-n"});
+    EXPECT_EQ(l.out, "IP Virtual Server version 1.2.1 (size=4096)\n"
+                     "Prot LocalAddress:Port Scheduler Flags\n"
+                     "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+                     "TCP  192.168.100.1:80 rr\n"
+                     "  -> 192.168.100.2:80             Route   1      0          0         \n"
+                     "  -> 192.168.100.3:80             Route   3      0          0         \n"
+                     "TCP  [2001:db8::1]:443 wrr\n"
+                     "  -> [2001:db8::10]:443           Route   5      0          0         \n");
+    ASSERT_EQ(ipvsadm_run(dp(), {"-e", "-t", "192.168.100.1:80", "-r", "192.168.100.2", "-g", "-w", "0"}).exit_code, 0);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-E", "-t", "192.168.100.1:80", "-s", "wrr"}).exit_code, 0);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-D", "-t", "[2001:db8::1]:443"}).exit_code, 0);
+    EXPECT_EQ(ipvsadm_run(dp(), {"-L", "-n", "-t", "192.168.100.1:80"}).out,
+              "Prot LocalAddress:Port Scheduler Flags\n"
+              "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+              "TCP  192.168.100.1:80 wrr\n"
+              "  -> 192.168.100.2:80             Route   0      0          0         \n"
+              "  -> 192.168.100.3:80             Route   3      0          0         \n");
+    ASSERT_EQ(ipvsadm_run(dp(), {"-C"}).exit_code, 0);
+    EXPECT_TRUE(dp().list().value().empty());
+}
+
+TEST_F(control, map_size_limits_are_clear_errors) {
+    for (int i = 0; i < 8; ++i) {
+        ASSERT_TRUE(dp().add_service({{protocol::tcp, *endpoint::parse(fmt::format("10.5.0.{}:80", i + 1))},
+                                      scheduler::rr}));
+    }
+    auto full = dp().add_service({{protocol::tcp, *endpoint::parse("10.5.0.99:80")}, scheduler::rr});
+    ASSERT_FALSE(full);
+    EXPECT_EQ(full.error().code, ENOSPC);
+    EXPECT_NE(full.error().message().find("--max-services"), std::string::npos);
+    EXPECT_EQ(dp().list().value().size(), 8u);
+
+    service_key k{protocol::tcp, *endpoint::parse("10.5.0.1:80")};
+    for (int i = 0; i < XLB_MAX_DESTS_PER_SVC; ++i) {
+        auto a = *ip_address::parse(fmt::format("10.6.{}.{}", i / 200, i % 200 + 1));
+        ASSERT_TRUE(dp().add_dest(k, {{a, 80}, forwarding::dr, 1, 0, 0})) << i;
+    }
+    auto over = dp().add_dest(k, {{*ip_address::parse("10.7.0.1"), 80}, forwarding::dr, 1, 0, 0});
+    ASSERT_FALSE(over);
+    EXPECT_EQ(over.error().code, ENOSPC);
+    EXPECT_EQ(dp().list().value()[0].dests.size(), static_cast<size_t>(XLB_MAX_DESTS_PER_SVC));
+}
+
+TEST_F(control, concurrent_writers_lose_nothing) {
+    service_key k{protocol::tcp, *endpoint::parse("10.8.0.1:80")};
+    ASSERT_TRUE(dp().add_service({k, scheduler::wrr}));
+    std::atomic<int> failures{0};
+    auto writer = [&](int who) {
+        auto mine = xdp_dataplane::open(_xlb->pin_dir());
+        if (!mine) {
+            ++failures;
+            return;
+        }
+        for (int i = 0; i < 40; ++i) {
+            auto a = *ip_address::parse(fmt::format("10.9.{}.{}", who, i + 1));
+            if (!mine->add_dest(k, {{a, 80}, forwarding::dr, i % 5 + 1, 0, 0})) {
+                ++failures;
+            }
+        }
+    };
+    std::thread t1(writer, 1), t2(writer, 2);
+    t1.join();
+    t2.join();
+    EXPECT_EQ(failures.load(), 0);
+    auto all = dp().list().value();
+    ASSERT_EQ(all.size(), 1u);
+    std::set<endpoint> seen;
+    for (const auto& d : all[0].dests) {
+        seen.insert(d.config.addr);
+    }
+    EXPECT_EQ(seen.size(), 80u) << "every dest of both writers is there exactly once";
+    EXPECT_EQ(all[0].dests.size(), 80u);
+}
+
+TEST_F(control, packets_see_whole_dest_sets_while_a_writer_swaps_them) {
+    xdp_lab::pin_cpu0();
+    service_key k{protocol::tcp, *endpoint::parse("10.1.0.130:80")};
+    ASSERT_TRUE(dp().add_service({k, scheduler::wrr}));
+    ASSERT_TRUE(dp().add_dest(k, {{xdp_lab::backend4(1), 80}, forwarding::dr, 3, 0, 0}));
+    ASSERT_TRUE(dp().add_dest(k, {{xdp_lab::backend4(2), 80}, forwarding::dr, 1, 0, 0}));
+    ASSERT_TRUE(dp().add_dest(k, {{xdp_lab::backend4(3), 80}, forwarding::dr, 0, 0, 0}));
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+        // Alternate between {1, 2} and {2, 3} taking new flows, never an empty set.
+        auto mine = xdp_dataplane::open(_xlb->pin_dir());
+        for (int i = 0; !stop && mine; ++i) {
+            bool odd = i % 2;
+            (void)mine->edit_dest(k, {{xdp_lab::backend4(odd ? 3 : 1), 80}, forwarding::dr, 2, 0, 0});
+            (void)mine->edit_dest(k, {{xdp_lab::backend4(odd ? 1 : 3), 80}, forwarding::dr, 0, 0, 0});
+        }
+    });
+    int ifi = ifindex(xdp_lab::dir_if);
+    std::map<int, int> got;
+    int bad = 0;
+    for (int i = 0; i < 3000; ++i) {
+        packet_spec p;
+        p.dst = parse_mac(xdp_lab::dir_mac);
+        p.saddr = *ip_address::parse("10.1.0.200");
+        p.daddr = *ip_address::parse("10.1.0.130");
+        p.sport = static_cast<uint16_t>(20000 + i);
+        auto r = run_xdp(dp().prog_fd(), build(p), ifi);
+        int which = 0;
+        for (int b = 1; b <= 3; ++b) {
+            auto m = xdp_lab::backend_mac(b);
+            if (r.action == XDP_TX && std::equal(m.begin(), m.end(), r.out.begin())) {
+                which = b;
+            }
+        }
+        if (which == 0) {
+            ++bad;
+        }
+        ++got[which];
+    }
+    stop = true;
+    writer.join();
+    EXPECT_EQ(bad, 0) << "every new flow went to a configured dest";
+    EXPECT_GT(got[2], 0);
+    EXPECT_EQ(dp().reasons().value()[XLB_R_DROP_INTERNAL], 0u);
+}
+
+// --- xlbctl, the binary ---------------------------------------------------------
+
+class xlbctl_cli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        XLB_REQUIRE_PRIVILEGE();
+        _pin = fmt::format("/sys/fs/bpf/xlb/cli-{}", getpid());
+        run_cmd(fmt::format("{} --pin-dir {} unload", xlbctl_bin, _pin));
+    }
+    void TearDown() override { run_cmd(fmt::format("{} --pin-dir {} unload", xlbctl_bin, _pin)); }
+    cmd_result x(const std::string& args) { return run_cmd(fmt::format("{} --pin-dir {} {}", xlbctl_bin, _pin, args)); }
+    std::string _pin;
+};
+
+TEST_F(xlbctl_cli, lifecycle_and_listing) {
+    auto l = x("load --max-flows 4096 --max-services 16 --max-dests 64");
+    ASSERT_EQ(l.code, 0) << l.out;
+    auto again = x("load");
+    EXPECT_EQ(again.code, 1);
+    EXPECT_NE(again.out.find("already loaded"), std::string::npos) << again.out;
+
+    EXPECT_EQ(x("-A -t 192.168.100.1:80 -s rr").code, 0);
+    EXPECT_EQ(x("-a -t 192.168.100.1:80 -r 192.168.100.2:80 -g -w 1").code, 0);
+    auto list = x("-Ln");
+    EXPECT_EQ(list.code, 0);
+    EXPECT_EQ(list.out, "IP Virtual Server version 1.2.1 (size=4096)\n"
+                        "Prot LocalAddress:Port Scheduler Flags\n"
+                        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+                        "TCP  192.168.100.1:80 rr\n"
+                        "  -> 192.168.100.2:80             Route   1      0          0         \n");
+    auto env = run_cmd(fmt::format("XLB_PIN_DIR={} {} -L -n", _pin, xlbctl_bin));
+    EXPECT_EQ(env.out, list.out) << "XLB_PIN_DIR selects the instance";
+
+    EXPECT_EQ(x("attach xa --xdp-mode native").code, 0);
+    auto st = x("status");
+    EXPECT_EQ(st.code, 0);
+    EXPECT_NE(st.out.find("verified instructions"), std::string::npos) << st.out;
+    EXPECT_NE(st.out.find("xa"), std::string::npos);
+    EXPECT_NE(st.out.find("native"), std::string::npos);
+    EXPECT_NE(st.out.find("svcs                  1 / 16"), std::string::npos) << st.out;
+    EXPECT_EQ(x("detach xa").code, 0);
+    auto not_attached = x("detach xa");
+    EXPECT_EQ(not_attached.code, 1);
+    EXPECT_NE(not_attached.out.find("not attached"), std::string::npos);
+
+    EXPECT_EQ(x("unload").code, 0);
+    auto gone = x("-L -n");
+    EXPECT_EQ(gone.code, 255);
+    EXPECT_NE(gone.out.find("not loaded"), std::string::npos) << gone.out;
+}
+
+TEST_F(xlbctl_cli, bad_input_is_refused_with_a_reason) {
+    ASSERT_EQ(x("load --max-flows 4096").code, 0);
+    struct row {
+        std::string args;
+        int code;
+        std::string says;
+    };
+    std::vector<row> rows = {
+        {"attach nosuchif0", 1, "no interface named nosuchif0"},
+        {"attach", 2, "which interface"},
+        {"attach xa --xdp-mode turbo", 2, "native or generic"},
+        {"detach", 2, "usage"},
+        {"load --max-flows 0", 2, "positive integer"},
+        {"load --max-flows", 2, "incomplete"},
+        {"frobnicate", 2, "unknown command 'frobnicate'"},
+        {"--json -L -n", 2, "--json is not supported yet"},
+        {"--backend ipvs -L -n", 2, "not available yet"},
+        {"-A -t 10.0.0.1:80", 2, "wlc"},
+        {"-A -t 10.0.0.1:80 -s rr -p", 2, "option -p"},
+        {"-Q", 255, "Try `xlbctl -h'"},
+    };
+    auto before = x("-L -n").out;
+    for (const auto& r : rows) {
+        auto o = x(r.args);
+        EXPECT_EQ(o.code, r.code) << r.args << ": " << o.out;
+        EXPECT_NE(o.out.find(r.says), std::string::npos) << r.args << ": " << o.out;
+    }
+    EXPECT_EQ(x("-L -n").out, before);
+}
+
+} // namespace

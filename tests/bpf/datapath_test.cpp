@@ -440,6 +440,30 @@ TEST_F(datapath, other_egress_needs_a_tx_port_then_redirects) {
     ASSERT_TRUE(dp().detach(xdp_lab::other_if));
 }
 
+TEST_F(datapath, fib_answers_are_reused_for_at_most_fib_cache_ms) {
+    add_service(tcp("10.1.0.105:80"), scheduler::rr, {{6, 1}});
+    auto cfg = dp().config().value();
+    EXPECT_EQ(cfg.fib_cache_ms, static_cast<uint32_t>(XLB_DEFAULT_FIB_CACHE_MS));
+    cfg.fib_cache_ms = 50;
+    ASSERT_TRUE(dp().set_config(cfg));
+    auto ack = build(syn4("10.1.0.105", 80, 9960, tcp_ack));
+    ASSERT_EQ(backend_of(run(build(syn4("10.1.0.105", 80, 9960)))), 6);
+
+    // The neighbour moves to a new MAC.
+    ASSERT_EQ(sh("ip neigh replace 10.1.0.16 lladdr 02:00:00:00:01:66 dev xa nud permanent"), 0);
+    auto moved = parse_mac("02:00:00:00:01:66");
+    std::this_thread::sleep_for(std::chrono::milliseconds(120));
+    auto r = run(ack);
+    ASSERT_EQ(r.action, XDP_TX);
+    EXPECT_TRUE(std::equal(moved.begin(), moved.end(), r.out.begin())) << "a cached answer lives at most fib_cache_ms";
+
+    // fib_cache_ms 0: every packet asks the kernel.
+    cfg.fib_cache_ms = 0;
+    ASSERT_TRUE(dp().set_config(cfg));
+    ASSERT_EQ(sh("ip neigh replace 10.1.0.16 lladdr 02:00:00:00:01:06 dev xa nud permanent"), 0);
+    EXPECT_EQ(backend_of(run(ack)), 6);
+}
+
 TEST_F(datapath, forwarding_disabled_is_counted) {
     add_service(tcp("10.1.0.100:80"), scheduler::rr, {{1, 1}});
     sh("sysctl -qw net.ipv4.conf.xa.forwarding=0");
