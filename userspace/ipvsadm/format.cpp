@@ -83,6 +83,9 @@ int cmp_dests(const void* x, const void* y) {
 
 template <class T>
 void sort_by(std::vector<T>& items, std::vector<sort_rec> recs, int (*cmp)(const void*, const void*)) {
+    if (recs.empty()) {
+        return; // qsort(NULL, 0, ...) is undefined
+    }
     std::qsort(recs.data(), recs.size(), sizeof(sort_rec), cmp);
     std::vector<T> sorted;
     sorted.reserve(items.size());
