@@ -154,6 +154,19 @@ TEST_F(control, listing_reads_back_what_was_written) {
     EXPECT_TRUE(dp().list().value().empty());
 }
 
+TEST_F(control, set_and_list_timeouts) {
+    auto g = golden();
+    EXPECT_EQ(ipvsadm_run(dp(), {"-L", "--timeout"}).out, g["TIMEOUT"]);
+    ASSERT_EQ(ipvsadm_run(dp(), {"--set", "0", "60", "0"}).exit_code, 0);
+    EXPECT_EQ(ipvsadm_run(dp(), {"-L", "--timeout"}).out, "Timeout (tcp tcpfin udp): 900 60 300\n");
+    ASSERT_EQ(ipvsadm_run(dp(), {"--set", "3600", "0", "30"}).exit_code, 0);
+    auto cfg = dp().config().value();
+    EXPECT_EQ(cfg.tcp_timeout[XLB_TCP_S_ESTABLISHED], 3600u) << "the data path reads the new timeouts";
+    EXPECT_EQ(cfg.tcp_timeout[XLB_TCP_S_FIN_WAIT], 60u);
+    EXPECT_EQ(cfg.udp_timeout, 30u);
+    EXPECT_EQ(cfg.tcp_timeout[XLB_TCP_S_SYN_RECV], 60u) << "--set leaves the other states alone";
+}
+
 TEST_F(control, map_size_limits_are_clear_errors) {
     for (int i = 0; i < 8; ++i) {
         ASSERT_TRUE(dp().add_service({{protocol::tcp, *endpoint::parse(fmt::format("10.5.0.{}:80", i + 1))},
@@ -293,6 +306,9 @@ TEST_F(xlbctl_cli, lifecycle_and_listing) {
     EXPECT_NE(st.out.find("xa"), std::string::npos);
     EXPECT_NE(st.out.find("native"), std::string::npos);
     EXPECT_NE(st.out.find("svcs                  1 / 16"), std::string::npos) << st.out;
+    auto res = x("resolve");
+    EXPECT_EQ(res.code, 0) << res.out;
+    EXPECT_NE(res.out.find("next hop"), std::string::npos) << res.out;
     EXPECT_EQ(x("detach xa").code, 0);
     auto not_attached = x("detach xa");
     EXPECT_EQ(not_attached.code, 1);
@@ -324,6 +340,8 @@ TEST_F(xlbctl_cli, bad_input_is_refused_with_a_reason) {
         {"-A -t 10.0.0.1:80", 2, "wlc"},
         {"-A -t 10.0.0.1:80 -s rr -p", 2, "option -p"},
         {"-Q", 255, "Try `xlbctl -h'"},
+        {"resolve --now", 2, "usage: xlbctl resolve"},
+        {"--set 1 2", 2, "requires 3 timeout values"},
     };
     auto before = x("-L -n").out;
     for (const auto& r : rows) {

@@ -206,6 +206,22 @@ TEST(ipvsadm_grammar, legality_table_messages) {
     }
 }
 
+TEST(ipvsadm_grammar, set_and_timeout) {
+    auto s = parse_ok({"--set", "900", "0", "60"});
+    EXPECT_EQ(s.what, op::set_timeouts);
+    EXPECT_EQ(s.set.tcp, 900u);
+    EXPECT_EQ(s.set.tcp_fin, 0u);
+    EXPECT_EQ(s.set.udp, 60u);
+    auto l = parse_ok({"-L", "--timeout"});
+    EXPECT_TRUE(l.list_timeouts);
+    EXPECT_EQ(parse_error({"--set", "1", "2"}).message, "--set option requires 3 timeout values");
+    EXPECT_EQ(parse_error({"--set", "1", "2", "x"}).message, "invalid timeout value `x' specified");
+    EXPECT_EQ(parse_error({"--set", "1", "2", "2678401"}).message, "invalid timeout value `2678401' specified");
+    EXPECT_EQ(parse_error({"--set", "1", "2", "3", "-n"}).message, "Illegal 'numeric' option with the 'set' command");
+    EXPECT_EQ(parse_error({"-L", "--timeout", "-t", "10.0.0.1:80"}).message,
+              "The option 'timeout' conflicts with the 'service-address' option in the 'list' command");
+}
+
 TEST(ipvsadm_grammar, unknown_options) {
     EXPECT_EQ(parse_error({"-n"}, "xlbctl").message, "Try `xlbctl -h' or 'xlbctl --help' for more information.");
     auto later = parse_error({"-L", "--bogus"});

@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -154,6 +156,35 @@ int cmd_status(const globals& g, const std::vector<std::string>& args) {
     return 0;
 }
 
+volatile std::sig_atomic_t g_stop = 0;
+
+// Drains the data path's unresolved-next-hop events and asks the kernel to
+// resolve each; with --follow, keeps doing so until SIGINT/SIGTERM.
+int cmd_resolve(const globals& g, const std::vector<std::string>& args) {
+    bool follow = false;
+    for (const auto& a : args) {
+        if (a == "--follow") {
+            follow = true;
+        } else {
+            throw cli_error(fmt::format("xlbctl resolve: unexpected argument '{}' (usage: xlbctl resolve [--follow])", a),
+                            2);
+        }
+    }
+    auto dp = open_or_die(g);
+    std::signal(SIGINT, [](int) { g_stop = 1; });
+    std::signal(SIGTERM, [](int) { g_stop = 1; });
+    size_t total = 0;
+    do {
+        auto n = dp.resolve_pending_neighbours(std::chrono::milliseconds(follow ? 1000 : 100));
+        if (!n) {
+            throw cli_error(fmt::format("xlbctl: {}", n.error().message()), 1);
+        }
+        total += *n;
+    } while (follow && !g_stop);
+    fmt::print("requested resolution of {} next hop(s)\n", total);
+    return 0;
+}
+
 int run_ipvsadm(const globals& g, const std::vector<std::string>& args) {
     auto parsed = xlb::ipvsadm::parse(args, "xlbctl");
     if (auto* e = std::get_if<xlb::ipvsadm::usage_error>(&parsed)) {
@@ -228,6 +259,9 @@ int run(const std::vector<std::string>& argv) {
         }
         if (sub == "status") {
             return cmd_status(g, args);
+        }
+        if (sub == "resolve") {
+            return cmd_resolve(g, args);
         }
         throw cli_error(fmt::format("xlbctl: unknown command '{}'. Try `xlbctl -h' or 'xlbctl --help' for more "
                                     "information.",

@@ -579,6 +579,35 @@ result<> xdp_dataplane::set_config(const struct xlb_config& cfg) {
     return update(_maps.config.get(), 0, cfg, "config");
 }
 
+result<timeouts> xdp_dataplane::get_timeouts() const {
+    auto cfg = config();
+    if (!cfg) {
+        return cfg.error();
+    }
+    return timeouts{cfg->tcp_timeout[XLB_TCP_S_ESTABLISHED], cfg->tcp_timeout[XLB_TCP_S_FIN_WAIT], cfg->udp_timeout};
+}
+
+result<> xdp_dataplane::set_timeouts(const timeouts& t) {
+    auto lock = instance_lock::take(_pin_dir);
+    if (!lock) {
+        return lock.error();
+    }
+    auto cfg = config();
+    if (!cfg) {
+        return cfg.error();
+    }
+    if (t.tcp) {
+        cfg->tcp_timeout[XLB_TCP_S_ESTABLISHED] = t.tcp;
+    }
+    if (t.tcp_fin) {
+        cfg->tcp_timeout[XLB_TCP_S_FIN_WAIT] = t.tcp_fin;
+    }
+    if (t.udp) {
+        cfg->udp_timeout = t.udp;
+    }
+    return update(_maps.config.get(), 0, *cfg, "config");
+}
+
 result<xdp_dataplane::svc_slot> xdp_dataplane::find_service(const service_key& key) const {
     auto k = key.to_abi();
     uint32_t idx = 0;

@@ -77,7 +77,7 @@ constexpr spec specs[] = {
     {'a', "add-server", true, c_addsrv, false, nullptr},
     {'d', "delete-server", true, c_delsrv, false, nullptr},
     {'e', "edit-server", true, c_editsrv, false, nullptr},
-    {0, "set", true, c_timeout, false, later},
+    {0, "set", true, c_timeout, false, nullptr},
     {0, "start-daemon", true, c_startd, false,
      "is refused: xlb does not run IPVS's sync daemon; several xlb instances share no state (see README)"},
     {0, "stop-daemon", true, c_stopd, false,
@@ -105,7 +105,7 @@ constexpr spec specs[] = {
     {'y', "l-threshold", false, o_l_threshold, true, later},
     {'n', "numeric", false, o_numeric, false, nullptr},
     {'c', "connection", false, o_connection, false, later},
-    {0, "timeout", false, o_timeout, false, later},
+    {0, "timeout", false, o_timeout, false, nullptr},
     {0, "daemon", false, o_daemon, false, later},
     {0, "stats", false, o_stats, false, nullptr},
     {0, "rate", false, o_rate, false, later},
@@ -158,12 +158,13 @@ std::string tryhelp(const std::string& prog) {
 }
 
 struct parser {
+    explicit parser(const std::string& name) : prog(name) {}
+
     const std::string& prog;
     command cmd;
     int cmd_id = -1;
     uint64_t seen = 0; // bit per opt
-    std::optional<endpoint> raw_dest;
-    bool dest_port_given = false;
+    std::vector<std::string> positional; // --set's three values
 
     std::optional<usage_error> set_option(int o) {
         if (o < 0) {
@@ -207,7 +208,7 @@ struct parser {
             if (!e || arg.find_first_not_of("0123456789") == std::string::npos) {
                 return usage_error{"illegal real server address[:port] specified", 2};
             }
-            dest_port_given = e->port != 0 || arg.rfind(":0") == arg.size() - 2;
+            bool dest_port_given = e->port != 0 || arg.ends_with(":0");
             // ipvsadm: a real server without a port takes the service's port
             // as parsed so far.
             if (!dest_port_given && cmd.service) {
@@ -245,6 +246,9 @@ struct parser {
             break;
         case o_exact:
             cmd.list.exact = true;
+            break;
+        case o_timeout:
+            cmd.list_timeouts = true;
             break;
         default:
             break;
@@ -296,7 +300,7 @@ struct parser {
 } // namespace
 
 std::variant<command, usage_error> parse(const std::vector<std::string>& args, const std::string& prog) {
-    parser p{prog, {}, -1, 0, std::nullopt, false};
+    parser p(prog);
     if (args.empty()) {
         p.cmd.what = op::list; // ipvsadm with no arguments lists the table
         return p.cmd;
@@ -367,7 +371,10 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
             if (first) {
                 return usage_error{tryhelp(prog), 255};
             }
-            return usage_error{fmt::format("unexpected argument {}", a), 2};
+            if (p.cmd_id != c_timeout) {
+                return usage_error{fmt::format("unexpected argument {}", a), 2};
+            }
+            p.positional.push_back(a);
         }
     }
 
@@ -387,6 +394,25 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     case c_addsrv: p.cmd.what = op::add_dest; break;
     case c_delsrv: p.cmd.what = op::del_dest; break;
     case c_editsrv: p.cmd.what = op::edit_dest; break;
+    case c_timeout: {
+        // ipvsadm: exactly three values, each 0..31 days; 0 keeps the current one.
+        if (p.positional.size() != 3) {
+            return usage_error{"--set option requires 3 timeout values", 2};
+        }
+        uint32_t v[3];
+        for (int i = 0; i < 3; ++i) {
+            const auto& s = p.positional[i];
+            unsigned long n = 0;
+            auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+            if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || n > 86400ul * 31) {
+                return usage_error{fmt::format("invalid timeout value `{}' specified", s), 2};
+            }
+            v[i] = static_cast<uint32_t>(n);
+        }
+        p.cmd.set = {v[0], v[1], v[2]};
+        p.cmd.what = op::set_timeouts;
+        break;
+    }
     default: return usage_error{tryhelp(prog), 255};
     }
 
@@ -414,12 +440,14 @@ std::string usage(const std::string& prog) {
         "  {0} -A|E -t|u service-address [-s scheduler]\n"
         "  {0} -D -t|u service-address\n"
         "  {0} -C\n"
+        "  {0} --set tcp tcpfin udp\n"
         "  {0} -a|e -t|u service-address -r server-address [-g] [-w weight]\n"
         "  {0} -d -t|u service-address -r server-address\n"
         "  {0} -L|l [-t|u service-address] [-n] [--stats|--thresholds|--persistent-conn] [--exact] [--nosort]\n"
+        "  {0} -L|l --timeout\n"
         "  {0} -h\n"
         "Schedulers: rr, wrr. Forwarding: -g (direct routing).\n"
-        "xlb subcommands: load, attach IFACE, detach IFACE, unload, status (see README).\n",
+        "xlb subcommands: load, attach IFACE, detach IFACE, unload, status, resolve (see README).\n",
         prog);
 }
 
@@ -523,7 +551,20 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
             return fail(r.error());
         }
         return o;
+    case op::set_timeouts:
+        if (auto r = dp.set_timeouts(cmd.set); !r) {
+            return fail(r.error());
+        }
+        return o;
     case op::list: {
+        if (cmd.list_timeouts) {
+            auto t = dp.get_timeouts();
+            if (!t) {
+                return fail(t.error());
+            }
+            o.out = fmt::format("Timeout (tcp tcpfin udp): {} {} {}\n", t->tcp, t->tcp_fin, t->udp);
+            return o;
+        }
         auto all = dp.list();
         if (!all) {
             return fail(all.error());

@@ -11,6 +11,13 @@
 
 namespace xlb {
 
+// ipvsadm --set / --timeout: seconds for ESTABLISHED, FIN_WAIT and UDP flows.
+struct timeouts {
+    uint32_t tcp = 0;
+    uint32_t tcp_fin = 0;
+    uint32_t udp = 0;
+};
+
 class dataplane {
 public:
     virtual ~dataplane() = default;
@@ -26,6 +33,10 @@ public:
 
     // Every service with its dests, counters and connection counts.
     [[nodiscard]] virtual result<std::vector<service_state>> list() const = 0;
+    [[nodiscard]] virtual result<timeouts> get_timeouts() const = 0;
+    // A zero field keeps the current value, as with ipvsadm --set.
+    virtual result<> set_timeouts(const timeouts& t) = 0;
+
     // The connection table size ipvsadm shows in its header.
     [[nodiscard]] virtual uint32_t conn_table_size() const = 0;
 };

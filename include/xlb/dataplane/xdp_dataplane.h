@@ -78,6 +78,8 @@ public:
     result<> del_dest(const service_key& svc, const endpoint& dest) override;
     [[nodiscard]] result<std::vector<service_state>> list() const override;
     [[nodiscard]] uint32_t conn_table_size() const override { return _sizes.max_flows; }
+    [[nodiscard]] result<timeouts> get_timeouts() const override;
+    result<> set_timeouts(const timeouts& t) override;
 
     [[nodiscard]] result<struct xlb_config> config() const;
     result<> set_config(const struct xlb_config& cfg);

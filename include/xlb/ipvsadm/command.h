@@ -23,6 +23,7 @@ enum class op {
     add_dest,
     del_dest,
     edit_dest,
+    set_timeouts,
     help,
 };
 
@@ -34,6 +35,8 @@ struct command {
     forwarding fwd = forwarding::dr;
     int32_t weight = 1;
     list_options list;
+    bool list_timeouts = false; // -L --timeout
+    timeouts set;               // --set tcp tcpfin udp
 };
 
 struct usage_error {
