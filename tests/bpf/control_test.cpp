@@ -2,6 +2,7 @@
 // codes, xlbctl end to end, writers racing each other, packets racing a
 // writer, and map-size limits. Runs in a private network namespace.
 
+#include "support/golden.h"
 #include "support/netns.h"
 #include "support/packet.h"
 #include "support/priv.h"
@@ -25,34 +26,9 @@ using namespace xlb::test;
 
 namespace {
 
-class netns_env : public ::testing::Environment {
-public:
-    void SetUp() override {
-        if (!missing_privilege().empty()) {
-            return;
-        }
-        enter_private_netns();
-        xdp_lab::setup_network();
-    }
-};
-[[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new netns_env);
+[[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(false));
 
 const std::string xlbctl_bin = std::string(XLB_BINARY_DIR) + "/bin/xlbctl";
-
-std::map<std::string, std::string> golden() {
-    std::ifstream in(std::string(XLB_SOURCE_DIR) + "/tests/fixtures/ipvsadm/basic.golden");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string all = ss.str();
-    std::map<std::string, std::string> out;
-    for (size_t pos = all.find("==="); pos != std::string::npos;) {
-        size_t eol = all.find('\n', pos);
-        size_t next = all.find("\n===", eol);
-        out[all.substr(pos + 3, eol - pos - 3)] = all.substr(eol + 1, next == std::string::npos ? next : next - eol);
-        pos = next == std::string::npos ? next : next + 1;
-    }
-    return out;
-}
 
 ipvsadm::outcome ipvsadm_run(dataplane& dp, std::vector<std::string> args) {
     auto parsed = ipvsadm::parse(args, "ipvsadm");
@@ -91,8 +67,6 @@ protected:
 };
 
 TEST_F(control, kernel_side_errors_match_ipvsadm_and_change_nothing) {
-    auto g = golden();
-    auto body = [&](const std::string& k) { return g[k].substr(0, g[k].find("rc=")); };
     ASSERT_EQ(ipvsadm_run(dp(), {"-A", "-t", "192.168.100.1:80", "-s", "rr"}).exit_code, 0);
     ASSERT_EQ(ipvsadm_run(dp(), {"-a", "-t", "192.168.100.1:80", "-r", "192.168.100.2", "-g", "-w", "2"}).exit_code,
               0);
@@ -103,10 +77,10 @@ TEST_F(control, kernel_side_errors_match_ipvsadm_and_change_nothing) {
         std::string expect;
     };
     std::vector<row> rows = {
-        {{"-A", "-t", "192.168.100.1:80", "-s", "rr"}, body("ERR1")},
-        {{"-a", "-t", "10.0.0.99:80", "-r", "10.0.0.2"}, body("ERR2")},
-        {{"-A", "-t", "192.168.100.9:80", "-s", "nosuchsched"}, body("ERR3")},
-        {{"-d", "-t", "192.168.100.1:80", "-r", "192.168.100.77"}, body("ERR4")},
+        {{"-A", "-t", "192.168.100.1:80", "-s", "rr"}, golden_message("ERR1")},
+        {{"-a", "-t", "10.0.0.99:80", "-r", "10.0.0.2"}, golden_message("ERR2")},
+        {{"-A", "-t", "192.168.100.9:80", "-s", "nosuchsched"}, golden_message("ERR3")},
+        {{"-d", "-t", "192.168.100.1:80", "-r", "192.168.100.77"}, golden_message("ERR4")},
         {{"-a", "-t", "192.168.100.1:80", "-r", "192.168.100.2"}, "Destination already exists\n"},
         {{"-e", "-t", "192.168.100.1:80", "-r", "192.168.100.77"}, "No such destination\n"},
         {{"-E", "-t", "192.168.100.9:80", "-s", "rr"}, "No such service\n"},
@@ -155,8 +129,7 @@ TEST_F(control, listing_reads_back_what_was_written) {
 }
 
 TEST_F(control, set_and_list_timeouts) {
-    auto g = golden();
-    EXPECT_EQ(ipvsadm_run(dp(), {"-L", "--timeout"}).out, g["TIMEOUT"]);
+    EXPECT_EQ(ipvsadm_run(dp(), {"-L", "--timeout"}).out, ipvsadm_golden()["TIMEOUT"]);
     ASSERT_EQ(ipvsadm_run(dp(), {"--set", "0", "60", "0"}).exit_code, 0);
     EXPECT_EQ(ipvsadm_run(dp(), {"-L", "--timeout"}).out, "Timeout (tcp tcpfin udp): 900 60 300\n");
     ASSERT_EQ(ipvsadm_run(dp(), {"--set", "3600", "0", "30"}).exit_code, 0);

@@ -21,18 +21,8 @@ using namespace xlb::test;
 
 namespace {
 
-class netns_env : public ::testing::Environment {
-public:
-    void SetUp() override {
-        if (!missing_privilege().empty()) {
-            return;
-        }
-        enter_private_netns();
-        xdp_lab::setup_network();
-        xdp_lab::pin_cpu0();
-    }
-};
-[[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new netns_env);
+// Pinned to CPU 0: scheduler sequences come from one per-CPU cursor.
+[[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(true));
 
 ip_address v4(const char* s) { return *ip_address::parse(s); }
 endpoint ep(const char* s) { return *endpoint::parse(s); }

@@ -1,5 +1,6 @@
 #include "support/xdp_lab.h"
 #include "support/netns.h"
+#include "support/priv.h"
 
 #include <bpf/bpf.h>
 #include <sched.h>
@@ -67,6 +68,17 @@ void xdp_lab::pin_cpu0() {
     CPU_ZERO(&set);
     CPU_SET(0, &set);
     sched_setaffinity(0, sizeof(set), &set);
+}
+
+void lab_environment::SetUp() {
+    if (!missing_privilege().empty()) {
+        return; // each test skips (or fails under XLB_REQUIRE_PRIV) with the reason
+    }
+    enter_private_netns();
+    xdp_lab::setup_network();
+    if (_pin) {
+        xdp_lab::pin_cpu0();
+    }
 }
 
 loaded_xlb::loaded_xlb(const load_options& o) {

@@ -8,6 +8,7 @@
 
 #include <xlb/dataplane/xdp_dataplane.h>
 
+#include <gtest/gtest.h>
 #include <linux/bpf.h>
 
 #include <optional>
@@ -43,6 +44,17 @@ struct xdp_lab {
     static void setup_network();
     // Pins the calling thread to CPU 0, so per-CPU scheduler cursors are one.
     static void pin_cpu0();
+};
+
+// The gtest environment of tests/bpf: when privileged, moves the process into
+// a private namespace set up by setup_network(), optionally pinned to CPU 0.
+class lab_environment : public ::testing::Environment {
+public:
+    explicit lab_environment(bool pin_cpu0) : _pin(pin_cpu0) {}
+    void SetUp() override;
+
+private:
+    bool _pin;
 };
 
 // An xlb instance under /sys/fs/bpf/xlb/test-<pid>-<n>, unloaded on destruction.

@@ -1,6 +1,8 @@
 // ipvsadm output and grammar, checked against output captured from real
 // ipvsadm 1.31 on kernel IPVS (tests/fixtures/ipvsadm, copied from shared/).
 
+#include "support/golden.h"
+
 #include <xlb/ipvsadm/command.h>
 #include <xlb/ipvsadm/format.h>
 
@@ -12,25 +14,10 @@
 
 using namespace xlb;
 using namespace xlb::ipvsadm;
+using xlb::test::golden_message;
+using xlb::test::ipvsadm_golden;
 
 namespace {
-
-std::map<std::string, std::string> golden() {
-    std::ifstream in(std::string(XLB_SOURCE_DIR) + "/tests/fixtures/ipvsadm/basic.golden");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string all = ss.str();
-    std::map<std::string, std::string> sections;
-    size_t pos = all.find("===");
-    while (pos != std::string::npos) {
-        size_t eol = all.find('\n', pos);
-        std::string name = all.substr(pos + 3, eol - pos - 3);
-        size_t next = all.find("\n===", eol);
-        sections[name] = all.substr(eol + 1, next == std::string::npos ? std::string::npos : next + 1 - (eol + 1));
-        pos = next == std::string::npos ? next : next + 1;
-    }
-    return sections;
-}
 
 dest_state dest(const char* addr, forwarding f, int w) {
     dest_state d;
@@ -82,35 +69,35 @@ list_options opts(list_format f, bool numeric = true, bool exact = false) {
 } // namespace
 
 TEST(ipvsadm_golden, list_numeric) {
-    EXPECT_EQ(format_list(fixture_table(), opts(list_format::normal), 4096), golden()["L"]);
+    EXPECT_EQ(format_list(fixture_table(), opts(list_format::normal), 4096), ipvsadm_golden()["L"]);
 }
 
 TEST(ipvsadm_golden, list_stats) {
-    EXPECT_EQ(format_list(fixture_table(), opts(list_format::stats), 4096), golden()["STATS"]);
+    EXPECT_EQ(format_list(fixture_table(), opts(list_format::stats), 4096), ipvsadm_golden()["STATS"]);
 }
 
 TEST(ipvsadm_golden, list_stats_exact) {
-    EXPECT_EQ(format_list(fixture_table(), opts(list_format::stats, true, true), 4096), golden()["EXACT"]);
+    EXPECT_EQ(format_list(fixture_table(), opts(list_format::stats, true, true), 4096), ipvsadm_golden()["EXACT"]);
 }
 
 TEST(ipvsadm_golden, list_thresholds) {
-    EXPECT_EQ(format_list(fixture_table(), opts(list_format::thresholds), 4096), golden()["THRESH"]);
+    EXPECT_EQ(format_list(fixture_table(), opts(list_format::thresholds), 4096), ipvsadm_golden()["THRESH"]);
 }
 
 TEST(ipvsadm_golden, list_persistent_conn) {
-    EXPECT_EQ(format_list(fixture_table(), opts(list_format::persistent_conn), 4096), golden()["PERSIST"]);
+    EXPECT_EQ(format_list(fixture_table(), opts(list_format::persistent_conn), 4096), ipvsadm_golden()["PERSIST"]);
 }
 
 TEST(ipvsadm_golden, list_names_without_a_resolver_answer) {
     // The capture VM had no DNS and no /etc/services: names fall back to numbers.
-    EXPECT_EQ(format_list(fixture_table(), opts(list_format::normal, false), 4096, numeric_only), golden()["LNAMES"]);
+    EXPECT_EQ(format_list(fixture_table(), opts(list_format::normal, false), 4096, numeric_only), ipvsadm_golden()["LNAMES"]);
 }
 
 TEST(ipvsadm_golden, list_one_service_has_no_version_line) {
     auto all = fixture_table();
     auto o = opts(list_format::normal);
     o.header = false;
-    EXPECT_EQ(format_list({all[3]}, o, 4096), golden()["ONE"]);
+    EXPECT_EQ(format_list({all[3]}, o, 4096), ipvsadm_golden()["ONE"]);
 }
 
 TEST(ipvsadm_format, largenum_scales_like_print_largenum) {
@@ -165,12 +152,11 @@ command parse_ok(std::vector<std::string> args) {
 } // namespace
 
 TEST(ipvsadm_grammar, golden_usage_errors) {
-    auto g = golden();
     auto err5 = parse_error({"-Q"});
-    EXPECT_EQ(err5.message + "\n", g["ERR5"].substr(0, g["ERR5"].find("rc=")));
+    EXPECT_EQ(err5.message + "\n", golden_message("ERR5"));
     EXPECT_EQ(err5.exit_code, 255);
     auto err6 = parse_error({"-A", "-t", "300.1.1.1:80", "-s", "rr"});
-    EXPECT_EQ(err6.message + "\n", g["ERR6"].substr(0, g["ERR6"].find("rc=")));
+    EXPECT_EQ(err6.message + "\n", golden_message("ERR6"));
     EXPECT_EQ(err6.exit_code, 2);
 }
 

@@ -811,11 +811,7 @@ result<> xdp_dataplane::clear() {
     return {};
 }
 
-result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg) {
-    auto lock = instance_lock::take(_pin_dir);
-    if (!lock) {
-        return lock.error();
-    }
+result<xdp_dataplane::dest_match> xdp_dataplane::find_dest(const service_key& key, const endpoint& addr) const {
     auto slot = find_service(key);
     if (!slot) {
         return slot.error();
@@ -824,14 +820,38 @@ result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg)
     if (!dests) {
         return dests.error();
     }
+    dest_match m{*slot, dests->size(), std::nullopt};
     for (const auto& d : *dests) {
-        if (dest_from_abi(d.dest).addr == cfg.addr) {
-            return make_error(EEXIST, "destination {}", cfg.addr.to_string());
+        if (dest_from_abi(d.dest).addr == addr) {
+            m.dest = d;
         }
     }
-    if (dests->size() >= XLB_MAX_DESTS_PER_SVC) {
+    return m;
+}
+
+result<> xdp_dataplane::rewrite_dest(const svc_slot& svc, const dest_slot& dest) {
+    if (auto r = update(_maps.dests.get(), dest.id, dest.dest, "dests"); !r) {
+        return r;
+    }
+    return rebuild_table(svc.idx, static_cast<scheduler>(svc.svc.sched));
+}
+
+result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg) {
+    auto lock = instance_lock::take(_pin_dir);
+    if (!lock) {
+        return lock.error();
+    }
+    auto found = find_dest(key, cfg.addr);
+    if (!found) {
+        return found.error();
+    }
+    if (found->dest) {
+        return make_error(EEXIST, "destination {}", cfg.addr.to_string());
+    }
+    if (found->ndests >= XLB_MAX_DESTS_PER_SVC) {
         return make_error(ENOSPC, "a service has at most {} dests", XLB_MAX_DESTS_PER_SVC);
     }
+    const svc_slot* slot = &found->svc;
     std::optional<uint32_t> id;
     uint32_t order = 0;
     struct xlb_dest old {};
@@ -881,27 +901,19 @@ result<> xdp_dataplane::edit_dest(const service_key& key, const dest_config& cfg
     if (!lock) {
         return lock.error();
     }
-    auto slot = find_service(key);
-    if (!slot) {
-        return slot.error();
+    auto found = find_dest(key, cfg.addr);
+    if (!found) {
+        return found.error();
     }
-    auto dests = service_dests(slot->idx);
-    if (!dests) {
-        return dests.error();
+    if (!found->dest) {
+        return make_error(ENOENT, "destination {}", cfg.addr.to_string());
     }
-    for (auto d : *dests) {
-        if (dest_from_abi(d.dest).addr == cfg.addr) {
-            d.dest.fwd = static_cast<uint8_t>(cfg.fwd);
-            d.dest.weight = cfg.weight;
-            d.dest.u_threshold = cfg.u_threshold;
-            d.dest.l_threshold = cfg.l_threshold;
-            if (auto r = update(_maps.dests.get(), d.id, d.dest, "dests"); !r) {
-                return r;
-            }
-            return rebuild_table(slot->idx, static_cast<scheduler>(slot->svc.sched));
-        }
-    }
-    return make_error(ENOENT, "destination {}", cfg.addr.to_string());
+    auto d = *found->dest;
+    d.dest.fwd = static_cast<uint8_t>(cfg.fwd);
+    d.dest.weight = cfg.weight;
+    d.dest.u_threshold = cfg.u_threshold;
+    d.dest.l_threshold = cfg.l_threshold;
+    return rewrite_dest(found->svc, d);
 }
 
 result<> xdp_dataplane::del_dest(const service_key& key, const endpoint& addr) {
@@ -909,26 +921,18 @@ result<> xdp_dataplane::del_dest(const service_key& key, const endpoint& addr) {
     if (!lock) {
         return lock.error();
     }
-    auto slot = find_service(key);
-    if (!slot) {
-        return slot.error();
+    auto found = find_dest(key, addr);
+    if (!found) {
+        return found.error();
     }
-    auto dests = service_dests(slot->idx);
-    if (!dests) {
-        return dests.error();
+    if (!found->dest) {
+        return make_error(ENOENT, "destination {}", addr.to_string());
     }
-    for (auto d : *dests) {
-        if (dest_from_abi(d.dest).addr == addr) {
-            // Inactive: its flows are rescheduled on their next packet. The
-            // generation stays, and moves on when the slot is reused.
-            d.dest.flags = 0;
-            if (auto r = update(_maps.dests.get(), d.id, d.dest, "dests"); !r) {
-                return r;
-            }
-            return rebuild_table(slot->idx, static_cast<scheduler>(slot->svc.sched));
-        }
-    }
-    return make_error(ENOENT, "destination {}", addr.to_string());
+    // Inactive: its flows are rescheduled on their next packet. The
+    // generation stays, and moves on when the slot is reused.
+    auto d = *found->dest;
+    d.dest.flags = 0;
+    return rewrite_dest(found->svc, d);
 }
 
 result<std::vector<service_state>> xdp_dataplane::list() const {

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,15 @@ private:
 
     [[nodiscard]] result<svc_slot> find_service(const service_key& key) const;
     [[nodiscard]] result<std::vector<dest_slot>> service_dests(uint32_t svc) const;
+    struct dest_match {
+        svc_slot svc;
+        size_t ndests = 0;             // dests the service has
+        std::optional<dest_slot> dest; // the one at the address, if any
+    };
+    // The service (ESRCH if missing) and its dest at addr.
+    [[nodiscard]] result<dest_match> find_dest(const service_key& key, const endpoint& addr) const;
+    // Writes an existing dest's slot and rebuilds its service's table.
+    result<> rewrite_dest(const svc_slot& svc, const dest_slot& dest);
     result<> rebuild_table(uint32_t svc_idx, scheduler s);
     result<> remove_service(const svc_slot& slot);
     result<> zero_percpu(int fd, uint32_t key, size_t value_size);

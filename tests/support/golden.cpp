@@ -1,0 +1,30 @@
+#include "support/golden.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace xlb::test {
+
+std::map<std::string, std::string> ipvsadm_golden() {
+    std::ifstream in(std::string(XLB_SOURCE_DIR) + "/tests/fixtures/ipvsadm/basic.golden");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string all = ss.str();
+    std::map<std::string, std::string> sections;
+    size_t pos = all.find("===");
+    while (pos != std::string::npos) {
+        size_t eol = all.find('\n', pos);
+        std::string name = all.substr(pos + 3, eol - pos - 3);
+        size_t next = all.find("\n===", eol);
+        sections[name] = all.substr(eol + 1, next == std::string::npos ? std::string::npos : next - eol);
+        pos = next == std::string::npos ? next : next + 1;
+    }
+    return sections;
+}
+
+std::string golden_message(const std::string& section) {
+    auto text = ipvsadm_golden()[section];
+    return text.substr(0, text.find("rc="));
+}
+
+} // namespace xlb::test
