@@ -78,4 +78,38 @@ XLB_INLINE bool flow_expired(const struct xlb_config *cfg, const struct xlb_flow
 {
     return now - f->last_seen > flow_timeout(cfg, proto, f->state);
 }
+
+/* IPVS's tcp_state_active_table: these states count in ActiveConn. */
+XLB_INLINE bool tcp_state_active(__u8 s)
+{
+    return s == sES || s == sSS || s == sSR || s == sSA;
+}
+
+XLB_INLINE bool flow_counts_active(__u8 proto, __u8 state)
+{
+    return proto == IPPROTO_TCP && tcp_state_active(state);
+}
+
+/* A state change that crosses between active and inactive moves the count. */
+XLB_INLINE void conn_transition(__u32 id, struct xlb_flow *f, __u8 proto)
+{
+    bool want = flow_counts_active(proto, f->state);
+    bool have = f->flags & XLB_FLOW_F_ACTIVE;
+    struct xlb_dest_conns *c;
+
+    if (want == have)
+        return;
+    c = bpf_map_lookup_elem(&dest_conns, &id);
+    if (!c)
+        return;
+    if (want) {
+        __sync_fetch_and_add(&c->active, 1);
+        __sync_fetch_and_add(&c->inactive, -1);
+        f->flags |= XLB_FLOW_F_ACTIVE;
+    } else {
+        __sync_fetch_and_add(&c->active, -1);
+        __sync_fetch_and_add(&c->inactive, 1);
+        f->flags &= ~XLB_FLOW_F_ACTIVE;
+    }
+}
 #endif

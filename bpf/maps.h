@@ -4,6 +4,10 @@
 #define XLB_BPF_MAPS_H
 #include "common.h"
 
+/* Set by the loader before load. */
+const volatile __u32 xlb_mh_size = XLB_DEFAULT_MH_SIZE;
+const volatile __u32 xlb_max_dests = XLB_DEFAULT_MAX_DESTS;
+
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
@@ -54,6 +58,51 @@ struct {
     __type(key, __u32);
     __type(value, struct xlb_sched_cursor);
 } sched_cursor SEC(".maps");
+
+/* mh_tables[svc]: the Maglev lookup table of an mh service, dest ids. Its
+ * size (a prime) is set at load, on the inner map and in xlb_mh_size. */
+struct mh_inner {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, XLB_DEFAULT_MH_SIZE);
+    __type(key, __u32);
+    __type(value, __u32);
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
+    __type(key, __u32);
+    __array(values, struct mh_inner);
+} mh_tables SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, XLB_DEFAULT_MAX_DESTS);
+    __type(key, __u32);
+    __type(value, struct xlb_dest_conns);
+} dest_conns SEC(".maps");
+
+/* The sweeper's private recount, one entry per dest. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, XLB_DEFAULT_MAX_DESTS);
+    __type(key, __u32);
+    __type(value, struct xlb_dest_conns);
+} conn_scratch SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, XLB_DEFAULT_MAX_FLOWS);
+    __type(key, struct xlb_persist_key);
+    __type(value, struct xlb_persist);
+} persist SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct xlb_sweeper);
+} sweeper SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -12,6 +12,8 @@
 #include "sched.h"
 #include "conntrack.h"
 #include "forward.h"
+#include "persist.h"
+#include "sweep.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -54,28 +56,94 @@ XLB_INLINE struct xlb_dest *flow_dest(const struct xlb_flow *f)
     return d;
 }
 
-/* Picks a dest for a new flow of svc and fills *nf; the caller inserts it
- * and then commits the pick. prev_state: the TCP state the flow had, if any. */
-XLB_INLINE int flow_schedule(__u32 svc, const struct xlb_pkt *pkt, __u8 prev_state, __u64 now,
-                             struct xlb_flow *nf, struct sched_pick *pick)
-{
-    struct xlb_dest *d;
-    long id;
+/* A new flow, scheduled but not yet in the flow table. Scalars only: it is
+ * filled by the global function xlb_schedule(). */
+struct new_flow {
+    struct xlb_flow f;
+    struct sched_pick pick;
+    struct xlb_persist_key pkey;
+    __u32 u_threshold;
+    __u8 persistent;
+    __u8 from_template;
+    __u8 pad[2];
+};
 
-    id = sched_peek(svc, pick);
+/*
+ * Picks a dest for a new flow of svc: the client's persistence template if it
+ * has a live one, else the scheduler. Nothing shared changes until
+ * flow_commit(). prev_state: the TCP state the 5-tuple had, if any.
+ *
+ * A global function: the verifier checks it once, on its own, instead of once
+ * per path into it, which keeps every scheduler compiled in within the
+ * verifier's budget.
+ */
+__attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_pkt *pkt, __u32 prev_state, __u64 now,
+                                           struct new_flow *nf)
+{
+    const struct xlb_config *cfg;
+    struct xlb_sched_table *t;
+    struct xlb_dest *d;
+    __u32 zero = 0, id32;
+    long id = -1;
+
+    if (!pkt || !nf)
+        return -XLB_R_DROP_INTERNAL;
+    cfg = bpf_map_lookup_elem(&config, &zero);
+    t = sched_table(svc);
+    if (!cfg || !t)
+        return -XLB_R_DROP_NO_DEST;
+    nf->pick.valid = 0;
+    nf->persistent = (t->ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT) != 0;
+    nf->from_template = 0;
+    if (nf->persistent) {
+        persist_key_of(&nf->pkey, svc, t, pkt->key.af, &pkt->key.saddr);
+        id = persist_find(&nf->pkey, t, cfg, now);
+        nf->from_template = id >= 0;
+    }
+    if (id < 0)
+        id = sched_choose(svc, t, pkt, &nf->pick);
     if (id < 0)
         return id;
-    __builtin_memset(nf, 0, sizeof(*nf));
-    nf->dest = id;
-    d = bpf_map_lookup_elem(&dests, &nf->dest);
+
+    id32 = id;
+    d = bpf_map_lookup_elem(&dests, &id32);
     if (!d || !(d->flags & XLB_DEST_F_ACTIVE))
         return -XLB_R_DROP_INTERNAL;
-    nf->dest_gen = d->gen;
-    nf->svc = svc;
-    nf->last_seen = now;
-    nf->state = pkt->key.proto == IPPROTO_TCP ? tcp_next_state(prev_state, pkt->tcp_flags)
-                                              : XLB_UDP_S_NORMAL;
+    __builtin_memset(&nf->f, 0, sizeof(nf->f));
+    nf->f.dest = id32;
+    nf->f.dest_gen = d->gen;
+    nf->f.svc = svc;
+    nf->f.last_seen = now;
+    nf->f.state = pkt->key.proto == IPPROTO_TCP ? tcp_next_state(prev_state, pkt->tcp_flags)
+                                                : XLB_UDP_S_NORMAL;
+    if (nf->persistent)
+        nf->f.flags |= XLB_FLOW_F_PERSIST;
+    if (flow_counts_active(pkt->key.proto, nf->f.state))
+        nf->f.flags |= XLB_FLOW_F_ACTIVE;
+    nf->u_threshold = d->u_threshold;
     return 0;
+}
+
+/* The flow is in the table: take the scheduler's turn, count the connection,
+ * and make or refresh the persistence template. */
+XLB_INLINE void flow_commit(const struct new_flow *nf, __u64 now)
+{
+    struct xlb_dest_conns *c;
+    __u32 id = nf->f.dest;
+
+    sched_commit(nf->f.svc, &nf->pick);
+    c = bpf_map_lookup_elem(&dest_conns, &id);
+    if (c) {
+        if (nf->f.flags & XLB_FLOW_F_ACTIVE)
+            __sync_fetch_and_add(&c->active, 1);
+        else
+            __sync_fetch_and_add(&c->inactive, 1);
+        /* ip_vs_bind_dest(): overloaded at the upper threshold (-x). */
+        if (nf->u_threshold && c->active + c->inactive >= nf->u_threshold)
+            c->overloaded = 1;
+    }
+    if (nf->persistent)
+        persist_store(&nf->pkey, id, nf->f.dest_gen, now, nf->from_template);
 }
 
 XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
@@ -83,8 +151,8 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     void *data_end = (void *)(long)ctx->data_end;
     struct hdr_cursor cur = { .pos = (void *)(long)ctx->data };
     const struct xlb_config *cfg;
-    struct sched_pick pick = {};
-    struct xlb_flow *f, nf;
+    struct new_flow nf;
+    struct xlb_flow *f;
     struct xlb_dest *d;
     struct ethhdr *eth;
     bool new_conn = false, live;
@@ -136,12 +204,13 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
         rc = service_lookup(pkt, &svc);
         if (rc < 0)
             return rc;
-        rc = flow_schedule(svc, pkt, XLB_TCP_S_NONE, now, &nf, &pick);
+        sweeper_arm();
+        rc = xlb_schedule(svc, pkt, XLB_TCP_S_NONE, now, &nf);
         if (rc < 0)
             return rc;
-        if (bpf_map_update_elem(&flows, &pkt->key, &nf, BPF_NOEXIST) == 0) {
-            sched_commit(&pick);
-            dest_id = nf.dest;
+        if (bpf_map_update_elem(&flows, &pkt->key, &nf.f, BPF_NOEXIST) == 0) {
+            flow_commit(&nf, now);
+            dest_id = nf.f.dest;
             new_conn = true;
             goto forward;
         }
@@ -155,8 +224,10 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
         dest_id = f->dest;
         svc = f->svc;
         f->last_seen = now;
-        if (pkt->key.proto == IPPROTO_TCP)
+        if (pkt->key.proto == IPPROTO_TCP) {
             f->state = tcp_next_state(f->state, pkt->tcp_flags);
+            conn_transition(dest_id, f, pkt->key.proto);
+        }
         goto forward;
     }
 
@@ -170,12 +241,13 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     if (pkt->key.proto == IPPROTO_TCP && !live &&
         (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST)) != XLB_TCPF_SYN)
         return -XLB_R_PASS_TCP_NOT_SYN;
-    rc = flow_schedule(svc, pkt, live ? f->state : XLB_TCP_S_NONE, now, &nf, &pick);
+    sweeper_arm();
+    rc = xlb_schedule(svc, pkt, live ? f->state : XLB_TCP_S_NONE, now, &nf);
     if (rc < 0)
         return rc;
-    bpf_map_update_elem(&flows, &pkt->key, &nf, BPF_ANY);
-    sched_commit(&pick);
-    dest_id = nf.dest;
+    bpf_map_update_elem(&flows, &pkt->key, &nf.f, BPF_ANY);
+    flow_commit(&nf, now);
+    dest_id = nf.f.dest;
     new_conn = true;
 
 forward:

@@ -10,6 +10,7 @@
 #ifndef XLB_ABI_H
 #define XLB_ABI_H
 
+#include <linux/bpf.h> /* struct bpf_timer */
 #include <linux/types.h>
 
 /* Compile-time bounds. Map sizes are chosen at load time within these. */
@@ -18,6 +19,14 @@
 #endif
 /* wrr flattened sequence: the sum of the band sizes is at most n(n+1)/2. */
 #define XLB_SCHED_FLAT_MAX (XLB_MAX_DESTS_PER_SVC * (XLB_MAX_DESTS_PER_SVC + 1) / 2)
+
+/* sh and dh: IPVS's weight-filled table of 2^8 buckets. */
+#define XLB_SH_TAB_BITS 8
+#define XLB_SH_TAB_SIZE (1 << XLB_SH_TAB_BITS)
+#define XLB_NO_DEST 0xffffffffu
+
+/* mh (Maglev): the lookup table size is a prime chosen at load. */
+#define XLB_DEFAULT_MH_SIZE 65537
 
 #define XLB_DEFAULT_MAX_SERVICES 1024
 #define XLB_DEFAULT_MAX_DESTS 8192
@@ -76,6 +85,13 @@ enum xlb_fwd {
 #define XLB_SVC_F_ACTIVE (1u << 0)
 /* ipvs_flags bits, with IPVS's values (IP_VS_SVC_F_*). */
 #define XLB_IPVS_SVC_F_PERSISTENT 0x0001
+#define XLB_IPVS_SVC_F_HASHED 0x0002
+#define XLB_IPVS_SVC_F_ONEPACKET 0x0004
+#define XLB_IPVS_SVC_F_SCHED1 0x0008 /* sh-fallback, mh-fallback */
+#define XLB_IPVS_SVC_F_SCHED2 0x0010 /* sh-port, mh-port */
+#define XLB_IPVS_SVC_F_SCHED3 0x0020
+
+#define XLB_DEFAULT_PERSIST_TIMEOUT 360 /* ipvsadm -p without a value */
 
 /* svcs[idx]: a service's configuration, readable back for -L / -S. */
 struct xlb_svc {
@@ -84,7 +100,7 @@ struct xlb_svc {
     __u32 sched;       /* enum xlb_sched */
     __u32 ipvs_flags;  /* IP_VS_SVC_F_* as ipvsadm shows them (persistent, ...) */
     __u32 timeout;     /* persistence timeout, seconds */
-    __be32 netmask;    /* persistence netmask (IPv4) or prefix length (IPv6) */
+    __u32 netmask;     /* persistence: IPv4 netmask (host order) or IPv6 prefix length */
     __u32 pad;
 };
 
@@ -105,6 +121,8 @@ struct xlb_dest {
     __u32 u_threshold;
     __u32 l_threshold;
     __u32 order;       /* insertion counter: IPVS lists (and schedules) newest first */
+    __s32 last_weight; /* the last weight > 0: mh keeps a quiesced dest's slots (IPVS) */
+    __u32 pad;
 };
 
 /*
@@ -126,13 +144,54 @@ struct xlb_sched_band {
     __u32 repeats; /* times the set is walked before the next band */
 };
 
+/* A dest as the scheduler sees it, in IPVS list order (newest first). */
+struct xlb_sched_member {
+    __u32 id;
+    __s32 weight;
+};
+
+/*
+ * Everything the data path needs to schedule a service's new flows, swapped as
+ * one: the scheduler, its flags, persistence, the members (for the scanning
+ * schedulers lc wlc sed nq fo ovf twos), the bands (rr wrr) and the buckets
+ * (sh dh). mh's lookup table is big and lives in mh_tables[svc].
+ */
 struct xlb_sched_table {
     __u32 gen;     /* changes on every rebuild; resets per-CPU cursors */
-    __u32 nbands;  /* 0: no dest can take new flows */
+    __u32 nbands;  /* rr/wrr: 0 means no dest can take new flows */
     __u32 flat_len;
-    __u32 pad;
+    __u32 sched;   /* enum xlb_sched */
+    __u32 nmembers;
+    __u32 ipvs_flags; /* XLB_IPVS_SVC_F_*: persistence, scheduler flags */
+    __u32 timeout;    /* persistence timeout, seconds */
+    __be32 netmask;   /* persistence mask: IPv4 netmask, or IPv6 prefix length (host order) */
     struct xlb_sched_band bands[XLB_MAX_DESTS_PER_SVC];
-    __u32 flat[XLB_SCHED_FLAT_MAX]; /* dest ids */
+    struct xlb_sched_member members[XLB_MAX_DESTS_PER_SVC];
+    __u32 buckets[XLB_SH_TAB_SIZE]; /* sh/dh: dest ids, XLB_NO_DEST when empty */
+    __u32 flat[XLB_SCHED_FLAT_MAX]; /* rr/wrr: dest ids */
+};
+
+/* dest_conns[id]: connection counts, shared by all CPUs and updated with
+ * atomics in XDP; the sweeper recounts them from the flow table. */
+struct xlb_dest_conns {
+    __u32 active;     /* IPVS ActiveConn */
+    __u32 inactive;   /* IPVS InActConn */
+    __u32 persist;    /* IPVS PersistConn: live persistence templates */
+    __u32 overloaded; /* IPVS's IP_VS_DEST_F_OVERLOAD, from -x / -y */
+};
+
+/* persist: {service, masked client} -> the dest it sticks to. */
+struct xlb_persist_key {
+    union xlb_addr client; /* masked */
+    __u32 svc;
+    __u8 af;
+    __u8 pad[3];
+};
+
+struct xlb_persist {
+    __u64 last_seen; /* jiffies */
+    __u32 dest;
+    __u32 dest_gen;
 };
 
 /* sched_cursor[svc] (per CPU) */
@@ -172,13 +231,17 @@ struct xlb_flow_key {
     __u8 pad[2];
 };
 
+#define XLB_FLOW_F_ACTIVE (1u << 0)  /* counted in dest_conns.active (else inactive) */
+#define XLB_FLOW_F_PERSIST (1u << 1) /* keeps a persistence template alive */
+
 struct xlb_flow {
     __u64 last_seen;    /* bpf_jiffies64() of the last packet */
     __u32 dest;         /* dest id */
     __u32 dest_gen;
     __u32 svc;
     __u8 state;         /* enum xlb_tcp_state, or XLB_UDP_S_NORMAL */
-    __u8 pad[3];
+    __u8 flags;         /* XLB_FLOW_F_* */
+    __u8 pad[2];
 };
 
 /* Per-CPU counters, per service (svc_stats[svc]) and dest (dest_stats[id]),
@@ -201,6 +264,19 @@ struct xlb_config {
     __u32 flags;        /* XLB_CFG_F_* */
     __u32 fib_cache_ms; /* reuse a dest's bpf_fib_lookup() answer this long; 0: never */
     __u32 hz;           /* the kernel's CONFIG_HZ: jiffies per second (set at load) */
+    __u32 sweep_ms;     /* how often the sweeper recounts connections */
+    __u32 mh_size;      /* Maglev table size (set at load, read-only) */
+};
+
+#define XLB_DEFAULT_SWEEP_MS 1000
+
+/* sweeper[0]: the bpf_timer that recounts dest_conns and expires flows and
+ * templates. The data path arms it on its first packet. */
+struct xlb_sweeper {
+    struct bpf_timer timer;
+    __u64 armed;
+    __u64 runs;      /* completed sweeps */
+    __u64 last_run;  /* jiffies */
 };
 
 #define XLB_DEFAULT_FIB_CACHE_MS 100
@@ -263,20 +339,25 @@ static_assert(offsetof(struct xlb_svc_key, vport) == 16);
 static_assert(offsetof(struct xlb_svc_key, af) == 19);
 static_assert(sizeof(struct xlb_svc) == 44);
 static_assert(offsetof(struct xlb_svc, flags) == 20);
-static_assert(sizeof(struct xlb_dest) == 48);
+static_assert(sizeof(struct xlb_dest) == 56);
 static_assert(offsetof(struct xlb_dest, flags) == 20);
 static_assert(offsetof(struct xlb_dest, weight) == 32);
 static_assert(sizeof(struct xlb_sched_band) == 12);
-static_assert(offsetof(struct xlb_sched_table, bands) == 16);
 static_assert(sizeof(struct xlb_sched_table) ==
-              16 + 12 * XLB_MAX_DESTS_PER_SVC + 4 * XLB_SCHED_FLAT_MAX);
+              32 + 12 * XLB_MAX_DESTS_PER_SVC + 8 * XLB_MAX_DESTS_PER_SVC + 4 * XLB_SH_TAB_SIZE +
+                  4 * XLB_SCHED_FLAT_MAX);
+static_assert(offsetof(struct xlb_sched_table, bands) == 32);
+static_assert(sizeof(struct xlb_dest_conns) == 16);
+static_assert(sizeof(struct xlb_persist_key) == 24);
+static_assert(sizeof(struct xlb_persist) == 16);
+static_assert(sizeof(struct xlb_sweeper) == 40);
 static_assert(sizeof(struct xlb_sched_cursor) == 16);
 static_assert(sizeof(struct xlb_flow_key) == 40);
 static_assert(offsetof(struct xlb_flow_key, sport) == 32);
 static_assert(sizeof(struct xlb_flow) == 24);
 static_assert(offsetof(struct xlb_flow, state) == 20);
 static_assert(sizeof(struct xlb_stats) == 40);
-static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 4));
+static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 6));
 static_assert(sizeof(struct xlb_fib_cache) == 32);
 static_assert(sizeof(struct xlb_neigh_event) == 24);
 #endif

@@ -83,5 +83,8 @@ TEST(scheduler, names_match_ipvs) {
     EXPECT_FALSE(parse_scheduler("bogus"));
     EXPECT_TRUE(supported(scheduler::rr));
     EXPECT_TRUE(supported(scheduler::wrr));
-    EXPECT_FALSE(supported(scheduler::wlc));
+    EXPECT_TRUE(supported(scheduler::wlc));
+    EXPECT_TRUE(supported(scheduler::mh));
+    EXPECT_FALSE(supported(scheduler::lblc)) << "refused: no per-address table in the data path";
+    EXPECT_FALSE(supported(scheduler::lblcr));
 }

@@ -43,8 +43,8 @@ std::vector<service_state> fixture_table() {
     service_state udp;
     udp.config.key = {protocol::udp, *endpoint::parse("10.0.0.1:53")};
     udp.config.sched = scheduler::wlc;
-    udp.ipvs_flags = XLB_IPVS_SVC_F_PERSISTENT;
-    udp.timeout = 300;
+    udp.config.flags = XLB_IPVS_SVC_F_PERSISTENT;
+    udp.config.timeout = 300;
     udp.dests = {dest("10.0.1.1:53", forwarding::nat, 2)};
 
     service_state web;
@@ -219,7 +219,7 @@ TEST(ipvsadm_grammar, unsupported_options_are_refused_not_ignored) {
     for (std::vector<std::string> args : {
              std::vector<std::string>{"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-m"},
              {"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i"},
-             {"-A", "-t", "10.0.0.1:80", "-p", "300"},
+             {"-A", "-t", "10.0.0.1:80", "-o"},
              {"-A", "-f", "7"},
              {"-L", "--rate"},
              {"-S"},

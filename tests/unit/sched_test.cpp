@@ -47,6 +47,12 @@ std::vector<uint32_t> ipvs_wrr_reference(const std::vector<member>& m, size_t n)
     return out;
 }
 
+service_config svc(scheduler s) {
+    service_config c;
+    c.sched = s;
+    return c;
+}
+
 std::string letters(const std::vector<uint32_t>& ids) {
     std::string s;
     for (auto id : ids) {
@@ -58,7 +64,7 @@ std::string letters(const std::vector<uint32_t>& ids) {
 } // namespace
 
 TEST(wrr, weights_4_3_2_give_the_ipvs_sequence) {
-    auto t = sched::build_table(scheduler::wrr, {{0, 4}, {1, 3}, {2, 2}}, 1);
+    auto t = sched::build_table(svc(scheduler::wrr), {{0, 4}, {1, 3}, {2, 2}}, 1);
     ASSERT_TRUE(t);
     EXPECT_EQ(letters(sched::expand(**t)), "AABABCABC");
     EXPECT_EQ((*t)->nbands, 3u);
@@ -66,7 +72,7 @@ TEST(wrr, weights_4_3_2_give_the_ipvs_sequence) {
 
 TEST(wrr, gcd_steps_the_current_weight) {
     // di = 2, mw = 3: cw 3 -> A; cw 1 -> A B.
-    auto t = sched::build_table(scheduler::wrr, {{0, 4}, {1, 2}}, 1);
+    auto t = sched::build_table(svc(scheduler::wrr), {{0, 4}, {1, 2}}, 1);
     ASSERT_TRUE(t);
     EXPECT_EQ(letters(sched::expand(**t)), "AAB");
 }
@@ -79,7 +85,7 @@ TEST(wrr, matches_the_reference_walk_for_many_weight_sets) {
         for (size_t i = 0; i < ws.size(); ++i) {
             m.push_back({static_cast<uint32_t>(i), ws[i]});
         }
-        auto t = sched::build_table(scheduler::wrr, m, 7);
+        auto t = sched::build_table(svc(scheduler::wrr), m, 7);
         ASSERT_TRUE(t);
         auto period = sched::expand(**t);
         // Two periods of the table equal the reference's first 2 * period picks.
@@ -94,7 +100,7 @@ TEST(wrr, large_weights_stay_within_the_flat_bound) {
     for (uint32_t i = 0; i < XLB_MAX_DESTS_PER_SVC; ++i) {
         m.push_back({i, static_cast<int32_t>(65535 - i * 37)});
     }
-    auto t = sched::build_table(scheduler::wrr, m, 1);
+    auto t = sched::build_table(svc(scheduler::wrr), m, 1);
     ASSERT_TRUE(t);
     EXPECT_LE((*t)->flat_len, static_cast<uint32_t>(XLB_SCHED_FLAT_MAX));
     EXPECT_EQ((*t)->nbands, XLB_MAX_DESTS_PER_SVC);
@@ -102,23 +108,23 @@ TEST(wrr, large_weights_stay_within_the_flat_bound) {
 
 TEST(wrr, weight_zero_takes_nothing_and_all_zero_is_empty) {
     // The gcd of the positive weights (2) steps cw, so B is picked once per period.
-    auto t = sched::build_table(scheduler::wrr, {{0, 0}, {1, 2}, {2, 0}}, 1);
+    auto t = sched::build_table(svc(scheduler::wrr), {{0, 0}, {1, 2}, {2, 0}}, 1);
     ASSERT_TRUE(t);
     EXPECT_EQ(letters(sched::expand(**t)), "B");
-    auto none = sched::build_table(scheduler::wrr, {{0, 0}, {1, 0}}, 1);
+    auto none = sched::build_table(svc(scheduler::wrr), {{0, 0}, {1, 0}}, 1);
     ASSERT_TRUE(none);
     EXPECT_EQ((*none)->nbands, 0u);
 }
 
 TEST(rr, visits_each_positive_weight_dest_once) {
-    auto t = sched::build_table(scheduler::rr, {{0, 5}, {1, 0}, {2, 1}}, 1);
+    auto t = sched::build_table(svc(scheduler::rr), {{0, 5}, {1, 0}, {2, 1}}, 1);
     ASSERT_TRUE(t);
     EXPECT_EQ(letters(sched::expand(**t)), "AC");
 }
 
 TEST(table, refuses_more_dests_than_the_bound) {
     std::vector<member> m(XLB_MAX_DESTS_PER_SVC + 1, member{0, 1});
-    auto t = sched::build_table(scheduler::rr, m, 1);
+    auto t = sched::build_table(svc(scheduler::rr), m, 1);
     ASSERT_FALSE(t);
     EXPECT_EQ(t.error().code, E2BIG);
 }

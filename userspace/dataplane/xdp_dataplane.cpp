@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <numeric>
 
 namespace xlb {
 namespace {
@@ -56,6 +57,11 @@ void for_each_map(xlb_bpf* s, xdp_dataplane::maps& m, F&& f) {
     f(s->maps.fib_cache, m.fib_cache);
     f(s->maps.tx_ports, m.tx_ports);
     f(s->maps.neigh_events, m.neigh_events);
+    f(s->maps.mh_tables, m.mh_tables);
+    f(s->maps.dest_conns, m.dest_conns);
+    f(s->maps.conn_scratch, m.conn_scratch);
+    f(s->maps.persist, m.persist);
+    f(s->maps.sweeper, m.sweeper);
 }
 
 result<skel_ptr> open_skeleton() {
@@ -176,13 +182,6 @@ dest_config dest_from_abi(const struct xlb_dest& d) {
     return c;
 }
 
-// IPVS counts SYN_SENT, SYN_RECV, ESTABLISHED and SYNACK as active
-// (tcp_state_active_table); everything else, and every UDP flow, inactive.
-bool tcp_state_active(uint8_t s) {
-    return s == XLB_TCP_S_ESTABLISHED || s == XLB_TCP_S_SYN_SENT || s == XLB_TCP_S_SYN_RECV ||
-           s == XLB_TCP_S_SYNACK;
-}
-
 // Visits every flow with batched lookups.
 template <class F>
 result<> for_each_flow(int fd, F&& f) {
@@ -217,6 +216,7 @@ struct default_config {
         std::copy(std::begin(tcp), std::end(tcp), cfg.tcp_timeout);
         cfg.udp_timeout = 300;
         cfg.fib_cache_ms = XLB_DEFAULT_FIB_CACHE_MS;
+        cfg.sweep_ms = XLB_DEFAULT_SWEEP_MS;
     }
 };
 
@@ -262,6 +262,9 @@ result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load
     if (opts.max_services == 0 || opts.max_dests == 0 || opts.max_flows == 0) {
         return make_error(EINVAL, "map sizes must be positive");
     }
+    if (!sched::is_prime(opts.mh_size)) {
+        return make_error(EINVAL, "the Maglev table size must be a prime, not {}", opts.mh_size);
+    }
     if (auto r = ensure_bpffs(pin_dir); !r) {
         return r.error();
     }
@@ -279,13 +282,26 @@ result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load
     }
     xlb_bpf* s = skel->get();
     for (auto* m : {s->maps.svc_index, s->maps.vips, s->maps.svcs, s->maps.sched_tables, s->maps.sched_cursor,
-                    s->maps.svc_stats}) {
+                    s->maps.svc_stats, s->maps.mh_tables}) {
         bpf_map__set_max_entries(m, opts.max_services);
     }
-    for (auto* m : {s->maps.dests, s->maps.dest_stats, s->maps.fib_cache}) {
+    for (auto* m : {s->maps.dests, s->maps.dest_stats, s->maps.fib_cache, s->maps.dest_conns, s->maps.conn_scratch}) {
         bpf_map__set_max_entries(m, opts.max_dests);
     }
     bpf_map__set_max_entries(s->maps.flows, opts.max_flows);
+    bpf_map__set_max_entries(s->maps.persist, opts.max_flows);
+    // The Maglev tables' size is a load-time choice: give the outer map an
+    // inner template of that size (libbpf 1.1 cannot resize its own template).
+    file_desc mh_template(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_mh_tmpl", sizeof(uint32_t), sizeof(uint32_t),
+                                         opts.mh_size, nullptr));
+    if (!mh_template) {
+        return errno_error("create the Maglev table template ({} entries)", opts.mh_size);
+    }
+    if (int rc = bpf_map__set_inner_map_fd(s->maps.mh_tables, mh_template.get()); rc < 0) {
+        return make_error(rc, "set the Maglev table template");
+    }
+    s->rodata->xlb_mh_size = opts.mh_size;
+    s->rodata->xlb_max_dests = opts.max_dests;
     if (int rc = xlb_bpf__load(s); rc < 0) {
         return make_error(rc, "load the XDP program (run with XLB_LOG=debug for the verifier log)");
     }
@@ -296,6 +312,7 @@ result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load
         return hz.error();
     }
     defaults.cfg.hz = *hz;
+    defaults.cfg.mh_size = opts.mh_size;
     uint32_t zero = 0;
     if (bpf_map_update_elem(bpf_map__fd(s->maps.config), &zero, &defaults.cfg, BPF_ANY) < 0) {
         return errno_error("write config");
@@ -375,7 +392,11 @@ result<xdp_dataplane> xdp_dataplane::open_pinned(const std::string& pin_dir) {
     if (!svcs || !dests || !flows) {
         return make_error(EINVAL, "pinned maps at {} are unreadable", pin_dir);
     }
-    dp._sizes = {svcs->max_entries, dests->max_entries, flows->max_entries};
+    auto cfg = lookup<struct xlb_config>(dp._maps.config.get(), 0, "config");
+    if (!cfg) {
+        return cfg.error();
+    }
+    dp._sizes = {svcs->max_entries, dests->max_entries, flows->max_entries, cfg->mh_size};
     return dp;
 }
 
@@ -550,6 +571,11 @@ result<status_info> xdp_dataplane::status() const {
         return rs.error();
     }
     st.reasons = *rs;
+    auto sw = lookup<struct xlb_sweeper>(_maps.sweeper.get(), 0, "sweeper");
+    if (!sw) {
+        return sw.error();
+    }
+    st.sweeps = sw->runs;
     return st;
 }
 
@@ -637,31 +663,73 @@ result<std::vector<xdp_dataplane::dest_slot>> xdp_dataplane::service_dests(uint3
     return out;
 }
 
-result<> xdp_dataplane::rebuild_table(uint32_t svc_idx, scheduler s) {
+namespace {
+
+service_config config_from_abi(const struct xlb_svc& s) {
+    service_config c;
+    c.key = service_key::from_abi(s.key);
+    c.sched = static_cast<scheduler>(s.sched);
+    c.flags = s.ipvs_flags;
+    c.timeout = s.timeout;
+    c.netmask = s.netmask;
+    return c;
+}
+
+// A new inner map holding `value` at key 0..n-1, ready to be swapped in.
+template <class T>
+result<file_desc> make_inner(const char* name, const T* values, uint32_t n, const char* what) {
+    file_desc fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(uint32_t), sizeof(T), n, nullptr));
+    if (!fd) {
+        return errno_error("create {}", what);
+    }
+    std::vector<uint32_t> keys(n);
+    std::iota(keys.begin(), keys.end(), 0u);
+    uint32_t count = n;
+    if (bpf_map_update_batch(fd.get(), keys.data(), values, &count, nullptr) < 0) {
+        return errno_error("fill {}", what);
+    }
+    return fd;
+}
+
+} // namespace
+
+result<> xdp_dataplane::rebuild_table(uint32_t svc_idx, const struct xlb_svc& svc) {
     auto dests = service_dests(svc_idx);
     if (!dests) {
         return dests.error();
     }
     std::vector<sched::member> members;
     for (const auto& d : *dests) {
-        members.push_back({d.id, d.dest.weight});
+        members.push_back({d.id, d.dest.weight, dest_from_abi(d.dest).addr, d.dest.last_weight});
     }
+    auto cfg = config_from_abi(svc);
     // The generation only has to differ from the table it replaces.
     uint32_t gen = static_cast<uint32_t>(monotonic_coarse_ns() / 1000) ^ (svc_idx << 20);
-    auto table = sched::build_table(s, members, gen);
+    auto table = sched::build_table(cfg, members, gen);
     if (!table) {
         return table.error();
     }
+    // mh's lookup table first: while the scheduling table still names the
+    // old scheduler it is not read, and after the swap it is complete.
+    if (cfg.sched == scheduler::mh) {
+        auto lookup_table = sched::build_maglev(members, _sizes.mh_size);
+        auto mh = make_inner("xlb_mh", lookup_table.data(), _sizes.mh_size, "Maglev table");
+        if (!mh) {
+            return mh.error();
+        }
+        int fd = mh->get();
+        if (bpf_map_update_elem(_maps.mh_tables.get(), &svc_idx, &fd, BPF_ANY) < 0) {
+            return errno_error("install Maglev table for service {}", svc_idx);
+        }
+    } else {
+        bpf_map_delete_elem(_maps.mh_tables.get(), &svc_idx);
+    }
     // Build aside, swap in with one update: packets see the old or the new set.
-    file_desc inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_sched", sizeof(uint32_t),
-                                   sizeof(struct xlb_sched_table), 1, nullptr));
+    auto inner = make_inner("xlb_sched", table->get(), 1, "scheduling table");
     if (!inner) {
-        return errno_error("create scheduling table");
+        return inner.error();
     }
-    if (auto r = update(inner.get(), 0, **table, "scheduling table"); !r) {
-        return r;
-    }
-    int inner_fd = inner.get();
+    int inner_fd = inner->get();
     if (bpf_map_update_elem(_maps.sched_tables.get(), &svc_idx, &inner_fd, BPF_ANY) < 0) {
         return errno_error("install scheduling table for service {}", svc_idx);
     }
@@ -704,12 +772,14 @@ result<> xdp_dataplane::add_service(const service_config& cfg) {
     svc.key = key;
     svc.flags = XLB_SVC_F_ACTIVE;
     svc.sched = static_cast<uint32_t>(cfg.sched);
-    svc.netmask = 0xffffffff;
+    svc.ipvs_flags = cfg.flags;
+    svc.timeout = cfg.timeout;
+    svc.netmask = cfg.netmask;
     // Everything the data path needs exists before the key is published.
     if (auto r = zero_percpu(_maps.svc_stats.get(), *idx, sizeof(struct xlb_stats)); !r) {
         return r;
     }
-    if (auto r = rebuild_table(*idx, cfg.sched); !r) {
+    if (auto r = rebuild_table(*idx, svc); !r) {
         return r;
     }
     if (auto r = update(_maps.svcs.get(), *idx, svc, "svcs"); !r) {
@@ -741,7 +811,10 @@ result<> xdp_dataplane::edit_service(const service_config& cfg) {
         return slot.error();
     }
     slot->svc.sched = static_cast<uint32_t>(cfg.sched);
-    if (auto r = rebuild_table(slot->idx, cfg.sched); !r) {
+    slot->svc.ipvs_flags = cfg.flags;
+    slot->svc.timeout = cfg.timeout;
+    slot->svc.netmask = cfg.netmask;
+    if (auto r = rebuild_table(slot->idx, slot->svc); !r) {
         return r;
     }
     return update(_maps.svcs.get(), slot->idx, slot->svc, "svcs");
@@ -833,10 +906,13 @@ result<> xdp_dataplane::rewrite_dest(const svc_slot& svc, const dest_slot& dest)
     if (auto r = update(_maps.dests.get(), dest.id, dest.dest, "dests"); !r) {
         return r;
     }
-    return rebuild_table(svc.idx, static_cast<scheduler>(svc.svc.sched));
+    return rebuild_table(svc.idx, svc.svc);
 }
 
 result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg) {
+    if (cfg.l_threshold > cfg.u_threshold) {
+        return make_error(ERANGE, "lower threshold {} above upper threshold {}", cfg.l_threshold, cfg.u_threshold);
+    }
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
         return lock.error();
@@ -882,13 +958,17 @@ result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg)
     d.u_threshold = cfg.u_threshold;
     d.l_threshold = cfg.l_threshold;
     d.order = order;
+    d.last_weight = cfg.weight;
     if (auto r = zero_percpu(_maps.dest_stats.get(), *id, sizeof(struct xlb_stats)); !r) {
+        return r;
+    }
+    if (auto r = update(_maps.dest_conns.get(), *id, xlb_dest_conns{}, "dest_conns"); !r) {
         return r;
     }
     if (auto r = update(_maps.dests.get(), *id, d, "dests"); !r) {
         return r;
     }
-    if (auto r = rebuild_table(slot->idx, static_cast<scheduler>(slot->svc.sched)); !r) {
+    if (auto r = rebuild_table(slot->idx, slot->svc); !r) {
         d.flags = 0;
         update(_maps.dests.get(), *id, d, "dests");
         return r;
@@ -897,6 +977,9 @@ result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg)
 }
 
 result<> xdp_dataplane::edit_dest(const service_key& key, const dest_config& cfg) {
+    if (cfg.l_threshold > cfg.u_threshold) {
+        return make_error(ERANGE, "lower threshold {} above upper threshold {}", cfg.l_threshold, cfg.u_threshold);
+    }
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
         return lock.error();
@@ -911,6 +994,9 @@ result<> xdp_dataplane::edit_dest(const service_key& key, const dest_config& cfg
     auto d = *found->dest;
     d.dest.fwd = static_cast<uint8_t>(cfg.fwd);
     d.dest.weight = cfg.weight;
+    if (cfg.weight > 0) {
+        d.dest.last_weight = cfg.weight; // mh keeps a quiesced dest's slots
+    }
     d.dest.u_threshold = cfg.u_threshold;
     d.dest.l_threshold = cfg.l_threshold;
     return rewrite_dest(found->svc, d);
@@ -937,9 +1023,6 @@ result<> xdp_dataplane::del_dest(const service_key& key, const endpoint& addr) {
 
 result<std::vector<service_state>> xdp_dataplane::list() const {
     std::vector<service_state> out;
-    std::map<uint32_t, size_t> svc_pos;               // svc idx -> position in out
-    std::map<uint32_t, std::pair<size_t, size_t>> dpos; // dest id -> (svc pos, dest pos)
-    std::map<uint32_t, uint32_t> dgen;
     for (uint32_t i = 0; i < _sizes.max_services; ++i) {
         auto s = lookup<struct xlb_svc>(_maps.svcs.get(), i, "svcs");
         if (!s) {
@@ -949,11 +1032,7 @@ result<std::vector<service_state>> xdp_dataplane::list() const {
             continue;
         }
         service_state st;
-        st.config.key = service_key::from_abi(s->key);
-        st.config.sched = static_cast<scheduler>(s->sched);
-        st.ipvs_flags = s->ipvs_flags;
-        st.timeout = s->timeout;
-        st.netmask = s->netmask;
+        st.config = config_from_abi(*s);
         auto c = read_stats(_maps.svc_stats.get(), i);
         if (!c) {
             return c.error();
@@ -971,42 +1050,18 @@ result<std::vector<service_state>> xdp_dataplane::list() const {
                 return dc.error();
             }
             ds.stats = *dc;
-            dpos[d.id] = {out.size(), st.dests.size()};
-            dgen[d.id] = d.dest.gen;
+            // Kept by the data path with atomics, recounted by its sweeper.
+            auto conns = lookup<struct xlb_dest_conns>(_maps.dest_conns.get(), d.id, "dest_conns");
+            if (!conns) {
+                return conns.error();
+            }
+            ds.active_conns = conns->active;
+            ds.inactive_conns = conns->inactive;
+            ds.persist_conns = conns->persist;
+            ds.overloaded = conns->overloaded != 0;
             st.dests.push_back(ds);
         }
-        svc_pos[i] = out.size();
         out.push_back(std::move(st));
-    }
-
-    auto cfg = config();
-    if (!cfg) {
-        return cfg.error();
-    }
-    auto now = clock::jiffies();
-    if (!now) {
-        return now.error();
-    }
-    auto r = for_each_flow(_maps.flows.get(), [&](const struct xlb_flow_key& k, const struct xlb_flow& f) {
-        auto it = dpos.find(f.dest);
-        if (it == dpos.end() || dgen[f.dest] != f.dest_gen) {
-            return;
-        }
-        uint32_t t = k.proto == IPPROTO_UDP ? cfg->udp_timeout
-                     : f.state < XLB_TCP_S_LAST ? cfg->tcp_timeout[f.state]
-                                                 : 0;
-        if (*now > f.last_seen && *now - f.last_seen > uint64_t{t} * cfg->hz) {
-            return; // expired, waiting for LRU eviction
-        }
-        auto& ds = out[it->second.first].dests[it->second.second];
-        if (k.proto == IPPROTO_TCP && tcp_state_active(f.state)) {
-            ++ds.active_conns;
-        } else {
-            ++ds.inactive_conns;
-        }
-    });
-    if (!r) {
-        return r.error();
     }
     return out;
 }

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <arpa/inet.h>
+#include <climits>
+#include <cstdint>
+
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -94,15 +98,15 @@ constexpr spec specs[] = {
      "is refused by the XDP data path: firewall marks do not exist yet at XDP time (use --backend ipvs once "
      "available)"},
     {'s', "scheduler", false, o_scheduler, true, nullptr},
-    {'p', "persistent", false, o_persistent, false, later},
-    {'M', "netmask", false, o_netmask, true, later},
+    {'p', "persistent", false, o_persistent, false, nullptr}, /* optional value: see parse() */
+    {'M', "netmask", false, o_netmask, true, nullptr},
     {'r', "real-server", false, o_real_server, true, nullptr},
     {'g', "gatewaying", false, o_forward, false, nullptr},
     {'i', "ipip", false, o_forward, false, later},
     {'m', "masquerading", false, o_forward, false, later},
     {'w', "weight", false, o_weight, true, nullptr},
-    {'x', "u-threshold", false, o_u_threshold, true, later},
-    {'y', "l-threshold", false, o_l_threshold, true, later},
+    {'x', "u-threshold", false, o_u_threshold, true, nullptr},
+    {'y', "l-threshold", false, o_l_threshold, true, nullptr},
     {'n', "numeric", false, o_numeric, false, nullptr},
     {'c', "connection", false, o_connection, false, later},
     {0, "timeout", false, o_timeout, false, nullptr},
@@ -116,7 +120,7 @@ constexpr spec specs[] = {
     {'X', "exact", false, o_exact, false, nullptr},
     {'o', "ops", false, o_ops, false, later},
     {0, "pe", false, o_pe, true, later},
-    {'b', "sched-flags", false, o_sched_flags, true, later},
+    {'b', "sched-flags", false, o_sched_flags, true, nullptr},
     {0, "tun-info", false, o_tun_info, false, later},
     {0, "tun-type", false, o_tun_type, true, later},
     {0, "tun-port", false, o_tun_port, true, later},
@@ -130,6 +134,19 @@ constexpr spec specs[] = {
     {0, "mcast-ttl", false, o_mcast_ttl, true, later},
     {0, "sync-maxlen", false, o_sync_maxlen, true, later},
 };
+
+std::optional<unsigned long> parse_number(const std::string& s, unsigned long min, unsigned long max) {
+    unsigned long n = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (s.empty() || ec != std::errc() || p != s.data() + s.size() || n < min || n > max) {
+        return std::nullopt;
+    }
+    return n;
+}
+
+bool all_digits(const std::string& s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
 
 const spec* find_short(char c) {
     for (const auto& s : specs) {
@@ -165,6 +182,8 @@ struct parser {
     int cmd_id = -1;
     uint64_t seen = 0; // bit per opt
     std::vector<std::string> positional; // --set's three values
+    std::string netmask;                 // -M, parsed once the family is known
+    std::string sched_flags;             // -b, checked against the scheduler at the end
 
     std::optional<usage_error> set_option(int o) {
         if (o < 0) {
@@ -220,6 +239,34 @@ struct parser {
         case o_forward:
             cmd.fwd = forwarding::dr;
             break;
+        case o_persistent:
+            cmd.svc_flags |= XLB_IPVS_SVC_F_PERSISTENT;
+            cmd.timeout = XLB_DEFAULT_PERSIST_TIMEOUT;
+            if (!arg.empty()) {
+                auto t = parse_number(arg, 1, 86400ul * 31);
+                if (!t) {
+                    return usage_error{fmt::format("invalid timeout value `{}' specified", arg), 2};
+                }
+                cmd.timeout = static_cast<uint32_t>(*t);
+            }
+            break;
+        case o_netmask:
+            netmask = arg;
+            break;
+        case o_sched_flags:
+            sched_flags = arg;
+            break;
+        case o_u_threshold:
+        case o_l_threshold: {
+            auto t = parse_number(arg, 0, INT32_MAX);
+            if (!t) {
+                return usage_error{s.id == o_u_threshold ? "illegal u_threshold specified"
+                                                         : "illegal l_threshold specified",
+                                   2};
+            }
+            (s.id == o_u_threshold ? cmd.u_threshold : cmd.l_threshold) = static_cast<uint32_t>(*t);
+            break;
+        }
         case o_weight: {
             int w = -1;
             auto [p, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), w);
@@ -342,6 +389,11 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
                     return *e;
                 }
             }
+            // -p's value is optional: take the next word if it is a number.
+            if (!s->is_command && s->id == o_persistent && !has_value && i + 1 < args.size() &&
+                all_digits(args[i + 1])) {
+                value = args[++i];
+            }
             if (auto e = p.apply(*s, value)) {
                 return *e;
             }
@@ -362,6 +414,13 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
                         return *e;
                     }
                     k = a.size();
+                } else if (!s->is_command && s->id == o_persistent) {
+                    if (k + 1 < a.size()) {
+                        value = a.substr(k + 1); // -p300
+                        k = a.size();
+                    } else if (i + 1 < args.size() && all_digits(args[i + 1])) {
+                        value = args[++i];
+                    }
                 }
                 if (auto e = p.apply(*s, value)) {
                     return *e;
@@ -416,8 +475,61 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     default: return usage_error{tryhelp(prog), 255};
     }
 
-    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) && p.cmd.service->vip.port == 0) {
+    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) && p.cmd.service->vip.port == 0 &&
+        !(p.cmd.svc_flags & XLB_IPVS_SVC_F_PERSISTENT)) {
         return usage_error{"Zero port specified for non-persistent service", 2};
+    }
+    if (p.cmd.service && !p.cmd.service->vip.addr.is_v4()) {
+        p.cmd.netmask = 128;
+    }
+    if (!p.netmask.empty()) {
+        if (p.cmd.service && !p.cmd.service->vip.addr.is_v4()) {
+            auto plen = parse_number(p.netmask, 1, 128);
+            if (!plen) {
+                return usage_error{"illegal ipv6 netmask specified", 2};
+            }
+            p.cmd.netmask = static_cast<uint32_t>(*plen);
+        } else {
+            in_addr a{};
+            if (inet_pton(AF_INET, p.netmask.c_str(), &a) != 1) {
+                return usage_error{"illegal virtual server netmask specified", 2};
+            }
+            p.cmd.netmask = ntohl(a.s_addr);
+        }
+    }
+    if (!p.sched_flags.empty()) {
+        // parse_sched_flags(): sh-* only with sh, mh-* only with mh.
+        std::string sched = p.cmd.sched_name;
+        size_t start = 0;
+        while (start <= p.sched_flags.size()) {
+            size_t comma = p.sched_flags.find(',', start);
+            std::string flag = p.sched_flags.substr(start, comma == std::string::npos ? comma : comma - start);
+            uint32_t bit = 0;
+            const char* needs = nullptr;
+            if (flag == "flag-1") {
+                bit = XLB_IPVS_SVC_F_SCHED1;
+            } else if (flag == "flag-2") {
+                bit = XLB_IPVS_SVC_F_SCHED2;
+            } else if (flag == "flag-3") {
+                bit = XLB_IPVS_SVC_F_SCHED3;
+            } else if (flag == "sh-fallback" || flag == "mh-fallback") {
+                bit = XLB_IPVS_SVC_F_SCHED1;
+                needs = flag[0] == 's' ? "sh" : "mh";
+            } else if (flag == "sh-port" || flag == "mh-port") {
+                bit = XLB_IPVS_SVC_F_SCHED2;
+                needs = flag[0] == 's' ? "sh" : "mh";
+            } else {
+                return usage_error{fmt::format("invalid scheduler flag `{}'", flag), 2};
+            }
+            if (needs && sched != needs) {
+                return usage_error{fmt::format("incompatible scheduler flag `{}'", flag), 2};
+            }
+            p.cmd.svc_flags |= bit;
+            if (comma == std::string::npos) {
+                break;
+            }
+            start = comma + 1;
+        }
     }
     if (p.cmd.dest) {
         // ipvsadm forces the real server's port to the virtual port for -g and -i.
@@ -502,10 +614,10 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
             return *s;
         }
         if (s) {
-            return outcome{2,
-                           "",
-                           fmt::format("scheduler '{}'{} is not supported by xlb yet: use -s rr or -s wrr\n", name,
-                                       cmd.sched_name.empty() ? " (ipvsadm's default when -s is absent)" : "")};
+            return outcome{2, "",
+                           fmt::format("scheduler '{}' is refused by xlb: locality-based schedulers need a "
+                                       "per-destination-address table the data path does not keep\n",
+                                       name)};
         }
         return fail(error{ENOENT, "scheduler"});
     };
@@ -520,7 +632,7 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         if (auto* bad = std::get_if<outcome>(&s)) {
             return *bad;
         }
-        service_config cfg{*cmd.service, std::get<scheduler>(s)};
+        service_config cfg{*cmd.service, std::get<scheduler>(s), cmd.svc_flags, cmd.timeout, cmd.netmask};
         auto r = cmd.what == op::add_service ? dp.add_service(cfg) : dp.edit_service(cfg);
         if (!r) {
             return fail(r.error());
@@ -539,7 +651,7 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         return o;
     case op::add_dest:
     case op::edit_dest: {
-        dest_config d{*cmd.dest, cmd.fwd, cmd.weight, 0, 0};
+        dest_config d{*cmd.dest, cmd.fwd, cmd.weight, cmd.u_threshold, cmd.l_threshold};
         auto r = cmd.what == op::add_dest ? dp.add_dest(*cmd.service, d) : dp.edit_dest(*cmd.service, d);
         if (!r) {
             return fail(r.error());

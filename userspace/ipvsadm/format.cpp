@@ -157,17 +157,24 @@ void print_service(std::string& out, const service_state& s, const list_options&
         print_counters(out, s.stats, o.exact);
         out += "\n";
     } else {
-        out += fmt::format("{} {}", svc, to_string(s.config.sched));
-        if (s.ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT) {
-            out += fmt::format(" persistent {}", s.timeout);
-            if (s.config.key.vip.addr.is_v4() && s.netmask != 0xffffffff) {
-                uint32_t be = htonl(s.netmask);
+        const auto& c = s.config;
+        out += fmt::format("{} {}", svc, to_string(c.sched));
+        if (c.flags & (XLB_IPVS_SVC_F_SCHED1 | XLB_IPVS_SVC_F_SCHED2 | XLB_IPVS_SVC_F_SCHED3)) {
+            out += fmt::format(" ({})", sched_flags_string(c.sched, c.flags));
+        }
+        if (c.persistent()) {
+            out += fmt::format(" persistent {}", c.timeout);
+            if (c.key.vip.addr.is_v4() && c.netmask != 0xffffffff) {
+                uint32_t be = htonl(c.netmask);
                 char buf[INET_ADDRSTRLEN] = {};
                 inet_ntop(AF_INET, &be, buf, sizeof(buf));
                 out += fmt::format(" mask {}", buf);
-            } else if (!s.config.key.vip.addr.is_v4() && s.netmask != 128) {
-                out += fmt::format(" mask {}", s.netmask);
+            } else if (!c.key.vip.addr.is_v4() && c.netmask != 128) {
+                out += fmt::format(" mask {}", c.netmask);
             }
+        }
+        if (c.flags & XLB_IPVS_SVC_F_ONEPACKET) {
+            out += " ops";
         }
         out += "\n";
     }
@@ -196,6 +203,26 @@ void print_service(std::string& out, const service_state& s, const list_options&
 }
 
 } // namespace
+
+std::string sched_flags_string(scheduler s, uint32_t flags) {
+    // print_sched_flags(): sh and mh name their flags, others number them.
+    const char* names[3] = {"flag-1", "flag-2", "flag-3"};
+    if (s == scheduler::sh) {
+        names[0] = "sh-fallback";
+        names[1] = "sh-port";
+    } else if (s == scheduler::mh) {
+        names[0] = "mh-fallback";
+        names[1] = "mh-port";
+    }
+    std::string out;
+    const uint32_t bits[3] = {XLB_IPVS_SVC_F_SCHED1, XLB_IPVS_SVC_F_SCHED2, XLB_IPVS_SVC_F_SCHED3};
+    for (int i = 0; i < 3; ++i) {
+        if (flags & bits[i]) {
+            out += out.empty() ? names[i] : std::string(",") + names[i];
+        }
+    }
+    return out;
+}
 
 std::string resolve_names(const endpoint& e, protocol p) {
     // ipvsadm: gethostbyaddr() for the host, getservbyport() for the port,

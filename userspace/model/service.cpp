@@ -26,7 +26,7 @@ std::string_view to_string(scheduler s) noexcept {
     return i < XLB_SCHED_MAX ? sched_names[i] : "?";
 }
 
-bool supported(scheduler s) noexcept { return s == scheduler::rr || s == scheduler::wrr; }
+bool supported(scheduler s) noexcept { return s != scheduler::lblc && s != scheduler::lblcr; }
 
 std::string_view to_string(protocol p) noexcept {
     switch (p) {

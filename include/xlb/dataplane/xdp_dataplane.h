@@ -23,7 +23,8 @@ std::string resolve_pin_dir(const std::string& flag);
 struct load_options {
     uint32_t max_services = XLB_DEFAULT_MAX_SERVICES;
     uint32_t max_dests = XLB_DEFAULT_MAX_DESTS;
-    uint32_t max_flows = XLB_DEFAULT_MAX_FLOWS;
+    uint32_t max_flows = XLB_DEFAULT_MAX_FLOWS; // also bounds persistence templates
+    uint32_t mh_size = XLB_DEFAULT_MH_SIZE;     // Maglev table size, a prime
 };
 
 enum class xdp_mode { native, generic };
@@ -49,6 +50,7 @@ struct status_info {
     std::vector<attachment> attachments;
     std::vector<map_fill> maps;
     std::array<uint64_t, XLB_R_MAX> reasons{};
+    uint64_t sweeps = 0; // runs of the connection sweeper so far
 };
 
 std::string_view reason_name(enum xlb_reason r) noexcept;
@@ -94,7 +96,8 @@ public:
 
     struct maps {
         file_desc svc_index, vips, svcs, dests, sched_tables, sched_cursor, flows, svc_stats, dest_stats,
-            reasons, config, fib_cache, tx_ports, neigh_events;
+            reasons, config, fib_cache, tx_ports, neigh_events, mh_tables, dest_conns, conn_scratch,
+            persist, sweeper;
     };
 
 private:
@@ -121,7 +124,7 @@ private:
     [[nodiscard]] result<dest_match> find_dest(const service_key& key, const endpoint& addr) const;
     // Writes an existing dest's slot and rebuilds its service's table.
     result<> rewrite_dest(const svc_slot& svc, const dest_slot& dest);
-    result<> rebuild_table(uint32_t svc_idx, scheduler s);
+    result<> rebuild_table(uint32_t svc_idx, const struct xlb_svc& svc);
     result<> remove_service(const svc_slot& slot);
     result<> zero_percpu(int fd, uint32_t key, size_t value_size);
 

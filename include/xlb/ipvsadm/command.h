@@ -34,6 +34,11 @@ struct command {
     std::optional<endpoint> dest;
     forwarding fwd = forwarding::dr;
     int32_t weight = 1;
+    uint32_t u_threshold = 0; // -x
+    uint32_t l_threshold = 0; // -y
+    uint32_t svc_flags = 0;   // XLB_IPVS_SVC_F_*: -p, -b
+    uint32_t timeout = 0;     // -p [timeout]
+    uint32_t netmask = 0xffffffff; // -M: IPv4 mask (host order) or IPv6 prefix length
     list_options list;
     bool list_timeouts = false; // -L --timeout
     timeouts set;               // --set tcp tcpfin udp

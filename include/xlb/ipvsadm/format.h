@@ -29,6 +29,9 @@ std::string resolve_names(const endpoint& e, protocol p);
 std::string format_list(std::vector<service_state> services, const list_options& opts, uint32_t conn_table_size,
                         const name_fn& names = resolve_names);
 
+// print_sched_flags(): "sh-fallback,sh-port", "mh-port", "flag-1,flag-3", ...
+std::string sched_flags_string(scheduler s, uint32_t flags);
+
 // print_largenum: width 9, scaled by K/M/G/T unless exact.
 std::string largenum(uint64_t n, bool exact);
 

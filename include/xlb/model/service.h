@@ -54,6 +54,11 @@ struct service_key {
 struct service_config {
     service_key key;
     scheduler sched = scheduler::wrr;
+    uint32_t flags = 0;            // XLB_IPVS_SVC_F_*: persistent, scheduler flags (-b)
+    uint32_t timeout = 0;          // persistence timeout, seconds (-p)
+    uint32_t netmask = 0xffffffff; // -M: IPv4 netmask (host order), or IPv6 prefix length
+
+    [[nodiscard]] bool persistent() const noexcept { return flags & XLB_IPVS_SVC_F_PERSISTENT; }
 };
 
 struct dest_config {
@@ -77,14 +82,12 @@ struct dest_state {
     uint32_t active_conns = 0;
     uint32_t inactive_conns = 0;
     uint32_t persist_conns = 0;
+    bool overloaded = false; // above its -x threshold, not yet below -y
     counters stats;
 };
 
 struct service_state {
     service_config config;
-    uint32_t ipvs_flags = 0;
-    uint32_t timeout = 0;
-    uint32_t netmask = 0xffffffff;
     uint32_t fwmark = 0;
     counters stats;
     std::vector<dest_state> dests; // in IPVS list order: newest first
