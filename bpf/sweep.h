@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The sweeper: a bpf_timer in the data path, so it runs with no daemon. Every
- * config.sweep_ms it walks the flow table and the persistence templates,
+ * config.sweep_ms (checked on a 10 ms tick) it walks the flow table and the persistence templates,
  * deletes what has expired (flows that ended silently by timeout), and
  * recounts each dest's ActiveConn, InActConn and PersistConn. Between sweeps
  * the data path keeps the counts with atomics; a count can be off by what
@@ -138,6 +138,10 @@ static long sweep_store_cb(__u32 i, void *unused)
     return 0;
 }
 
+/* The timer ticks every XLB_SWEEP_TICK_MS and sweeps once config.sweep_ms has
+ * passed since the last sweep, so a new interval takes effect within a tick. */
+#define XLB_SWEEP_TICK_MS 10
+
 static int sweep_cb(void *map, __u32 *key, struct xlb_sweeper *sw)
 {
     struct sweep_ctx ctx;
@@ -147,14 +151,15 @@ static int sweep_cb(void *map, __u32 *key, struct xlb_sweeper *sw)
     if (!ctx.cfg)
         return 0;
     ctx.now = bpf_jiffies64();
+    bpf_timer_start(&sw->timer, XLB_SWEEP_TICK_MS * 1000000ull, 0);
+    if ((ctx.now - sw->last_run) * 1000 < (__u64)ctx.cfg->sweep_ms * ctx.cfg->hz)
+        return 0;
     bpf_loop(xlb_max_dests, sweep_zero_cb, NULL, 0);
     bpf_for_each_map_elem(&flows, sweep_flow_cb, &ctx, 0);
     bpf_for_each_map_elem(&persist, sweep_persist_cb, &ctx, 0);
     bpf_loop(xlb_max_dests, sweep_store_cb, NULL, 0);
     sw->runs++;
     sw->last_run = ctx.now;
-    bpf_timer_start(&sw->timer, (__u64)(ctx.cfg->sweep_ms ? ctx.cfg->sweep_ms : XLB_DEFAULT_SWEEP_MS) * 1000000ull,
-                    0);
     return 0;
 }
 

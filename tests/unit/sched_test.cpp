@@ -1,4 +1,7 @@
+#include <xlb/ipvs_hash.h>
 #include <xlb/sched/table.h>
+
+#include <fmt/format.h>
 
 #include <gtest/gtest.h>
 
@@ -127,4 +130,99 @@ TEST(table, refuses_more_dests_than_the_bound) {
     auto t = sched::build_table(svc(scheduler::rr), m, 1);
     ASSERT_FALSE(t);
     EXPECT_EQ(t.error().code, E2BIG);
+}
+
+// --- sh, dh, mh tables -----------------------------------------------------------
+
+namespace {
+
+sched::member m(uint32_t id, int32_t w, const char* addr = "10.0.0.1:80") {
+    return {id, w, *endpoint::parse(addr), 0};
+}
+
+std::map<uint32_t, size_t> slot_counts(const std::vector<uint32_t>& table) {
+    std::map<uint32_t, size_t> n;
+    for (auto id : table) {
+        ++n[id];
+    }
+    return n;
+}
+
+} // namespace
+
+TEST(sh, buckets_follow_ip_vs_sh_reassign) {
+    // Weights 2 and 1 in list order: A A B, A A B, ... over 256 buckets.
+    auto t = sched::build_table(svc(scheduler::sh), {m(0, 2), m(1, 1)}, 1);
+    ASSERT_TRUE(t);
+    for (uint32_t i = 0; i < XLB_SH_TAB_SIZE; ++i) {
+        EXPECT_EQ((*t)->buckets[i], i % 3 == 2 ? 1u : 0u) << i;
+    }
+    // A weight-0 dest still takes one bucket per turn; the data path skips it.
+    auto z = sched::build_table(svc(scheduler::sh), {m(0, 0), m(1, 1)}, 1);
+    EXPECT_EQ((*z)->buckets[0], 0u);
+    EXPECT_EQ((*z)->buckets[1], 1u);
+    auto none = sched::build_table(svc(scheduler::sh), {}, 1);
+    EXPECT_EQ((*none)->buckets[7], XLB_NO_DEST);
+}
+
+TEST(dh, buckets_ignore_weights) {
+    auto t = sched::build_table(svc(scheduler::dh), {m(0, 5), m(1, 1), m(2, 1)}, 1);
+    ASSERT_TRUE(t);
+    for (uint32_t i = 0; i < XLB_SH_TAB_SIZE; ++i) {
+        EXPECT_EQ((*t)->buckets[i], i % 3) << i;
+    }
+}
+
+TEST(hashes, match_the_kernel_definitions) {
+    // hash_32(v, 8) is the top 8 bits of v * 0x61C88647.
+    EXPECT_EQ(xlb_hash_32(1, 8), 0x61u);
+    EXPECT_EQ(xlb_hash_32(0, 8), 0u);
+    // SipHash-1-3 is deterministic for fixed keys, and the two keys differ.
+    EXPECT_EQ(xlb_hsiphash_u32(42, XLB_MH_HASH1, XLB_MH_HASH1), xlb_hsiphash_u32(42, XLB_MH_HASH1, XLB_MH_HASH1));
+    EXPECT_NE(xlb_hsiphash_u32(42, XLB_MH_HASH1, XLB_MH_HASH1), xlb_hsiphash_u32(42, XLB_MH_HASH2, XLB_MH_HASH2));
+}
+
+TEST(mh, fills_every_slot_in_proportion_to_weight) {
+    std::vector<sched::member> ms = {m(0, 2, "10.0.0.1:80"), m(1, 1, "10.0.0.2:80"), m(2, 1, "10.0.0.3:80")};
+    auto table = sched::build_maglev(ms, 65537);
+    auto n = slot_counts(table);
+    EXPECT_EQ(n.count(XLB_NO_DEST), 0u) << "every slot has a dest";
+    EXPECT_NEAR(static_cast<double>(n[0]) / 65537, 0.5, 0.01);
+    EXPECT_NEAR(static_cast<double>(n[1]) / 65537, 0.25, 0.01);
+    EXPECT_EQ(table, sched::build_maglev(ms, 65537)) << "deterministic: every director builds the same table";
+}
+
+TEST(mh, a_quiesced_dest_keeps_its_slots) {
+    std::vector<sched::member> ms = {m(0, 1, "10.0.0.1:80"), m(1, 1, "10.0.0.2:80")};
+    auto before = sched::build_maglev(ms, 251);
+    ms[1].weight = 0;
+    ms[1].last_weight = 1;
+    EXPECT_EQ(sched::build_maglev(ms, 251), before);
+}
+
+TEST(mh, removing_one_of_n_moves_about_one_nth) {
+    // Maglev: removing 1 of N dests must move that dest's share (1/N) and
+    // only a little more. Bound: at most 1/N + 3% of the slots change.
+    const int n = 10;
+    std::vector<sched::member> ms;
+    for (int i = 0; i < n; ++i) {
+        ms.push_back(m(static_cast<uint32_t>(i), 1, fmt::format("10.0.1.{}:80", i + 1).c_str()));
+    }
+    auto before = sched::build_maglev(ms, 65537);
+    ms.erase(ms.begin() + 4);
+    auto after = sched::build_maglev(ms, 65537);
+    size_t moved = 0;
+    for (size_t i = 0; i < before.size(); ++i) {
+        moved += before[i] != after[i];
+    }
+    double frac = static_cast<double>(moved) / static_cast<double>(before.size());
+    EXPECT_GE(frac, 1.0 / n - 0.01) << "the removed dest's slots move";
+    EXPECT_LE(frac, 1.0 / n + 0.03) << "and few others";
+}
+
+TEST(mh, prime_check) {
+    EXPECT_TRUE(sched::is_prime(65537));
+    EXPECT_TRUE(sched::is_prime(251));
+    EXPECT_FALSE(sched::is_prime(65536));
+    EXPECT_FALSE(sched::is_prime(1));
 }
