@@ -58,6 +58,8 @@ int cmd_load(const globals& g, const std::vector<std::string>& args) {
             o.max_dests = parse_size(a, args[++i]);
         } else if (a == "--max-flows") {
             o.max_flows = parse_size(a, args[++i]);
+        } else if (a == "--mh-size") {
+            o.mh_size = parse_size(a, args[++i]);
         } else {
             throw cli_error(fmt::format("xlbctl load: unknown option '{}'", a), 2);
         }
@@ -67,8 +69,8 @@ int cmd_load(const globals& g, const std::vector<std::string>& args) {
     if (!dp) {
         throw cli_error(fmt::format("xlbctl: {}", dp.error().message()), 1);
     }
-    fmt::print("loaded xlb at {} (services {}, dests {}, flows {})\n", dir, o.max_services, o.max_dests,
-               o.max_flows);
+    fmt::print("loaded xlb at {} (services {}, dests {}, flows {}, Maglev table {})\n", dir, o.max_services,
+               o.max_dests, o.max_flows, o.mh_size);
     return 0;
 }
 
@@ -145,6 +147,7 @@ int cmd_status(const globals& g, const std::vector<std::string>& args) {
     for (const auto& a : st->attachments) {
         fmt::print("  {:<16} ifindex {:<5} {}\n", a.ifname, a.ifindex, a.mode);
     }
+    fmt::print("sweeper: {} sweeps so far\n", st->sweeps);
     fmt::print("maps:\n");
     for (const auto& m : st->maps) {
         fmt::print("  {:<12} {:>10} / {:<10}\n", m.name, m.used, m.max_entries);
