@@ -134,7 +134,10 @@ XLB_INLINE long sched_band_peek(__u32 svc, const struct xlb_sched_table *t, stru
         w.cur.rep = 0;
         w.cur.pos = 0;
     }
-    bpf_loop(XLB_SCHED_SKIP_MAX, band_walk_cb, &w, 0);
+    /* The common case, inline: the entry under the cursor is usable. Only an
+     * overloaded one costs a walk. */
+    if (band_walk_cb(0, &w) == 0)
+        bpf_loop(XLB_SCHED_SKIP_MAX - 1, band_walk_cb, &w, 0);
     p->next = w.cur;
     p->valid = 1;
     return w.id;
