@@ -28,6 +28,7 @@
 struct xlb_pkt {
     struct xlb_flow_key key; /* 5-tuple; daddr:dport is the VIP side */
     void *l3;                /* start of the IP header */
+    void *l4;                /* start of the TCP/UDP header */
     __u32 l3_len;            /* IP packet length (IPVS counts these bytes) */
     __u8 tcp_flags;          /* TCP_FLAG_* bits of byte 13 */
     bool fragment;

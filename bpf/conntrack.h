@@ -22,9 +22,27 @@
 #define sLI XLB_TCP_S_LISTEN
 #define sSA XLB_TCP_S_SYNACK
 
-/* Rows: syn, fin, ack, rst. Columns: the current state, in enum order. */
-static const __u8 tcp_input_only[4][XLB_TCP_S_LAST] = {
+/* IPVS's tcp_states[]: three directions of four rows (syn, fin, ack, rst),
+ * columns the current state in enum order. A director that sees only the
+ * client's half (DR, TUN) uses INPUT-ONLY; NAT sees replies and uses INPUT
+ * for client packets and OUTPUT for the server's. */
+#define XLB_TCP_DIR_INPUT 0
+#define XLB_TCP_DIR_OUTPUT 4
+#define XLB_TCP_DIR_INPUT_ONLY 8
+
+static const __u8 tcp_states[12][XLB_TCP_S_LAST] = {
     /*        sNO  sES  sSS  sSR  sFW  sTW  sCL  sCW  sLA  sLI  sSA */
+    /* INPUT */
+    /*syn*/ { sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR },
+    /*fin*/ { sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW },
+    /*ack*/ { sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES },
+    /*rst*/ { sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR },
+    /* OUTPUT */
+    /*syn*/ { sSS, sES, sSS, sSR, sSS, sSS, sSS, sSS, sSS, sLI, sSR },
+    /*fin*/ { sTW, sFW, sSS, sTW, sFW, sTW, sCL, sTW, sLA, sLI, sTW },
+    /*ack*/ { sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sLA, sES, sES },
+    /*rst*/ { sCL, sCL, sSS, sCL, sCL, sTW, sCL, sCL, sCL, sCL, sCL },
+    /* INPUT-ONLY */
     /*syn*/ { sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR },
     /*fin*/ { sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW },
     /*ack*/ { sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES },
@@ -45,7 +63,7 @@ XLB_INLINE int tcp_event(__u8 flags)
     return -1;
 }
 
-XLB_INLINE __u8 tcp_next_state(__u8 state, __u8 flags)
+XLB_INLINE __u8 tcp_next_state_dir(__u8 state, __u8 flags, __u32 dir)
 {
     int ev = tcp_event(flags);
     __u32 idx;
@@ -54,10 +72,16 @@ XLB_INLINE __u8 tcp_next_state(__u8 state, __u8 flags)
         return state;
     /* Bound the flat index itself, so the check and the access use the same
      * register whatever the compiler does with `state`. */
-    idx = (__u32)ev * XLB_TCP_S_LAST + state;
-    if (idx >= sizeof(tcp_input_only))
+    idx = (dir + (__u32)ev) * XLB_TCP_S_LAST + state;
+    if (idx >= sizeof(tcp_states))
         return state;
-    return ((const __u8 *)tcp_input_only)[idx];
+    return ((const __u8 *)tcp_states)[idx];
+}
+
+/* A client packet: INPUT for NAT flows, INPUT-ONLY for the others. */
+XLB_INLINE __u8 tcp_next_state(__u8 state, __u8 flags)
+{
+    return tcp_next_state_dir(state, flags, XLB_TCP_DIR_INPUT_ONLY);
 }
 
 XLB_INLINE __u64 flow_timeout(const struct xlb_config *cfg, __u8 proto, __u8 state)

@@ -42,15 +42,46 @@ XLB_INLINE void neigh_request(__u32 ifindex, const struct bpf_fib_lookup *fib)
  *  FRAG_NEEDED  the packet exceeds the egress MTU.
  *  others       blackhole, unreachable, prohibit, no source address.
  */
-XLB_INLINE int xlb_forward_dr(struct xdp_md *ctx, struct ethhdr *eth, struct xlb_pkt *pkt,
-                              const struct xlb_dest *d, __u32 dest_id, const struct xlb_config *cfg,
-                              __u64 now)
+/* Not inlined: its 64-byte bpf_fib_lookup argument then lives in its own
+ * frame, off the deepest call chain (xlb_xdp -> xlb_schedule -> ...), which
+ * must fit the verifier's 512-byte stack budget. */
+/*
+ * Routes the (rewritten) packet toward dest `dest_id` (whose FIB answer may be
+ * cached), or with XLB_NO_DEST toward the packet's own destination (a NAT
+ * reply going to its client; never cached).
+ */
+static __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct ethhdr *eth, struct xlb_pkt *pkt,
+                                                 __u32 dest_id)
 {
     __u32 ifindex = ctx->ingress_ifindex;
-    struct xlb_fib_cache *fc;
+    struct xlb_fib_cache *fc = NULL;
+    const struct xlb_config *cfg;
+    const union xlb_addr *dst;
     struct bpf_fib_lookup fib;
-    __u32 out_ifindex;
+    __u64 now = bpf_jiffies64();
+    __u32 out_ifindex, zero = 0, gen = 0;
+    struct xlb_dest *d = NULL;
+    __be16 dport;
+    __u8 af;
     long rc;
+
+    cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg || !pkt || !eth)
+        return -XLB_R_DROP_INTERNAL;
+    if (dest_id != XLB_NO_DEST) {
+        d = bpf_map_lookup_elem(&dests, &dest_id);
+        if (!d)
+            return -XLB_R_DROP_INTERNAL;
+        dst = &d->addr;
+        af = d->af;
+        dport = d->port;
+        gen = d->gen;
+        fc = bpf_map_lookup_elem(&fib_cache, &dest_id);
+    } else {
+        dst = &pkt->key.daddr;
+        af = pkt->key.af;
+        dport = pkt->key.dport;
+    }
 
     /*
      * bpf_fib_lookup() is the costliest step of an established flow (a FIB
@@ -58,8 +89,7 @@ XLB_INLINE int xlb_forward_dr(struct xdp_md *ctx, struct ethhdr *eth, struct xlb
      * kept per CPU for fib_cache_ms, so the kernel's tables stay the truth
      * within that bound and most packets skip the walk.
      */
-    fc = bpf_map_lookup_elem(&fib_cache, &dest_id);
-    if (fc && fc->dest_gen == d->gen && fc->in_ifindex == ifindex && cfg->fib_cache_ms &&
+    if (fc && fc->dest_gen == gen && fc->in_ifindex == ifindex && cfg->fib_cache_ms &&
         (now - fc->stamp) * 1000 < (__u64)cfg->fib_cache_ms * cfg->hz) {
         __builtin_memcpy(eth->h_dest, fc->dmac, ETH_ALEN);
         __builtin_memcpy(eth->h_source, fc->smac, ETH_ALEN);
@@ -71,16 +101,16 @@ XLB_INLINE int xlb_forward_dr(struct xdp_md *ctx, struct ethhdr *eth, struct xlb
     fib.ifindex = ifindex;
     fib.l4_protocol = pkt->key.proto;
     fib.sport = pkt->key.sport;
-    fib.dport = d->port;
+    fib.dport = dport;
     fib.tot_len = pkt->l3_len;
-    if (d->af == XLB_AF_INET) {
+    if (af == XLB_AF_INET) {
         fib.family = AF_INET;
         fib.ipv4_src = pkt->key.saddr.v4;
-        fib.ipv4_dst = d->addr.v4;
+        fib.ipv4_dst = dst->v4;
     } else {
         fib.family = AF_INET6;
         __builtin_memcpy(fib.ipv6_src, pkt->key.saddr.v6, 16);
-        __builtin_memcpy(fib.ipv6_dst, d->addr.v6, 16);
+        __builtin_memcpy(fib.ipv6_dst, dst->v6, 16);
     }
 
     rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
@@ -103,7 +133,7 @@ XLB_INLINE int xlb_forward_dr(struct xdp_md *ctx, struct ethhdr *eth, struct xlb
     out_ifindex = fib.ifindex;
     if (fc) {
         fc->stamp = now;
-        fc->dest_gen = d->gen;
+        fc->dest_gen = gen;
         fc->in_ifindex = ifindex;
         fc->out_ifindex = out_ifindex;
         __builtin_memcpy(fc->dmac, fib.dmac, ETH_ALEN);

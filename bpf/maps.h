@@ -108,6 +108,13 @@ struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, XLB_DEFAULT_MAX_FLOWS);
     __type(key, struct xlb_flow_key);
+    __type(value, struct xlb_nat_rev);
+} nat_rev SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, XLB_DEFAULT_MAX_FLOWS);
+    __type(key, struct xlb_flow_key);
     __type(value, struct xlb_flow);
 } flows SEC(".maps");
 

@@ -172,6 +172,7 @@ XLB_INLINE int parse_l4(struct hdr_cursor *cur, void *data_end, struct xlb_pkt *
         pkt->key.sport = th->source;
         pkt->key.dport = th->dest;
         pkt->tcp_flags = ((__u8 *)th)[13];
+        pkt->l4 = th;
         return 0;
     }
     if (pkt->key.proto == IPPROTO_UDP) {
@@ -181,6 +182,7 @@ XLB_INLINE int parse_l4(struct hdr_cursor *cur, void *data_end, struct xlb_pkt *
             return -XLB_R_DROP_MALFORMED;
         pkt->key.sport = uh->source;
         pkt->key.dport = uh->dest;
+        pkt->l4 = uh;
         return 0;
     }
     return -XLB_R_PASS_NOT_L4;

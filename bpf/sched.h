@@ -161,14 +161,17 @@ XLB_INLINE void sched_commit(__u32 svc, const struct sched_pick *p)
 struct scan {
     const struct xlb_sched_table *t;
     __u32 sched;
+    __s32 best_w;    /* the best's weight */
     long best;       /* dest id, or -1 */
     __u64 best_oh;   /* its overhead */
-    __s64 best_w;    /* its weight */
-    /* twos */
-    __s64 r1, r2;
-    long c1, c2;
-    __u64 oh1, oh2;
-    __s64 w1, w2, total;
+};
+
+struct twos {
+    const struct xlb_sched_table *t;
+    __s64 r1, r2, total;
+    long c1, c2, any;
+    __u32 oh1, oh2;
+    __s32 w1, w2;
 };
 
 XLB_INLINE __u64 scan_overhead(__u32 sched, __u32 id)
@@ -183,7 +186,7 @@ static long scan_cb(__u32 i, struct scan *s)
 {
     const struct xlb_sched_member *m = &s->t->members[i & XLB_BAND_MASK];
     __u32 id = m->id;
-    __s64 w = m->weight;
+    __s32 w = m->weight;
     __u64 oh;
 
     if (w <= 0 || dest_overloaded(id))
@@ -234,22 +237,22 @@ static long scan_cb(__u32 i, struct scan *s)
 }
 
 /* twos, pass 1: total weight of the usable dests. */
-static long twos_total_cb(__u32 i, struct scan *s)
+static long twos_total_cb(__u32 i, struct twos *s)
 {
     const struct xlb_sched_member *m = &s->t->members[i & XLB_BAND_MASK];
 
     if (m->weight > 0 && !dest_overloaded(m->id)) {
         s->total += m->weight;
-        s->best = m->id;
+        s->any = m->id;
     }
     return 0;
 }
 
 /* twos, pass 2: the dests where the two random weights fall. */
-static long twos_pick_cb(__u32 i, struct scan *s)
+static long twos_pick_cb(__u32 i, struct twos *s)
 {
     const struct xlb_sched_member *m = &s->t->members[i & XLB_BAND_MASK];
-    __s64 w = m->weight;
+    __s32 w = m->weight;
 
     if (w <= 0 || dest_overloaded(m->id))
         return 0;
@@ -268,31 +271,36 @@ static long twos_pick_cb(__u32 i, struct scan *s)
     return s->w1 >= 0 && s->w2 >= 0;
 }
 
-XLB_INLINE long sched_scan(const struct xlb_sched_table *t)
+/* ip_vs_twos.c: two random weighted choices, keep the less loaded. */
+static __attribute__((noinline)) long sched_twos(const struct xlb_sched_table *t, __u32 n)
 {
-    struct scan s = { .t = t, .sched = t->sched, .best = -1, .w1 = -1, .w2 = -1, .c1 = -1, .c2 = -1 };
-    __u32 n = t->nmembers;
+    struct twos s = { .t = t, .any = -1, .c1 = -1, .c2 = -1, .w1 = -1, .w2 = -1 };
 
-    if (n > XLB_MAX_DESTS_PER_SVC)
-        n = XLB_MAX_DESTS_PER_SVC;
-    if (t->sched != XLB_SCHED_TWOS) {
-        bpf_loop(n, scan_cb, &s, 0);
-        return s.best >= 0 ? s.best : -XLB_R_DROP_NO_DEST;
-    }
-
-    /* ip_vs_twos.c: two random weighted choices, keep the less loaded. */
     bpf_loop(n, twos_total_cb, &s, 0);
-    if (s.best < 0)
+    if (s.any < 0)
         return -XLB_R_DROP_NO_DEST;
     s.total += 1;
     s.r1 = bpf_get_prandom_u32() % (__u64)s.total;
     s.r2 = bpf_get_prandom_u32() % (__u64)s.total;
     bpf_loop(n, twos_pick_cb, &s, 0);
     if (s.c1 < 0)
-        return s.best;
+        return s.any;
     if (s.c2 >= 0 && (__u64)s.w2 * s.oh1 > (__u64)s.w1 * s.oh2)
         return s.c2;
     return s.c1;
+}
+
+XLB_INLINE long sched_scan(const struct xlb_sched_table *t)
+{
+    struct scan s = { .t = t, .sched = t->sched, .best = -1 };
+    __u32 n = t->nmembers;
+
+    if (n > XLB_MAX_DESTS_PER_SVC)
+        n = XLB_MAX_DESTS_PER_SVC;
+    if (t->sched == XLB_SCHED_TWOS)
+        return sched_twos(t, n);
+    bpf_loop(n, scan_cb, &s, 0);
+    return s.best >= 0 ? s.best : -XLB_R_DROP_NO_DEST;
 }
 
 /* --- sh, dh ------------------------------------------------------------------------ */
@@ -322,13 +330,13 @@ static long sh_probe_cb(__u32 offset, struct sh_probe *p)
     return 0;
 }
 
-XLB_INLINE long sched_sh(const struct xlb_sched_table *t, const struct xlb_pkt *pkt)
+XLB_INLINE long sched_sh(const struct xlb_sched_table *t, const struct xlb_flow_key *k)
 {
     struct sh_probe p = { .t = t, .id = -XLB_R_DROP_NO_DEST };
     __u32 id;
 
-    p.fold = addr_fold_host(&pkt->key.saddr, pkt->key.af);
-    p.port = (t->ipvs_flags & XLB_IPVS_SVC_F_SCHED2) ? bpf_ntohs(pkt->key.sport) : 0;
+    p.fold = addr_fold_host(&k->saddr, k->af);
+    p.port = (t->ipvs_flags & XLB_IPVS_SVC_F_SCHED2) ? bpf_ntohs(k->sport) : 0;
     if (t->ipvs_flags & XLB_IPVS_SVC_F_SCHED1) {
         bpf_loop(XLB_SH_TAB_SIZE, sh_probe_cb, &p, 0);
         return p.id;
@@ -337,9 +345,9 @@ XLB_INLINE long sched_sh(const struct xlb_sched_table *t, const struct xlb_pkt *
     return id != XLB_NO_DEST && dest_usable(id) ? id : -XLB_R_DROP_NO_DEST;
 }
 
-XLB_INLINE long sched_dh(const struct xlb_sched_table *t, const struct xlb_pkt *pkt)
+XLB_INLINE long sched_dh(const struct xlb_sched_table *t, const struct xlb_flow_key *k)
 {
-    __u32 id = t->buckets[xlb_hash_32(addr_fold_host(&pkt->key.daddr, pkt->key.af), XLB_SH_TAB_BITS) &
+    __u32 id = t->buckets[xlb_hash_32(addr_fold_host(&k->daddr, k->af), XLB_SH_TAB_BITS) &
                           (XLB_SH_TAB_SIZE - 1)];
 
     return id != XLB_NO_DEST && dest_usable(id) ? id : -XLB_R_DROP_NO_DEST;
@@ -380,7 +388,7 @@ static long mh_probe_cb(__u32 offset, struct mh_probe *p)
     return 0;
 }
 
-XLB_INLINE long sched_mh(__u32 svc, const struct xlb_sched_table *t, const struct xlb_pkt *pkt)
+XLB_INLINE long sched_mh(__u32 svc, const struct xlb_sched_table *t, const struct xlb_flow_key *k)
 {
     struct mh_probe p = { .id = -XLB_R_DROP_NO_DEST };
     __u32 *id;
@@ -388,8 +396,8 @@ XLB_INLINE long sched_mh(__u32 svc, const struct xlb_sched_table *t, const struc
     p.table = bpf_map_lookup_elem(&mh_tables, &svc);
     if (!p.table)
         return -XLB_R_DROP_NO_DEST;
-    p.fold = addr_fold_host(&pkt->key.saddr, pkt->key.af);
-    p.port = (t->ipvs_flags & XLB_IPVS_SVC_F_SCHED2) ? bpf_ntohs(pkt->key.sport) : 0;
+    p.fold = addr_fold_host(&k->saddr, k->af);
+    p.port = (t->ipvs_flags & XLB_IPVS_SVC_F_SCHED2) ? bpf_ntohs(k->sport) : 0;
     p.ihash = mh_slot(p.fold, p.port, 0);
     id = bpf_map_lookup_elem(p.table, &p.ihash);
     if (!id || *id == XLB_NO_DEST)
@@ -404,7 +412,7 @@ XLB_INLINE long sched_mh(__u32 svc, const struct xlb_sched_table *t, const struc
 
 /* --- dispatch ----------------------------------------------------------------------- */
 
-XLB_INLINE long sched_choose(__u32 svc, const struct xlb_sched_table *t, const struct xlb_pkt *pkt,
+XLB_INLINE long sched_choose(__u32 svc, const struct xlb_sched_table *t, const struct xlb_flow_key *k,
                              struct sched_pick *pick)
 {
     switch (t->sched) {
@@ -412,11 +420,11 @@ XLB_INLINE long sched_choose(__u32 svc, const struct xlb_sched_table *t, const s
     case XLB_SCHED_WRR:
         return sched_band_peek(svc, t, pick);
     case XLB_SCHED_SH:
-        return sched_sh(t, pkt);
+        return sched_sh(t, k);
     case XLB_SCHED_DH:
-        return sched_dh(t, pkt);
+        return sched_dh(t, k);
     case XLB_SCHED_MH:
-        return sched_mh(svc, t, pkt);
+        return sched_mh(svc, t, k);
     default:
         return sched_scan(t);
     }

@@ -13,6 +13,7 @@
 #include "conntrack.h"
 #include "forward.h"
 #include "persist.h"
+#include "nat.h"
 #include "sweep.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -77,16 +78,19 @@ struct new_flow {
  * per path into it, which keeps every scheduler compiled in within the
  * verifier's budget.
  */
-__attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_pkt *pkt, __u32 prev_state, __u64 now,
-                                           struct new_flow *nf)
+__attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key *key, __u32 state_flags,
+                                           __u64 now, struct new_flow *nf)
 {
+    /* Only the key goes in by pointer: the verifier forgets the pointers kept
+     * in any stack memory a global function is handed. */
+    __u8 prev_state = state_flags & 0xff, tcp_flags = state_flags >> 8;
     const struct xlb_config *cfg;
     struct xlb_sched_table *t;
     struct xlb_dest *d;
     __u32 zero = 0, id32;
     long id = -1;
 
-    if (!pkt || !nf)
+    if (!key || !nf)
         return -XLB_R_DROP_INTERNAL;
     cfg = bpf_map_lookup_elem(&config, &zero);
     t = sched_table(svc);
@@ -96,12 +100,12 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_pkt *pkt,
     nf->persistent = (t->ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT) != 0;
     nf->from_template = 0;
     if (nf->persistent) {
-        persist_key_of(&nf->pkey, svc, t, pkt->key.af, &pkt->key.saddr);
+        persist_key_of(&nf->pkey, svc, t, key->af, &key->saddr);
         id = persist_find(&nf->pkey, t, cfg, now);
         nf->from_template = id >= 0;
     }
     if (id < 0)
-        id = sched_choose(svc, t, pkt, &nf->pick);
+        id = sched_choose(svc, t, key, &nf->pick);
     if (id < 0)
         return id;
 
@@ -114,22 +118,45 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_pkt *pkt,
     nf->f.dest_gen = d->gen;
     nf->f.svc = svc;
     nf->f.last_seen = now;
-    nf->f.state = pkt->key.proto == IPPROTO_TCP ? tcp_next_state(prev_state, pkt->tcp_flags)
-                                                : XLB_UDP_S_NORMAL;
+    if (d->fwd == XLB_FWD_NAT)
+        nf->f.flags |= XLB_FLOW_F_NAT;
+    nf->f.state = key->proto == IPPROTO_TCP
+                      ? tcp_next_state_dir(prev_state, tcp_flags,
+                                           d->fwd == XLB_FWD_NAT ? XLB_TCP_DIR_INPUT : XLB_TCP_DIR_INPUT_ONLY)
+                      : XLB_UDP_S_NORMAL;
     if (nf->persistent)
         nf->f.flags |= XLB_FLOW_F_PERSIST;
-    if (flow_counts_active(pkt->key.proto, nf->f.state))
+    if (flow_counts_active(key->proto, nf->f.state))
         nf->f.flags |= XLB_FLOW_F_ACTIVE;
     nf->u_threshold = d->u_threshold;
     return 0;
 }
 
+/* NAT: the dest's replies will be recognised by their 5-tuple. Out of line,
+ * to keep its two keys off xlb_xdp's stack frame. */
+static __attribute__((noinline)) int nat_track(const struct xlb_flow_key *fwd, __u32 id)
+{
+    struct xlb_nat_rev rev;
+    struct xlb_flow_key rk;
+    struct xlb_dest *d = bpf_map_lookup_elem(&dests, &id);
+
+    if (!d || !fwd)
+        return 0;
+    rev.fwd = *fwd;
+    nat_reply_key(&rk, fwd, d);
+    bpf_map_update_elem(&nat_rev, &rk, &rev, BPF_ANY);
+    return 0;
+}
+
 /* The flow is in the table: take the scheduler's turn, count the connection,
  * and make or refresh the persistence template. */
-XLB_INLINE void flow_commit(const struct new_flow *nf, __u64 now)
+XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_pkt *pkt, __u64 now)
 {
     struct xlb_dest_conns *c;
     __u32 id = nf->f.dest;
+
+    if (nf->f.flags & XLB_FLOW_F_NAT)
+        nat_track(&pkt->key, id);
 
     sched_commit(nf->f.svc, &nf->pick);
     c = bpf_map_lookup_elem(&dest_conns, &id);
@@ -144,6 +171,46 @@ XLB_INLINE void flow_commit(const struct new_flow *nf, __u64 now)
     }
     if (nf->persistent)
         persist_store(&nf->pkey, id, nf->f.dest_gen, now, nf->from_template);
+}
+
+/*
+ * A packet that is not for a VIP may be a NAT dest's reply. Its 5-tuple leads
+ * to the flow it answers: the TCP state moves by IPVS's OUTPUT table, the
+ * source becomes the VIP and virtual port, OutPkts/OutBytes count it, and it
+ * is routed to the client.
+ */
+static __attribute__((noinline)) int xlb_nat_reply(struct xdp_md *ctx, struct ethhdr *eth, struct xlb_pkt *pkt,
+                                                   __u64 now)
+{
+    void *data_end = (void *)(long)ctx->data_end;
+    const struct xlb_config *cfg;
+    struct xlb_flow_key *fwd;
+    __u32 zero = 0;
+    struct xlb_nat_rev *rev;
+    struct xlb_flow *f;
+    __u32 dest_id, svc;
+    int rc;
+
+    cfg = bpf_map_lookup_elem(&config, &zero);
+    rev = bpf_map_lookup_elem(&nat_rev, &pkt->key);
+    if (!rev || !cfg)
+        return -XLB_R_PASS_NO_SERVICE;
+    fwd = &rev->fwd;
+    f = bpf_map_lookup_elem(&flows, fwd);
+    if (!f || flow_expired(cfg, f, fwd->proto, now) || !(f->flags & XLB_FLOW_F_NAT) || !flow_dest(f))
+        return -XLB_R_PASS_NO_SERVICE;
+    dest_id = f->dest;
+    svc = f->svc;
+    f->last_seen = now;
+    if (pkt->key.proto == IPPROTO_TCP) {
+        f->state = tcp_next_state_dir(f->state, pkt->tcp_flags, XLB_TCP_DIR_OUTPUT);
+        conn_transition(dest_id, f, pkt->key.proto);
+    }
+    rc = nat_rewrite(pkt, data_end, false, &fwd->daddr, fwd->dport);
+    if (rc < 0)
+        return rc;
+    stats_outbound(svc, dest_id, pkt->l3_len);
+    return xlb_forward(ctx, eth, pkt, XLB_NO_DEST);
 }
 
 XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
@@ -205,11 +272,11 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
         if (rc < 0)
             return rc;
         sweeper_arm();
-        rc = xlb_schedule(svc, pkt, XLB_TCP_S_NONE, now, &nf);
+        rc = xlb_schedule(svc, &pkt->key, XLB_TCP_S_NONE | (__u32)pkt->tcp_flags << 8, now, &nf);
         if (rc < 0)
             return rc;
         if (bpf_map_update_elem(&flows, &pkt->key, &nf.f, BPF_NOEXIST) == 0) {
-            flow_commit(&nf, now);
+            flow_commit(&nf, pkt, now);
             dest_id = nf.f.dest;
             new_conn = true;
             goto forward;
@@ -225,7 +292,8 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
         svc = f->svc;
         f->last_seen = now;
         if (pkt->key.proto == IPPROTO_TCP) {
-            f->state = tcp_next_state(f->state, pkt->tcp_flags);
+            f->state = tcp_next_state_dir(f->state, pkt->tcp_flags,
+                                          (f->flags & XLB_FLOW_F_NAT) ? XLB_TCP_DIR_INPUT : XLB_TCP_DIR_INPUT_ONLY);
             conn_transition(dest_id, f, pkt->key.proto);
         }
         goto forward;
@@ -236,17 +304,19 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
      * expire_nodest_conn=1. */
     live = f && !flow_expired(cfg, f, pkt->key.proto, now);
     rc = service_lookup(pkt, &svc);
+    if (rc == -XLB_R_PASS_NO_SERVICE && (cfg->flags & XLB_CFG_F_NAT))
+        return xlb_nat_reply(ctx, eth, pkt, now);
     if (rc < 0)
         return rc;
     if (pkt->key.proto == IPPROTO_TCP && !live &&
         (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST)) != XLB_TCPF_SYN)
         return -XLB_R_PASS_TCP_NOT_SYN;
     sweeper_arm();
-    rc = xlb_schedule(svc, pkt, live ? f->state : XLB_TCP_S_NONE, now, &nf);
+    rc = xlb_schedule(svc, &pkt->key, (live ? f->state : XLB_TCP_S_NONE) | (__u32)pkt->tcp_flags << 8, now, &nf);
     if (rc < 0)
         return rc;
     bpf_map_update_elem(&flows, &pkt->key, &nf.f, BPF_ANY);
-    flow_commit(&nf, now);
+    flow_commit(&nf, pkt, now);
     dest_id = nf.f.dest;
     new_conn = true;
 
@@ -258,10 +328,16 @@ forward:
 
     switch (d->fwd) {
     case XLB_FWD_DR:
-        return xlb_forward_dr(ctx, eth, pkt, d, dest_id, cfg, now);
+        break;
+    case XLB_FWD_NAT:
+        rc = nat_rewrite(pkt, data_end, true, &d->addr, d->port);
+        if (rc < 0)
+            return rc;
+        break;
     default:
         return -XLB_R_DROP_UNSUPPORTED;
     }
+    return xlb_forward(ctx, eth, pkt, dest_id);
 }
 
 SEC("xdp")

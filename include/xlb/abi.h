@@ -233,6 +233,13 @@ struct xlb_flow_key {
 
 #define XLB_FLOW_F_ACTIVE (1u << 0)  /* counted in dest_conns.active (else inactive) */
 #define XLB_FLOW_F_PERSIST (1u << 1) /* keeps a persistence template alive */
+#define XLB_FLOW_F_NAT (1u << 2)     /* sees replies: IPVS's INPUT and OUTPUT state tables */
+
+/* nat_rev: a NAT dest's reply 5-tuple {dest -> client} -> the flow it
+ * answers, whose daddr:dport is the VIP the reply must come from. */
+struct xlb_nat_rev {
+    struct xlb_flow_key fwd;
+};
 
 struct xlb_flow {
     __u64 last_seen;    /* bpf_jiffies64() of the last packet */
@@ -257,6 +264,7 @@ struct xlb_stats {
 /* Runtime settings, config[0]. Timeouts in seconds, as ipvsadm --set. Time in
  * the data path is bpf_jiffies64(), the cheapest clock XDP can read. */
 #define XLB_CFG_F_DROP_FRAGS (1u << 0)   /* drop fragments and IPv4 options to a VIP instead of passing */
+#define XLB_CFG_F_NAT (1u << 1)          /* a NAT dest exists: look for replies in nat_rev */
 
 struct xlb_config {
     __u32 tcp_timeout[XLB_TCP_S_LAST];
@@ -360,6 +368,7 @@ static_assert(sizeof(struct xlb_stats) == 40);
 static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 6));
 static_assert(sizeof(struct xlb_fib_cache) == 32);
 static_assert(sizeof(struct xlb_neigh_event) == 24);
+static_assert(sizeof(struct xlb_nat_rev) == 40);
 #endif
 
 #endif /* XLB_ABI_H */

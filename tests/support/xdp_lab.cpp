@@ -51,7 +51,9 @@ void xdp_lab::setup_network() {
         "ip -6 addr add fd01::1/64 dev {0} nodad\n"
         "ip addr add 10.2.0.1/24 dev {1}\n"
         "sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1\n"
-        "ip neigh replace 10.2.0.11 lladdr 02:00:00:00:02:01 dev {1} nud permanent\n",
+        "ip neigh replace 10.2.0.11 lladdr 02:00:00:00:02:01 dev {1} nud permanent\n"
+        "ip neigh replace 10.1.0.200 lladdr 02:00:00:00:00:c1 dev {0} nud permanent\n"
+        "ip -6 neigh replace fd01::200 lladdr 02:00:00:00:00:c1 dev {0} nud permanent\n",
         dir_if, other_if, dir_mac, other_mac);
     for (int i = 1; i <= 9; ++i) {
         cmds += fmt::format("ip neigh replace 10.1.0.{0} lladdr 02:00:00:00:01:{1:02x} dev {2} nud permanent\n"

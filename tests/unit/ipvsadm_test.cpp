@@ -217,7 +217,7 @@ TEST(ipvsadm_grammar, unknown_options) {
 
 TEST(ipvsadm_grammar, unsupported_options_are_refused_not_ignored) {
     for (std::vector<std::string> args : {
-             std::vector<std::string>{"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-m"},
+             std::vector<std::string>{"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "--tun-port", "6080"},
              {"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i"},
              {"-A", "-t", "10.0.0.1:80", "-o"},
              {"-A", "-f", "7"},

@@ -62,6 +62,7 @@ void for_each_map(xlb_bpf* s, xdp_dataplane::maps& m, F&& f) {
     f(s->maps.conn_scratch, m.conn_scratch);
     f(s->maps.persist, m.persist);
     f(s->maps.sweeper, m.sweeper);
+    f(s->maps.nat_rev, m.nat_rev);
 }
 
 result<skel_ptr> open_skeleton() {
@@ -290,6 +291,7 @@ result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load
     }
     bpf_map__set_max_entries(s->maps.flows, opts.max_flows);
     bpf_map__set_max_entries(s->maps.persist, opts.max_flows);
+    bpf_map__set_max_entries(s->maps.nat_rev, opts.max_flows);
     // The Maglev tables' size is a load-time choice: give the outer map an
     // inner template of that size (libbpf 1.1 cannot resize its own template).
     file_desc mh_template(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_mh_tmpl", sizeof(uint32_t), sizeof(uint32_t),
@@ -902,6 +904,20 @@ result<xdp_dataplane::dest_match> xdp_dataplane::find_dest(const service_key& ke
     return m;
 }
 
+// The data path looks for NAT replies only once a NAT dest exists, so DR-only
+// directors pay nothing for it. The flag stays set.
+result<> xdp_dataplane::enable_nat_replies() {
+    auto cfg = config();
+    if (!cfg) {
+        return cfg.error();
+    }
+    if (cfg->flags & XLB_CFG_F_NAT) {
+        return {};
+    }
+    cfg->flags |= XLB_CFG_F_NAT;
+    return update(_maps.config.get(), 0, *cfg, "config");
+}
+
 result<> xdp_dataplane::rewrite_dest(const svc_slot& svc, const dest_slot& dest) {
     if (auto r = update(_maps.dests.get(), dest.id, dest.dest, "dests"); !r) {
         return r;
@@ -965,6 +981,11 @@ result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg)
     if (auto r = update(_maps.dest_conns.get(), *id, xlb_dest_conns{}, "dest_conns"); !r) {
         return r;
     }
+    if (cfg.fwd == forwarding::nat) {
+        if (auto r = enable_nat_replies(); !r) {
+            return r;
+        }
+    }
     if (auto r = update(_maps.dests.get(), *id, d, "dests"); !r) {
         return r;
     }
@@ -992,6 +1013,11 @@ result<> xdp_dataplane::edit_dest(const service_key& key, const dest_config& cfg
         return make_error(ENOENT, "destination {}", cfg.addr.to_string());
     }
     auto d = *found->dest;
+    if (cfg.fwd == forwarding::nat) {
+        if (auto r = enable_nat_replies(); !r) {
+            return r;
+        }
+    }
     d.dest.fwd = static_cast<uint8_t>(cfg.fwd);
     d.dest.weight = cfg.weight;
     if (cfg.weight > 0) {

@@ -103,7 +103,7 @@ constexpr spec specs[] = {
     {'r', "real-server", false, o_real_server, true, nullptr},
     {'g', "gatewaying", false, o_forward, false, nullptr},
     {'i', "ipip", false, o_forward, false, later},
-    {'m', "masquerading", false, o_forward, false, later},
+    {'m', "masquerading", false, o_forward, false, nullptr},
     {'w', "weight", false, o_weight, true, nullptr},
     {'x', "u-threshold", false, o_u_threshold, true, nullptr},
     {'y', "l-threshold", false, o_l_threshold, true, nullptr},
@@ -237,7 +237,7 @@ struct parser {
             break;
         }
         case o_forward:
-            cmd.fwd = forwarding::dr;
+            cmd.fwd = s.short_name == 'm' ? forwarding::nat : forwarding::dr;
             break;
         case o_persistent:
             cmd.svc_flags |= XLB_IPVS_SVC_F_PERSISTENT;

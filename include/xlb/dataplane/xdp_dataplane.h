@@ -97,7 +97,7 @@ public:
     struct maps {
         file_desc svc_index, vips, svcs, dests, sched_tables, sched_cursor, flows, svc_stats, dest_stats,
             reasons, config, fib_cache, tx_ports, neigh_events, mh_tables, dest_conns, conn_scratch,
-            persist, sweeper;
+            persist, sweeper, nat_rev;
     };
 
 private:
@@ -122,6 +122,7 @@ private:
     };
     // The service (ESRCH if missing) and its dest at addr.
     [[nodiscard]] result<dest_match> find_dest(const service_key& key, const endpoint& addr) const;
+    result<> enable_nat_replies();
     // Writes an existing dest's slot and rebuilds its service's table.
     result<> rewrite_dest(const svc_slot& svc, const dest_slot& dest);
     result<> rebuild_table(uint32_t svc_idx, const struct xlb_svc& svc);
