@@ -3,107 +3,19 @@
 // the VIP on lo (arp_ignore=1, arp_announce=2). The lab is scripts/lab, the
 // same one the demo uses.
 
-#include "support/netns.h"
-#include "support/priv.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-
-#include <cstdlib>
-#include <map>
-#include <sstream>
+#include "support/lab_fixture.h"
 
 using namespace xlb::test;
 
 namespace {
 
-const std::string src = XLB_SOURCE_DIR;
-const std::string bin = std::string(XLB_BINARY_DIR) + "/bin";
-
-class dr_lab : public ::testing::Test {
+class dr_lab : public lab_fixture {
 protected:
-    void SetUp() override {
-        XLB_REQUIRE_PRIVILEGE();
-        _prefix = fmt::format("xt{}", getpid() % 100000);
-        _pin = fmt::format("/sys/fs/bpf/xlb/it-{}", getpid());
-        ASSERT_EQ(sh(fmt::format("XLB_BUILD={} {}/scripts/lab up {}", XLB_BINARY_DIR, src, _prefix)), 0);
-        _up = true;
-        ASSERT_EQ(xlbctl("load --max-flows 65536"), 0);
-        ASSERT_EQ(xlbctl("attach eth0"), 0);
-    }
-
-    void TearDown() override {
-        if (_up) {
-            xlbctl("unload");
-            sh(fmt::format("{}/scripts/lab down {}", src, _prefix));
-        }
-    }
-
-    // xlbctl in the director's network namespace. nsenter, not `ip netns
-    // exec`: the latter remounts /sys and would hide the pinned maps.
-    int xlbctl(const std::string& args) {
-        return sh(fmt::format("nsenter --net=/run/netns/{}-dir {}/xlbctl --pin-dir {} {}", _prefix, bin, _pin, args));
-    }
-
-    std::string xlbctl_out(const std::string& args) {
-        return sh_out(
-            fmt::format("nsenter --net=/run/netns/{}-dir {}/xlbctl --pin-dir {} {}", _prefix, bin, _pin, args));
-    }
-
-    // Opens n connections from the client; returns server name -> count ("failed" included).
-    std::map<std::string, int> connect(const std::string& vip, int n) {
-        auto out = sh_out(fmt::format("ip netns exec {}-cli {}/xlb-lab connect {} 80 {} || true", _prefix, bin, vip, n));
-        std::map<std::string, int> tally;
-        std::istringstream in(out);
-        std::string name;
-        int count;
-        while (in >> name >> count) {
-            tally[name] = count;
-        }
-        return tally;
-    }
-
     void add_rr(const std::string& sched, const std::map<std::string, int>& weights) {
         ASSERT_EQ(xlbctl(fmt::format("-A -t 10.77.0.100:80 -s {}", sched)), 0);
         for (const auto& [b, w] : weights) {
             ASSERT_EQ(xlbctl(fmt::format("-a -t 10.77.0.100:80 -r {} -g -w {}", server_ip(b), w)), 0);
         }
-    }
-
-    static std::string server_ip(const std::string& b) { return fmt::format("10.77.0.1{}", b.back()); }
-
-    std::string _prefix, _pin;
-    bool _up = false;
-};
-
-// A TCP connection from the client namespace that stays open.
-struct held_connection {
-    int fd = -1;
-    ~held_connection() {
-        if (fd >= 0) {
-            ::close(fd);
-        }
-    }
-    // Sends a line; returns the server's answer (its name), empty on failure.
-    std::string ask() const {
-        if (::write(fd, "which\n", 6) != 6) {
-            return {};
-        }
-        return read_line();
-    }
-    std::string read_line() const {
-        char buf[64];
-        ssize_t n = ::read(fd, buf, sizeof(buf));
-        if (n <= 0) {
-            return {};
-        }
-        std::string s(buf, static_cast<size_t>(n));
-        return s.substr(0, s.find('\n'));
     }
 };
 
@@ -133,20 +45,9 @@ TEST_F(dr_lab, wrr_follows_weights) {
 
 TEST_F(dr_lab, weight_zero_keeps_open_connections_and_takes_no_new_ones) {
     add_rr("rr", {{"b1", 1}, {"b2", 1}, {"b3", 1}});
-    held_connection conn;
-    std::string first;
-    in_netns(_prefix + "-cli", [&] {
-        conn.fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        timeval tv{3, 0};
-        setsockopt(conn.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(80);
-        inet_pton(AF_INET, "10.77.0.100", &a.sin_addr);
-        ASSERT_EQ(::connect(conn.fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    });
-    first = conn.read_line();
+    std::string first = hold("10.77.0.100");
     ASSERT_FALSE(first.empty());
+    const auto& conn = last_held();
     ASSERT_EQ(xlbctl(fmt::format("-e -t 10.77.0.100:80 -r {} -g -w 0", server_ip(first))), 0);
 
     EXPECT_EQ(conn.ask(), first) << "the open connection survives weight 0";
