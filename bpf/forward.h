@@ -50,9 +50,9 @@ XLB_INLINE void neigh_request(__u32 ifindex, const struct bpf_fib_lookup *fib)
  * cached), or with XLB_NO_DEST toward the packet's own destination (a NAT
  * reply going to its client; never cached).
  */
-static __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct ethhdr *eth, struct xlb_pkt *pkt,
-                                                 __u32 dest_id)
+static __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_pkt *pkt, __u32 dest_id)
 {
+    struct ethhdr *eth = (void *)(long)ctx->data;
     __u32 ifindex = ctx->ingress_ifindex;
     struct xlb_fib_cache *fc = NULL;
     const struct xlb_config *cfg;
@@ -65,8 +65,11 @@ static __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct ethh
     __u8 af;
     long rc;
 
+    /* Re-read from ctx: an encapsulation may have moved the packet's start. */
+    if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+        return -XLB_R_DROP_INTERNAL;
     cfg = bpf_map_lookup_elem(&config, &zero);
-    if (!cfg || !pkt || !eth)
+    if (!cfg || !pkt)
         return -XLB_R_DROP_INTERNAL;
     if (dest_id != XLB_NO_DEST) {
         d = bpf_map_lookup_elem(&dests, &dest_id);

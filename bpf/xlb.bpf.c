@@ -14,6 +14,7 @@
 #include "forward.h"
 #include "persist.h"
 #include "nat.h"
+#include "tunnel.h"
 #include "sweep.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -210,7 +211,7 @@ static __attribute__((noinline)) int xlb_nat_reply(struct xdp_md *ctx, struct et
     if (rc < 0)
         return rc;
     stats_outbound(svc, dest_id, pkt->l3_len);
-    return xlb_forward(ctx, eth, pkt, XLB_NO_DEST);
+    return xlb_forward(ctx, pkt, XLB_NO_DEST);
 }
 
 XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
@@ -334,10 +335,15 @@ forward:
         if (rc < 0)
             return rc;
         break;
+    case XLB_FWD_TUN:
+        rc = tun_encap(ctx, pkt, dest_id);
+        if (rc < 0)
+            return rc;
+        break;
     default:
         return -XLB_R_DROP_UNSUPPORTED;
     }
-    return xlb_forward(ctx, eth, pkt, dest_id);
+    return xlb_forward(ctx, pkt, dest_id);
 }
 
 SEC("xdp")

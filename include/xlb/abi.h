@@ -122,8 +122,22 @@ struct xlb_dest {
     __u32 l_threshold;
     __u32 order;       /* insertion counter: IPVS lists (and schedules) newest first */
     __s32 last_weight; /* the last weight > 0: mh keeps a quiesced dest's slots (IPVS) */
-    __u32 pad;
+    __be16 tun_port;   /* TUN with GUE: the UDP destination port */
+    __u8 tun_type;     /* enum xlb_tun_type */
+    __u8 tun_flags;    /* XLB_TUN_F_* */
+    union xlb_addr tun_src; /* TUN: the outer source, the director's address toward the dest */
 };
+
+/* ipvsadm --tun-type, with IPVS's values. */
+enum xlb_tun_type {
+    XLB_TUN_IPIP = 0,
+    XLB_TUN_GUE = 1,
+    XLB_TUN_GRE = 2,
+};
+
+/* ipvsadm --tun-csum / --tun-remcsum (none: --tun-nocsum), IPVS's values. */
+#define XLB_TUN_F_CSUM (1u << 0)
+#define XLB_TUN_F_REMCSUM (1u << 1)
 
 /*
  * A service's scheduling table, built aside by userspace and swapped into
@@ -323,6 +337,7 @@ enum xlb_reason {
     XLB_R_DROP_NO_TX_PORT,   /* egress interface not in tx_ports */
     XLB_R_DROP_INTERNAL,     /* a map lookup that cannot fail did */
     XLB_R_DROP_UNSUPPORTED,  /* forwarding method not in the data path yet */
+    XLB_R_DROP_ENCAP,        /* no headroom to encapsulate (TUN) */
     XLB_R_MAX,
 };
 
@@ -347,7 +362,8 @@ static_assert(offsetof(struct xlb_svc_key, vport) == 16);
 static_assert(offsetof(struct xlb_svc_key, af) == 19);
 static_assert(sizeof(struct xlb_svc) == 44);
 static_assert(offsetof(struct xlb_svc, flags) == 20);
-static_assert(sizeof(struct xlb_dest) == 56);
+static_assert(sizeof(struct xlb_dest) == 72);
+static_assert(offsetof(struct xlb_dest, tun_src) == 56);
 static_assert(offsetof(struct xlb_dest, flags) == 20);
 static_assert(offsetof(struct xlb_dest, weight) == 32);
 static_assert(sizeof(struct xlb_sched_band) == 12);

@@ -88,7 +88,7 @@ result<next_hop> route_get(const ip_address& dst) {
     rtm->rtm_dst_len = dst.is_v4() ? 32 : 128;
     req.add_attr(RTA_DST, dst.bytes().data(), dst.is_v4() ? 4 : 16);
 
-    next_hop hop{0, dst};
+    next_hop hop{0, dst, std::nullopt};
     auto what = fmt::format("route to {}", dst.to_string());
     auto r = transact(req, what.c_str(), [&](nlmsghdr* m) {
         if (m->nlmsg_type != RTM_NEWROUTE) {
@@ -99,6 +99,10 @@ result<next_hop> route_get(const ip_address& dst) {
         for (auto* a = RTM_RTA(rm); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
             if (a->rta_type == RTA_OIF) {
                 std::memcpy(&hop.ifindex, RTA_DATA(a), sizeof(int));
+            } else if (a->rta_type == RTA_PREFSRC) {
+                std::array<uint8_t, 16> b{};
+                std::memcpy(b.data(), RTA_DATA(a), dst.is_v4() ? 4 : 16);
+                hop.source = ip_address(dst.af(), b);
             } else if (a->rta_type == RTA_GATEWAY) {
                 std::array<uint8_t, 16> b{};
                 std::memcpy(b.data(), RTA_DATA(a), dst.is_v4() ? 4 : 16);

@@ -180,6 +180,9 @@ dest_config dest_from_abi(const struct xlb_dest& d) {
     c.weight = d.weight;
     c.u_threshold = d.u_threshold;
     c.l_threshold = d.l_threshold;
+    c.tunnel = static_cast<tun_type>(d.tun_type);
+    c.tun_port = ntohs(d.tun_port);
+    c.tun_flags = d.tun_flags;
     return c;
 }
 
@@ -254,6 +257,7 @@ std::string_view reason_name(enum xlb_reason r) noexcept {
     case XLB_R_DROP_NO_TX_PORT: return "drop_no_tx_port";
     case XLB_R_DROP_INTERNAL: return "drop_internal";
     case XLB_R_DROP_UNSUPPORTED: return "drop_unsupported";
+    case XLB_R_DROP_ENCAP: return "drop_encap";
     case XLB_R_MAX: break;
     }
     return "unknown";
@@ -904,6 +908,33 @@ result<xdp_dataplane::dest_match> xdp_dataplane::find_dest(const service_key& ke
     return m;
 }
 
+// TUN: the outer header's source is this director's address toward the dest,
+// the preferred source of the kernel's route to it.
+result<> xdp_dataplane::set_tunnel(struct xlb_dest& d, const dest_config& cfg) {
+    d.tun_type = static_cast<uint8_t>(cfg.tunnel);
+    d.tun_port = htons(cfg.tun_port);
+    d.tun_flags = cfg.tun_flags;
+    d.tun_src = {};
+    if (cfg.fwd != forwarding::tun) {
+        return {};
+    }
+    if (cfg.tunnel == tun_type::gre) {
+        return make_error(EOPNOTSUPP, "GRE tunnels are not supported yet");
+    }
+    if (cfg.tunnel == tun_type::gue && cfg.tun_port == 0) {
+        return make_error(EINVAL, "a GUE tunnel needs --tun-port");
+    }
+    auto hop = neigh::route_get(cfg.addr.addr);
+    if (!hop) {
+        return hop.error();
+    }
+    if (!hop->source) {
+        return make_error(EADDRNOTAVAIL, "no source address toward {} for the tunnel", cfg.addr.addr.to_string());
+    }
+    d.tun_src = hop->source->to_abi();
+    return {};
+}
+
 // The data path looks for NAT replies only once a NAT dest exists, so DR-only
 // directors pay nothing for it. The flag stays set.
 result<> xdp_dataplane::enable_nat_replies() {
@@ -975,6 +1006,9 @@ result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg)
     d.l_threshold = cfg.l_threshold;
     d.order = order;
     d.last_weight = cfg.weight;
+    if (auto r = set_tunnel(d, cfg); !r) {
+        return r;
+    }
     if (auto r = zero_percpu(_maps.dest_stats.get(), *id, sizeof(struct xlb_stats)); !r) {
         return r;
     }
@@ -1017,6 +1051,9 @@ result<> xdp_dataplane::edit_dest(const service_key& key, const dest_config& cfg
         if (auto r = enable_nat_replies(); !r) {
             return r;
         }
+    }
+    if (auto r = set_tunnel(d.dest, cfg); !r) {
+        return r;
     }
     d.dest.fwd = static_cast<uint8_t>(cfg.fwd);
     d.dest.weight = cfg.weight;

@@ -102,7 +102,7 @@ constexpr spec specs[] = {
     {'M', "netmask", false, o_netmask, true, nullptr},
     {'r', "real-server", false, o_real_server, true, nullptr},
     {'g', "gatewaying", false, o_forward, false, nullptr},
-    {'i', "ipip", false, o_forward, false, later},
+    {'i', "ipip", false, o_forward, false, nullptr},
     {'m', "masquerading", false, o_forward, false, nullptr},
     {'w', "weight", false, o_weight, true, nullptr},
     {'x', "u-threshold", false, o_u_threshold, true, nullptr},
@@ -122,9 +122,9 @@ constexpr spec specs[] = {
     {0, "pe", false, o_pe, true, later},
     {'b', "sched-flags", false, o_sched_flags, true, nullptr},
     {0, "tun-info", false, o_tun_info, false, later},
-    {0, "tun-type", false, o_tun_type, true, later},
-    {0, "tun-port", false, o_tun_port, true, later},
-    {0, "tun-nocsum", false, o_tun_nocsum, false, later},
+    {0, "tun-type", false, o_tun_type, true, nullptr},
+    {0, "tun-port", false, o_tun_port, true, nullptr},
+    {0, "tun-nocsum", false, o_tun_nocsum, false, nullptr},
     {0, "tun-csum", false, o_tun_csum, false, later},
     {0, "tun-remcsum", false, o_tun_remcsum, false, later},
     {0, "mcast-interface", false, o_mcast_interface, true, later},
@@ -237,7 +237,28 @@ struct parser {
             break;
         }
         case o_forward:
-            cmd.fwd = s.short_name == 'm' ? forwarding::nat : forwarding::dr;
+            cmd.fwd = s.short_name == 'm' ? forwarding::nat : s.short_name == 'i' ? forwarding::tun : forwarding::dr;
+            break;
+        case o_tun_type:
+            if (arg == "ipip") {
+                cmd.tunnel = tun_type::ipip;
+            } else if (arg == "gue") {
+                cmd.tunnel = tun_type::gue;
+            } else if (arg == "gre") {
+                return usage_error{fmt::format("{}: --tun-type gre is not supported yet: use ipip or gue", prog), 2};
+            } else {
+                return usage_error{fmt::format("illegal tunnel type `{}' specified", arg), 2};
+            }
+            break;
+        case o_tun_port: {
+            auto port = parse_number(arg, 1, 65535);
+            if (!port) {
+                return usage_error{"illegal tunnel port specified", 2};
+            }
+            cmd.tun_port = static_cast<uint16_t>(*port);
+            break;
+        }
+        case o_tun_nocsum:
             break;
         case o_persistent:
             cmd.svc_flags |= XLB_IPVS_SVC_F_PERSISTENT;
@@ -533,12 +554,20 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     }
     if (p.cmd.dest) {
         // ipvsadm forces the real server's port to the virtual port for -g and -i.
-        if (p.cmd.fwd == forwarding::dr) {
+        if (p.cmd.fwd == forwarding::dr || p.cmd.fwd == forwarding::tun) {
             p.cmd.dest->port = p.cmd.service->vip.port;
         }
-        if (p.cmd.dest->addr.af() != p.cmd.service->vip.addr.af()) {
+        if (p.cmd.dest->addr.af() != p.cmd.service->vip.addr.af() && p.cmd.fwd != forwarding::tun) {
             return usage_error{"Different address family is allowed only for tunneling servers", 2};
         }
+    }
+    const uint64_t tun_opts = (1ull << o_tun_type) | (1ull << o_tun_port) | (1ull << o_tun_nocsum);
+    if ((p.seen & tun_opts) && p.cmd.fwd != forwarding::tun) {
+        return usage_error{"Tunnel options conflict with forward method", 2};
+    }
+    if (p.cmd.fwd == forwarding::tun && p.cmd.tunnel == tun_type::gue && p.cmd.tun_port == 0 &&
+        (p.cmd.what == op::add_dest || p.cmd.what == op::edit_dest)) {
+        return usage_error{"Missing tunnel port for gue", 2};
     }
     if (p.cmd.what == op::list && p.cmd.service) {
         p.cmd.list.header = false;
@@ -651,7 +680,7 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         return o;
     case op::add_dest:
     case op::edit_dest: {
-        dest_config d{*cmd.dest, cmd.fwd, cmd.weight, cmd.u_threshold, cmd.l_threshold};
+        dest_config d{*cmd.dest, cmd.fwd, cmd.weight, cmd.u_threshold, cmd.l_threshold, cmd.tunnel, cmd.tun_port, 0};
         auto r = cmd.what == op::add_dest ? dp.add_dest(*cmd.service, d) : dp.edit_dest(*cmd.service, d);
         if (!r) {
             return fail(r.error());

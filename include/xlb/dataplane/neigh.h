@@ -8,12 +8,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 namespace xlb::neigh {
 
 struct next_hop {
     int ifindex = 0;
     ip_address addr; // the gateway, or the destination itself when on-link
+    std::optional<ip_address> source; // the route's preferred source (RTA_PREFSRC)
 };
 
 // The kernel's route to dst (RTM_GETROUTE).

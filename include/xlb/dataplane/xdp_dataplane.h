@@ -123,6 +123,7 @@ private:
     // The service (ESRCH if missing) and its dest at addr.
     [[nodiscard]] result<dest_match> find_dest(const service_key& key, const endpoint& addr) const;
     result<> enable_nat_replies();
+    static result<> set_tunnel(struct xlb_dest& d, const dest_config& cfg);
     // Writes an existing dest's slot and rebuilds its service's table.
     result<> rewrite_dest(const svc_slot& svc, const dest_slot& dest);
     result<> rebuild_table(uint32_t svc_idx, const struct xlb_svc& svc);

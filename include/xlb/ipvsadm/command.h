@@ -34,6 +34,8 @@ struct command {
     std::optional<endpoint> dest;
     forwarding fwd = forwarding::dr;
     int32_t weight = 1;
+    tun_type tunnel = tun_type::ipip; // --tun-type
+    uint16_t tun_port = 0;            // --tun-port
     uint32_t u_threshold = 0; // -x
     uint32_t l_threshold = 0; // -y
     uint32_t svc_flags = 0;   // XLB_IPVS_SVC_F_*: -p, -b

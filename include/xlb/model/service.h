@@ -61,12 +61,17 @@ struct service_config {
     [[nodiscard]] bool persistent() const noexcept { return flags & XLB_IPVS_SVC_F_PERSISTENT; }
 };
 
+enum class tun_type : uint8_t { ipip = XLB_TUN_IPIP, gue = XLB_TUN_GUE, gre = XLB_TUN_GRE };
+
 struct dest_config {
     endpoint addr;
     forwarding fwd = forwarding::dr;
     int32_t weight = 1;
     uint32_t u_threshold = 0;
     uint32_t l_threshold = 0;
+    tun_type tunnel = tun_type::ipip; // with forwarding::tun
+    uint16_t tun_port = 0;            // GUE's UDP port
+    uint8_t tun_flags = 0;            // XLB_TUN_F_*
 };
 
 struct counters {

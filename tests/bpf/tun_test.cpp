@@ -1,0 +1,208 @@
+// TUN through the real XDP program: IPIP, IP6IP6, IPv4-in-IPv6, IPv6-in-IPv4
+// and GUE, compared byte for byte with outer headers the test builds itself;
+// then xlb_decap (the real servers' program) turns each back into the
+// client's original packet.
+
+#include "support/netns.h"
+#include "support/packet.h"
+#include "support/priv.h"
+#include "support/xdp_lab.h"
+
+#include "xlb_decap.skel.h"
+
+#include <xlb/dataplane/xdp_dataplane.h>
+
+#include <gtest/gtest.h>
+
+using namespace xlb;
+using namespace xlb::test;
+
+namespace {
+
+[[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(true));
+
+ip_address addr(const char* s) { return *ip_address::parse(s); }
+
+void put16(std::vector<uint8_t>& v, uint16_t x) {
+    v.push_back(static_cast<uint8_t>(x >> 8));
+    v.push_back(static_cast<uint8_t>(x));
+}
+
+// The outer headers xlb must write, built independently of the data path.
+std::vector<uint8_t> outer_ipv4(const ip_address& src, const ip_address& dst, uint8_t proto, size_t payload) {
+    std::vector<uint8_t> h = {0x45, 0};
+    put16(h, static_cast<uint16_t>(20 + payload));
+    put16(h, 0);      // id
+    put16(h, 0x4000); // DF
+    h.push_back(64);
+    h.push_back(proto);
+    put16(h, 0);
+    h.insert(h.end(), src.bytes().begin(), src.bytes().begin() + 4);
+    h.insert(h.end(), dst.bytes().begin(), dst.bytes().begin() + 4);
+    uint16_t c = inet_csum(h.data(), h.size());
+    h[10] = static_cast<uint8_t>(c >> 8);
+    h[11] = static_cast<uint8_t>(c);
+    return h;
+}
+
+std::vector<uint8_t> outer_ipv6(const ip_address& src, const ip_address& dst, uint8_t next, size_t payload) {
+    std::vector<uint8_t> h = {0x60, 0, 0, 0};
+    put16(h, static_cast<uint16_t>(payload));
+    h.push_back(next);
+    h.push_back(64);
+    h.insert(h.end(), src.bytes().begin(), src.bytes().end());
+    h.insert(h.end(), dst.bytes().begin(), dst.bytes().end());
+    return h;
+}
+
+class tun : public ::testing::Test {
+protected:
+    void SetUp() override {
+        XLB_REQUIRE_PRIVILEGE();
+        _xlb.emplace();
+        _ifindex = ifindex(xdp_lab::dir_if);
+        _decap = xlb_decap_bpf__open_and_load();
+        ASSERT_NE(_decap, nullptr);
+    }
+    void TearDown() override {
+        if (_decap) {
+            xlb_decap_bpf__destroy(_decap);
+        }
+    }
+    xdp_dataplane& dp() { return _xlb->dp(); }
+
+    void add(const char* vip, uint16_t port, const ip_address& dest, tun_type t = tun_type::ipip,
+             uint16_t tun_port = 0) {
+        service_key k{protocol::tcp, {addr(vip), port}};
+        ASSERT_TRUE(dp().add_service({k, scheduler::rr}));
+        auto r = dp().add_dest(k, {{dest, port}, forwarding::tun, 1, 0, 0, t, tun_port, 0});
+        ASSERT_TRUE(r) << r.error().message();
+    }
+
+    static packet_spec syn(const char* src, const char* vip, uint16_t port) {
+        packet_spec p;
+        p.dst = parse_mac(xdp_lab::dir_mac);
+        p.saddr = addr(src);
+        p.daddr = addr(vip);
+        p.dport = port;
+        p.payload = {'x', 'y', 'z'};
+        return p;
+    }
+
+    // Expected frame: L2 to the dest's MAC, EtherType, outer headers, inner packet.
+    static std::vector<uint8_t> expect(const std::vector<uint8_t>& inner_frame, int backend, uint16_t ethertype,
+                                       const std::vector<uint8_t>& outer) {
+        std::vector<uint8_t> f;
+        auto dm = xdp_lab::backend_mac(backend);
+        auto sm = parse_mac(xdp_lab::dir_mac);
+        f.insert(f.end(), dm.begin(), dm.end());
+        f.insert(f.end(), sm.begin(), sm.end());
+        put16(f, ethertype);
+        f.insert(f.end(), outer.begin(), outer.end());
+        f.insert(f.end(), inner_frame.begin() + 14, inner_frame.end());
+        return f;
+    }
+
+    // xlb_decap gives back the client's packet behind the new L2 header.
+    void expect_decap(const std::vector<uint8_t>& encapsulated, const std::vector<uint8_t>& original) {
+        auto r = run_xdp(bpf_program__fd(_decap->progs.xlb_decap), encapsulated, _ifindex);
+        ASSERT_EQ(r.action, XDP_PASS);
+        ASSERT_EQ(r.out.size(), original.size());
+        EXPECT_TRUE(std::equal(r.out.begin(), r.out.begin() + 12, encapsulated.begin())) << "L2 addresses kept";
+        EXPECT_TRUE(std::equal(r.out.begin() + 12, r.out.end(), original.begin() + 12))
+            << "EtherType and inner packet as the client sent them";
+    }
+
+    run_result run(const std::vector<uint8_t>& f) { return run_xdp(dp().prog_fd(), f, _ifindex); }
+
+    std::optional<loaded_xlb> _xlb;
+    int _ifindex = 0;
+    xlb_decap_bpf* _decap = nullptr;
+};
+
+TEST_F(tun, ipip) {
+    add("10.1.0.180", 80, xdp_lab::backend4(1));
+    auto in = build(syn("10.1.0.200", "10.1.0.180", 80));
+    auto r = run(in);
+    ASSERT_EQ(r.action, XDP_TX);
+    auto want = expect(in, 1, 0x0800, outer_ipv4(addr("10.1.0.1"), xdp_lab::backend4(1), 4, in.size() - 14));
+    EXPECT_EQ(r.out, want) << "outer source: the director's address toward the dest";
+    expect_decap(r.out, in);
+}
+
+TEST_F(tun, ip6ip6) {
+    add("fd01::180", 443, xdp_lab::backend6(3));
+    auto in = build(syn("fd01::200", "fd01::180", 443));
+    auto r = run(in);
+    ASSERT_EQ(r.action, XDP_TX);
+    EXPECT_EQ(r.out, expect(in, 3, 0x86dd, outer_ipv6(addr("fd01::1"), xdp_lab::backend6(3), 41, in.size() - 14)));
+    expect_decap(r.out, in);
+}
+
+TEST_F(tun, ipv4_vip_to_ipv6_dest_and_back) {
+    add("10.1.0.181", 80, xdp_lab::backend6(4));
+    auto in4 = build(syn("10.1.0.200", "10.1.0.181", 80));
+    auto r = run(in4);
+    ASSERT_EQ(r.action, XDP_TX);
+    EXPECT_EQ(r.out, expect(in4, 4, 0x86dd, outer_ipv6(addr("fd01::1"), xdp_lab::backend6(4), 4, in4.size() - 14)));
+    expect_decap(r.out, in4);
+
+    add("fd01::181", 80, xdp_lab::backend4(5));
+    auto in6 = build(syn("fd01::200", "fd01::181", 80));
+    auto r6 = run(in6);
+    ASSERT_EQ(r6.action, XDP_TX);
+    EXPECT_EQ(r6.out,
+              expect(in6, 5, 0x0800, outer_ipv4(addr("10.1.0.1"), xdp_lab::backend4(5), 41, in6.size() - 14)));
+    expect_decap(r6.out, in6);
+}
+
+TEST_F(tun, gue) {
+    add("10.1.0.182", 80, xdp_lab::backend4(6), tun_type::gue, 6080);
+    auto in = build(syn("10.1.0.200", "10.1.0.182", 80));
+    auto r = run(in);
+    ASSERT_EQ(r.action, XDP_TX);
+    size_t inner = in.size() - 14;
+    std::vector<uint8_t> udp_gue;
+    // The source port carries the flow's entropy: read it, check its range.
+    ASSERT_GT(r.out.size(), 14u + 20 + 2);
+    uint16_t sport = static_cast<uint16_t>(r.out[34] << 8 | r.out[35]);
+    EXPECT_GE(sport, 49152);
+    put16(udp_gue, sport);
+    put16(udp_gue, 6080);
+    put16(udp_gue, static_cast<uint16_t>(8 + 4 + inner));
+    put16(udp_gue, 0); // --tun-nocsum
+    udp_gue.insert(udp_gue.end(), {0, 4, 0, 0}); // GUE variant 0, inner protocol 4
+    auto outer = outer_ipv4(addr("10.1.0.1"), xdp_lab::backend4(6), 17, udp_gue.size() + inner);
+    outer.insert(outer.end(), udp_gue.begin(), udp_gue.end());
+    EXPECT_EQ(r.out, expect(in, 6, 0x0800, outer));
+    expect_decap(r.out, in);
+    // The same flow keeps its source port.
+    auto again = run(build(syn("10.1.0.200", "10.1.0.182", 80)));
+    EXPECT_EQ(again.out[34], r.out[34]);
+    EXPECT_EQ(again.out[35], r.out[35]);
+}
+
+TEST_F(tun, vlan_tags_stay_in_front) {
+    add("10.1.0.183", 80, xdp_lab::backend4(7));
+    auto p = syn("10.1.0.200", "10.1.0.183", 80);
+    p.vlans = {{0x8100, 42}};
+    auto in = build(p);
+    auto r = run(in);
+    ASSERT_EQ(r.action, XDP_TX);
+    ASSERT_EQ(r.out.size(), in.size() + 20);
+    EXPECT_EQ(r.out[12], 0x81);
+    EXPECT_EQ(r.out[13], 0x00);
+    EXPECT_EQ(r.out[15], 42) << "the tag survives";
+    EXPECT_EQ(r.out[16], 0x08);
+    EXPECT_EQ(r.out[17], 0x00) << "and announces the outer IPv4 header";
+    EXPECT_TRUE(std::equal(r.out.begin() + 18 + 20, r.out.end(), in.begin() + 18)) << "inner packet intact";
+}
+
+TEST_F(tun, decap_leaves_other_traffic_alone) {
+    auto plain = build(syn("10.1.0.200", "10.1.0.184", 80));
+    auto r = run_xdp(bpf_program__fd(_decap->progs.xlb_decap), plain, _ifindex);
+    EXPECT_EQ(r.action, XDP_PASS);
+    EXPECT_EQ(r.out, plain);
+}
+
+} // namespace
