@@ -208,6 +208,26 @@ TEST(ipvsadm_grammar, set_and_timeout) {
               "The option 'timeout' conflicts with the 'service-address' option in the 'list' command");
 }
 
+TEST(ipvsadm_grammar, tunnel_options) {
+    auto i = parse_ok({"-a", "-t", "10.0.0.1:80", "-r", "[2001:db8::5]:8080", "-i", "--tun-type", "gue", "--tun-port",
+                       "6080", "--tun-nocsum"});
+    EXPECT_EQ(i.fwd, forwarding::tun);
+    EXPECT_EQ(i.tunnel, tun_type::gue);
+    EXPECT_EQ(i.tun_port, 6080);
+    EXPECT_EQ(i.dest->port, 80) << "-i forces the virtual port, across families too";
+    EXPECT_EQ(parse_error({"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-g", "--tun-type", "ipip"}).message,
+              "Tunnel options conflict with forward method");
+    EXPECT_EQ(parse_error({"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i", "--tun-type", "gue"}).message,
+              "Missing tunnel port for gue");
+    EXPECT_EQ(parse_error({"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i", "--tun-type", "vxlan"}).message,
+              "illegal tunnel type `vxlan' specified");
+    auto gre = parse_error({"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i", "--tun-type", "gre"}, "xlbctl");
+    EXPECT_NE(gre.message.find("gre is not supported yet"), std::string::npos);
+    auto m = parse_ok({"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2:8080", "-m"});
+    EXPECT_EQ(m.fwd, forwarding::nat);
+    EXPECT_EQ(m.dest->port, 8080) << "NAT keeps the real server's port";
+}
+
 TEST(ipvsadm_grammar, unknown_options) {
     EXPECT_EQ(parse_error({"-n"}, "xlbctl").message, "Try `xlbctl -h' or 'xlbctl --help' for more information.");
     auto later = parse_error({"-L", "--bogus"});
@@ -217,8 +237,8 @@ TEST(ipvsadm_grammar, unknown_options) {
 
 TEST(ipvsadm_grammar, unsupported_options_are_refused_not_ignored) {
     for (std::vector<std::string> args : {
-             std::vector<std::string>{"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "--tun-port", "6080"},
-             {"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i"},
+             std::vector<std::string>{"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i", "--tun-csum"},
+             {"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i", "--tun-remcsum"},
              {"-A", "-t", "10.0.0.1:80", "-o"},
              {"-A", "-f", "7"},
              {"-L", "--rate"},
