@@ -96,3 +96,44 @@ TEST_F(dr_sched_lab, upper_threshold_stops_new_connections) {
 }
 
 } // namespace
+
+namespace {
+
+// TUN: this host's kernel has no ipip, ip6_tunnel or fou, so the real servers
+// run xlb's own decapsulation program (bpf/xlb_decap.bpf.c) on eth0.
+TEST_F(dr_sched_lab, tun_ipip_and_gue_through_xlb_decap) {
+    for (const char* b : {"b1", "b2", "b3"}) {
+        ASSERT_EQ(sh(fmt::format("ip -n {}-{} link set dev eth0 xdpdrv obj {}/bpf/xlb_decap.bpf.o sec xdp", _prefix, b,
+                                 XLB_BINARY_DIR)),
+                  0);
+    }
+    ASSERT_EQ(xlbctl("-A -t 10.77.0.100:80 -s rr"), 0);
+    ASSERT_EQ(xlbctl("-a -t 10.77.0.100:80 -r 10.77.0.11 -i"), 0);
+    ASSERT_EQ(xlbctl("-a -t 10.77.0.100:80 -r 10.77.0.12 -i --tun-type gue --tun-port 6080"), 0);
+    ASSERT_EQ(xlbctl("-a -t 10.77.0.100:80 -r 10.77.0.13 -i --tun-type ipip"), 0);
+    auto t = connect("10.77.0.100", 60);
+    EXPECT_EQ(t["failed"], 0);
+    for (const char* b : {"b1", "b2", "b3"}) {
+        EXPECT_NEAR(t[b], 20, 3) << b;
+    }
+    auto list = xlbctl_out("-L -n");
+    EXPECT_NE(list.find("10.77.0.12:80                Tunnel  1"), std::string::npos) << list;
+}
+
+// An IPv6 VIP carried to the servers over IPv4 (6in4), as IPVS allows.
+TEST_F(dr_sched_lab, tun_ipv6_vip_over_ipv4) {
+    for (const char* b : {"b1", "b2", "b3"}) {
+        ASSERT_EQ(sh(fmt::format("ip -n {}-{} link set dev eth0 xdpdrv obj {}/bpf/xlb_decap.bpf.o sec xdp", _prefix, b,
+                                 XLB_BINARY_DIR)),
+                  0);
+    }
+    ASSERT_EQ(xlbctl("-A -t [fd77::100]:80 -s rr"), 0);
+    for (const char* ip : {"10.77.0.11", "10.77.0.12", "10.77.0.13"}) {
+        ASSERT_EQ(xlbctl(fmt::format("-a -t [fd77::100]:80 -r {} -i", ip)), 0);
+    }
+    auto t = connect("fd77::100", 30);
+    EXPECT_EQ(t["failed"], 0);
+    EXPECT_EQ(t["b1"] + t["b2"] + t["b3"], 30);
+}
+
+} // namespace
