@@ -24,6 +24,10 @@
 #endif
 #define XLB_INLINE static __always_inline
 
+/* barrier_var() (bpf_helpers.h) makes the compiler forget what it knows of a
+ * variable, so a bound applied after it is one the verifier sees: 6.1 does not
+ * track the range of a byte swap, a mask after the barrier gives it one. */
+
 /* What the parser learns about a packet, and what the later stages need. */
 struct xlb_pkt {
     struct xlb_flow_key key; /* 5-tuple; daddr:dport is the VIP side */

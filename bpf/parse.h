@@ -64,6 +64,8 @@ XLB_INLINE int xlb4_parse(struct hdr_cursor *cur, void *data_end, struct xlb_pkt
     if (hdrsize < sizeof(*iph))
         return -XLB_R_DROP_MALFORMED;
     tot_len = bpf_ntohs(iph->tot_len);
+    barrier_var(tot_len);
+    tot_len &= 0xffff;
     if (tot_len < hdrsize)
         return -XLB_R_DROP_MALFORMED;
     if (cur->pos + hdrsize > data_end)
@@ -100,17 +102,21 @@ struct xlb_ipv6_frag_hdr {
 XLB_INLINE int xlb6_parse(struct hdr_cursor *cur, void *data_end, struct xlb_pkt *pkt)
 {
     struct ipv6hdr *ip6h = cur->pos;
+    __u32 plen;
     __u8 nexthdr;
 
     if ((void *)(ip6h + 1) > data_end)
         return -XLB_R_DROP_MALFORMED;
     if (ip6h->version != 6)
         return -XLB_R_DROP_MALFORMED;
-    if ((void *)(ip6h + 1) + bpf_ntohs(ip6h->payload_len) > data_end)
+    plen = bpf_ntohs(ip6h->payload_len);
+    barrier_var(plen);
+    plen &= 0xffff;
+    if ((void *)(ip6h + 1) + plen > data_end)
         return -XLB_R_DROP_MALFORMED;
 
     pkt->l3 = ip6h;
-    pkt->l3_len = sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
+    pkt->l3_len = sizeof(*ip6h) + plen;
     pkt->key.af = XLB_AF_INET6;
     __builtin_memcpy(pkt->key.saddr.v6, &ip6h->saddr, 16);
     __builtin_memcpy(pkt->key.daddr.v6, &ip6h->daddr, 16);

@@ -40,10 +40,13 @@ XLB_INLINE void persist_key_of(struct xlb_persist_key *k, __u32 svc, const struc
 }
 
 /* The dest a live template gives this client, or -1. */
+/* Keys are copied to the stack first: 6.1 takes a map key from the stack, a
+ * map value or the packet, not from a global function's argument memory. */
 XLB_INLINE long persist_find(const struct xlb_persist_key *k, const struct xlb_sched_table *t,
                              const struct xlb_config *cfg, __u64 now)
 {
-    struct xlb_persist *p = bpf_map_lookup_elem(&persist, k);
+    struct xlb_persist_key key = *k;
+    struct xlb_persist *p = bpf_map_lookup_elem(&persist, &key);
     struct xlb_dest *d;
     __u32 id;
 
@@ -59,9 +62,10 @@ XLB_INLINE long persist_find(const struct xlb_persist_key *k, const struct xlb_s
 XLB_INLINE void persist_store(const struct xlb_persist_key *k, __u32 id, __u32 gen, __u64 now, bool counted)
 {
     struct xlb_persist p = { .last_seen = now, .dest = id, .dest_gen = gen };
+    struct xlb_persist_key key = *k;
     struct xlb_dest_conns *c;
 
-    bpf_map_update_elem(&persist, k, &p, BPF_ANY);
+    bpf_map_update_elem(&persist, &key, &p, BPF_ANY);
     if (counted)
         return;
     c = bpf_map_lookup_elem(&dest_conns, &id);

@@ -22,6 +22,18 @@
 #include <xlb/ipvs_hash.h>
 
 #define XLB_BAND_MASK (XLB_MAX_DESTS_PER_SVC - 1)
+
+/*
+ * Always 0, but in .bss, so the verifier cannot know it. Kernels before 6.7
+ * verify a bpf_loop() callback once, with the context as it is before the
+ * first iteration: a field initialised to a constant (best = -1) looks
+ * constant inside the callback, and the branch on it is hard-wired, so every
+ * member looked like the first. The vm tier caught it on Debian 12's 6.1
+ * (lc/wlc/nq took the last member). Loop contexts start from XLB_OPAQUE()
+ * values instead.
+ */
+volatile __s64 xlb_opaque_zero;
+#define XLB_OPAQUE(v) ((v) + xlb_opaque_zero)
 _Static_assert((XLB_MAX_DESTS_PER_SVC & XLB_BAND_MASK) == 0, "XLB_MAX_DESTS_PER_SVC must be a power of 2");
 
 /* How many overloaded entries rr/wrr step over before giving up on a pick. */
@@ -119,7 +131,7 @@ static long band_walk_cb(__u32 i, struct band_walk *w)
  * cursor: sched_commit() does, once the flow is in the table. */
 XLB_INLINE long sched_band_peek(__u32 svc, const struct xlb_sched_table *t, struct sched_pick *p)
 {
-    struct band_walk w = { .t = t, .id = -XLB_R_DROP_NO_DEST };
+    struct band_walk w = { .t = t };
     struct xlb_sched_cursor *c;
 
     if (t->nbands == 0)
@@ -127,6 +139,7 @@ XLB_INLINE long sched_band_peek(__u32 svc, const struct xlb_sched_table *t, stru
     c = bpf_map_lookup_elem(&sched_cursor, &svc);
     if (!c)
         return -XLB_R_DROP_INTERNAL;
+    w.id = XLB_OPAQUE(-XLB_R_DROP_NO_DEST);
     w.cur = *c;
     if (w.cur.gen != t->gen || w.cur.band >= t->nbands) {
         w.cur.gen = t->gen;
@@ -274,7 +287,16 @@ static long twos_pick_cb(__u32 i, struct twos *s)
 /* ip_vs_twos.c: two random weighted choices, keep the less loaded. */
 static __attribute__((noinline)) long sched_twos(const struct xlb_sched_table *t, __u32 n)
 {
-    struct twos s = { .t = t, .any = -1, .c1 = -1, .c2 = -1, .w1 = -1, .w2 = -1 };
+    struct twos s = { .t = t };
+
+    s.any = XLB_OPAQUE(-1);
+    s.c1 = XLB_OPAQUE(-1);
+    s.c2 = XLB_OPAQUE(-1);
+    s.w1 = XLB_OPAQUE(-1);
+    s.w2 = XLB_OPAQUE(-1);
+    s.total = XLB_OPAQUE(0);
+    s.oh1 = XLB_OPAQUE(0);
+    s.oh2 = XLB_OPAQUE(0);
 
     bpf_loop(n, twos_total_cb, &s, 0);
     if (s.any < 0)
@@ -290,15 +312,20 @@ static __attribute__((noinline)) long sched_twos(const struct xlb_sched_table *t
     return s.c1;
 }
 
-XLB_INLINE long sched_scan(const struct xlb_sched_table *t)
+/* Out of line, like sched_twos(): the loop's context then sits in a frame of
+ * its own. Inlined into the global xlb_schedule(), 6.1's inlined bpf_loop
+ * returned the last member every time (tests/bpf in the vm tier caught it). */
+static __attribute__((noinline)) long sched_scan(const struct xlb_sched_table *t)
 {
-    struct scan s = { .t = t, .sched = t->sched, .best = -1 };
+    struct scan s = { .t = t, .sched = t->sched };
+
+    s.best = XLB_OPAQUE(-1);
+    s.best_oh = XLB_OPAQUE(0);
+    s.best_w = XLB_OPAQUE(0);
     __u32 n = t->nmembers;
 
     if (n > XLB_MAX_DESTS_PER_SVC)
         n = XLB_MAX_DESTS_PER_SVC;
-    if (t->sched == XLB_SCHED_TWOS)
-        return sched_twos(t, n);
     bpf_loop(n, scan_cb, &s, 0);
     return s.best >= 0 ? s.best : -XLB_R_DROP_NO_DEST;
 }
@@ -332,9 +359,10 @@ static long sh_probe_cb(__u32 offset, struct sh_probe *p)
 
 XLB_INLINE long sched_sh(const struct xlb_sched_table *t, const struct xlb_flow_key *k)
 {
-    struct sh_probe p = { .t = t, .id = -XLB_R_DROP_NO_DEST };
+    struct sh_probe p = { .t = t };
     __u32 id;
 
+    p.id = XLB_OPAQUE(-XLB_R_DROP_NO_DEST);
     p.fold = addr_fold_host(&k->saddr, k->af);
     p.port = (t->ipvs_flags & XLB_IPVS_SVC_F_SCHED2) ? bpf_ntohs(k->sport) : 0;
     if (t->ipvs_flags & XLB_IPVS_SVC_F_SCHED1) {
@@ -390,9 +418,10 @@ static long mh_probe_cb(__u32 offset, struct mh_probe *p)
 
 XLB_INLINE long sched_mh(__u32 svc, const struct xlb_sched_table *t, const struct xlb_flow_key *k)
 {
-    struct mh_probe p = { .id = -XLB_R_DROP_NO_DEST };
+    struct mh_probe p = {};
     __u32 *id;
 
+    p.id = XLB_OPAQUE(-XLB_R_DROP_NO_DEST);
     p.table = bpf_map_lookup_elem(&mh_tables, &svc);
     if (!p.table)
         return -XLB_R_DROP_NO_DEST;
@@ -425,6 +454,10 @@ XLB_INLINE long sched_choose(__u32 svc, const struct xlb_sched_table *t, const s
         return sched_dh(t, k);
     case XLB_SCHED_MH:
         return sched_mh(svc, t, k);
+    case XLB_SCHED_TWOS:
+        /* Called from here, not from sched_scan(): one frame less on the
+         * deepest call chain, which must fit in 512 bytes of stack. */
+        return sched_twos(t, t->nmembers > XLB_MAX_DESTS_PER_SVC ? XLB_MAX_DESTS_PER_SVC : t->nmembers);
     default:
         return sched_scan(t);
     }

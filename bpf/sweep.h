@@ -173,6 +173,7 @@ XLB_INLINE void sweeper_arm(void)
     if (!sw || sw->armed)
         return;
     sw->armed = 1;
+    sw->last_run = bpf_jiffies64(); /* the first sweep comes one interval later */
     if (bpf_timer_init(&sw->timer, &sweeper, CLOCK_MONOTONIC) == 0) {
         bpf_timer_set_callback(&sw->timer, sweep_cb);
         bpf_timer_start(&sw->timer, 1000000ull, 0);

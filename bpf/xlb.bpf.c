@@ -63,12 +63,37 @@ XLB_INLINE struct xlb_dest *flow_dest(const struct xlb_flow *f)
 struct new_flow {
     struct xlb_flow f;
     struct sched_pick pick;
-    struct xlb_persist_key pkey;
     __u32 u_threshold;
-    __u8 persistent;
-    __u8 from_template;
-    __u8 pad[2];
 };
+
+/*
+ * Persistence, out of line so its keys stay off the deepest call chain:
+ * with chosen < 0, the dest of the client's live template, or -1; else
+ * chosen packs {dest id, bit 32: it came from the template} and the
+ * template is made or refreshed for that dest.
+ */
+static __attribute__((noinline)) long persist_step(__u32 svc, const struct xlb_flow_key *key, __u64 now, long chosen)
+{
+    const struct xlb_config *cfg;
+    struct xlb_persist_key pkey;
+    struct xlb_sched_table *t;
+    struct xlb_dest *d;
+    __u32 zero = 0, id;
+
+    cfg = bpf_map_lookup_elem(&config, &zero);
+    t = sched_table(svc);
+    if (!cfg || !t || !key)
+        return -1;
+    persist_key_of(&pkey, svc, t, key->af, &key->saddr);
+    if (chosen < 0)
+        return persist_find(&pkey, t, cfg, now);
+    id = (__u32)chosen;
+    d = bpf_map_lookup_elem(&dests, &id);
+    if (!d)
+        return -1;
+    persist_store(&pkey, id, d->gen, now, (chosen >> 32) & 1);
+    return 0;
+}
 
 /*
  * Picks a dest for a new flow of svc: the client's persistence template if it
@@ -87,6 +112,7 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
     __u8 prev_state = state_flags & 0xff, tcp_flags = state_flags >> 8;
     const struct xlb_config *cfg;
     struct xlb_sched_table *t;
+    bool persistent, from_template = false;
     struct xlb_dest *d;
     __u32 zero = 0, id32;
     long id = -1;
@@ -98,12 +124,10 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
     if (!cfg || !t)
         return -XLB_R_DROP_NO_DEST;
     nf->pick.valid = 0;
-    nf->persistent = (t->ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT) != 0;
-    nf->from_template = 0;
-    if (nf->persistent) {
-        persist_key_of(&nf->pkey, svc, t, key->af, &key->saddr);
-        id = persist_find(&nf->pkey, t, cfg, now);
-        nf->from_template = id >= 0;
+    persistent = (t->ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT) != 0;
+    if (persistent) {
+        id = persist_step(svc, key, now, -1);
+        from_template = id >= 0;
     }
     if (id < 0)
         id = sched_choose(svc, t, key, &nf->pick);
@@ -125,8 +149,13 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
                       ? tcp_next_state_dir(prev_state, tcp_flags,
                                            d->fwd == XLB_FWD_NAT ? XLB_TCP_DIR_INPUT : XLB_TCP_DIR_INPUT_ONLY)
                       : XLB_UDP_S_NORMAL;
-    if (nf->persistent)
+    if (persistent) {
         nf->f.flags |= XLB_FLOW_F_PERSIST;
+        /* Made or refreshed here, before the flow is inserted: should the
+         * insert find the flow already there (a retransmitted SYN), the
+         * client still belongs on this dest. */
+        persist_step(svc, key, now, (long)id32 | (from_template ? 1l << 32 : 0));
+    }
     if (flow_counts_active(key->proto, nf->f.state))
         nf->f.flags |= XLB_FLOW_F_ACTIVE;
     nf->u_threshold = d->u_threshold;
@@ -149,8 +178,7 @@ static __attribute__((noinline)) int nat_track(const struct xlb_flow_key *fwd, _
     return 0;
 }
 
-/* The flow is in the table: take the scheduler's turn, count the connection,
- * and make or refresh the persistence template. */
+/* The flow is in the table: take the scheduler's turn and count the connection. */
 XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_pkt *pkt, __u64 now)
 {
     struct xlb_dest_conns *c;
@@ -170,8 +198,6 @@ XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_pkt *pkt
         if (nf->u_threshold && c->active + c->inactive >= nf->u_threshold)
             c->overloaded = 1;
     }
-    if (nf->persistent)
-        persist_store(&nf->pkey, id, nf->f.dest_gen, now, nf->from_template);
 }
 
 /*

@@ -511,10 +511,11 @@ TEST_F(datapath, expired_flows_follow_the_set_timeouts) {
     EXPECT_EQ(cfg.tcp_timeout[XLB_TCP_S_FIN_WAIT], 120u);
     EXPECT_EQ(cfg.udp_timeout, 300u);
     cfg.tcp_timeout[XLB_TCP_S_SYN_RECV] = 0;
-    cfg.sweep_ms = 50;
     ASSERT_TRUE(dp().set_config(cfg));
     ASSERT_EQ(run(build(syn4("10.1.0.121", 80, 11000))).action, XDP_TX);
     EXPECT_EQ(dp().list().value()[0].dests[0].active_conns, 1u) << "SYN_RECV counts as active at once";
+    cfg.sweep_ms = 50; // only now: a sweep before the check above would already drop it
+    ASSERT_TRUE(dp().set_config(cfg));
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     expect(build(syn4("10.1.0.121", 80, 11000, tcp_ack)), XDP_PASS, XLB_R_PASS_TCP_NOT_SYN,
            "an expired flow is gone");

@@ -36,6 +36,11 @@ protected:
         XLB_REQUIRE_PRIVILEGE();
         _xlb.emplace(load_options{64, 1024, 65536, 65537});
         _ifindex = ifindex(xdp_lab::dir_if);
+        // These tests set the counters themselves: no sweep may recount them
+        // meanwhile (the ones about the sweep shorten the interval).
+        auto cfg = dp().config().value();
+        cfg.sweep_ms = 3600 * 1000;
+        ASSERT_TRUE(dp().set_config(cfg));
         _conns = file_desc(bpf_obj_get((_xlb->pin_dir() + "/dest_conns").c_str()));
         _dests = file_desc(bpf_obj_get((_xlb->pin_dir() + "/dests").c_str()));
         ASSERT_TRUE(_conns && _dests);

@@ -36,9 +36,14 @@ int libbpf_print(enum libbpf_print_level lvl, const char* format, va_list args) 
     if (ours < threshold()) {
         return 0;
     }
-    char buf[1024];
-    int n = vsnprintf(buf, sizeof(buf), format, args);
-    std::string msg(buf, n > 0 ? std::min<size_t>(n, sizeof(buf) - 1) : 0);
+    // The verifier log comes through here as one long message: no fixed buffer.
+    char* buf = nullptr;
+    int n = vasprintf(&buf, format, args);
+    if (n < 0) {
+        return 0;
+    }
+    std::string msg(buf, static_cast<size_t>(n));
+    free(buf);
     while (!msg.empty() && msg.back() == '\n') {
         msg.pop_back();
     }
