@@ -34,6 +34,7 @@ struct xlb_pkt {
     void *l3;                /* start of the IP header */
     void *l4;                /* start of the TCP/UDP header */
     __u32 l3_len;            /* IP packet length (IPVS counts these bytes) */
+    __u32 mtu;               /* set with -XLB_R_TX_ICMP_TOO_BIG: the egress MTU */
     __u8 tcp_flags;          /* TCP_FLAG_* bits of byte 13 */
     bool fragment;
     bool ip_options;

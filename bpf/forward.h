@@ -46,11 +46,14 @@ XLB_INLINE void neigh_request(__u32 ifindex, const struct bpf_fib_lookup *fib)
  * frame, off the deepest call chain (xlb_xdp -> xlb_schedule -> ...), which
  * must fit the verifier's 512-byte stack budget. */
 /*
- * Routes the (rewritten) packet toward dest `dest_id` (whose FIB answer may be
- * cached), or with XLB_NO_DEST toward the packet's own destination (a NAT
- * reply going to its client; never cached).
+ * Routes the packet toward dest `dest_id` (whose FIB answer may be cached), or
+ * with XLB_NO_DEST toward the packet's own destination (a NAT reply going to
+ * its client; never cached). `overhead` is what forwarding will add (a TUN
+ * header): a packet that would then exceed the egress MTU is not sent; the
+ * caller answers -XLB_R_TX_ICMP_TOO_BIG with an ICMP error (pkt->mtu set).
  */
-static __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_pkt *pkt, __u32 dest_id)
+static __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_pkt *pkt, __u32 dest_id,
+                                                 __u32 overhead)
 {
     struct ethhdr *eth = (void *)(long)ctx->data;
     __u32 ifindex = ctx->ingress_ifindex;
@@ -97,6 +100,10 @@ static __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_
         __builtin_memcpy(eth->h_dest, fc->dmac, ETH_ALEN);
         __builtin_memcpy(eth->h_source, fc->smac, ETH_ALEN);
         out_ifindex = fc->out_ifindex;
+        if (fc->mtu && pkt->l3_len + overhead > fc->mtu) {
+            pkt->mtu = fc->mtu;
+            return -XLB_R_TX_ICMP_TOO_BIG;
+        }
         goto xmit;
     }
 
@@ -105,7 +112,7 @@ static __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_
     fib.l4_protocol = pkt->key.proto;
     fib.sport = pkt->key.sport;
     fib.dport = dport;
-    fib.tot_len = pkt->l3_len;
+    fib.tot_len = pkt->l3_len + overhead;
     if (af == XLB_AF_INET) {
         fib.family = AF_INET;
         fib.ipv4_src = pkt->key.saddr.v4;
@@ -127,6 +134,9 @@ static __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_
         return -XLB_R_PASS_LOCAL;
     case BPF_FIB_LKUP_RET_FWD_DISABLED:
         return -XLB_R_DROP_FWD_DISABLED;
+    case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+        pkt->mtu = fib.mtu_result;
+        return -XLB_R_TX_ICMP_TOO_BIG;
     default:
         return -XLB_R_DROP_FIB;
     }
@@ -139,6 +149,7 @@ static __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_
         fc->dest_gen = gen;
         fc->in_ifindex = ifindex;
         fc->out_ifindex = out_ifindex;
+        fc->mtu = fib.mtu_result; /* on success too (union with tot_len) */
         __builtin_memcpy(fc->dmac, fib.dmac, ETH_ALEN);
         __builtin_memcpy(fc->smac, fib.smac, ETH_ALEN);
     }

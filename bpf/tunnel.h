@@ -36,6 +36,13 @@ XLB_INLINE __be16 gue_src_port(const struct xlb_flow_key *k)
     return bpf_htons(49152 + (h & 0x3fff));
 }
 
+/* What tun_encap() adds in front of the client's packet. */
+XLB_INLINE __u32 tun_overhead(const struct xlb_dest *d)
+{
+    return (d->af == XLB_AF_INET6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr)) +
+           (d->tun_type == XLB_TUN_GUE ? sizeof(struct udphdr) + XLB_GUE_HLEN : 0);
+}
+
 static __attribute__((noinline)) int tun_encap(struct xdp_md *ctx, struct xlb_pkt *pkt, __u32 dest_id)
 {
     void *data = (void *)(long)ctx->data;

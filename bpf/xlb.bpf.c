@@ -15,6 +15,7 @@
 #include "persist.h"
 #include "nat.h"
 #include "tunnel.h"
+#include "icmp.h"
 #include "sweep.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -237,7 +238,10 @@ static __attribute__((noinline)) int xlb_nat_reply(struct xdp_md *ctx, struct et
     if (rc < 0)
         return rc;
     stats_outbound(svc, dest_id, pkt->l3_len);
-    return xlb_forward(ctx, pkt, XLB_NO_DEST);
+    rc = xlb_forward(ctx, pkt, XLB_NO_DEST, 0);
+    /* A reply too big for the client's path: the server hears nothing back
+     * from here; count it. */
+    return rc == -XLB_R_TX_ICMP_TOO_BIG ? -XLB_R_DROP_TOO_BIG : rc;
 }
 
 XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
@@ -248,6 +252,7 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     struct new_flow nf;
     struct xlb_flow *f;
     struct xlb_dest *d;
+    __u32 overhead;
     struct ethhdr *eth;
     bool new_conn = false, live;
     __u32 zero = 0, svc, dest_id;
@@ -353,23 +358,29 @@ forward:
         return -XLB_R_DROP_INTERNAL;
     stats_inbound(svc, dest_id, pkt->l3_len, new_conn);
 
-    switch (d->fwd) {
-    case XLB_FWD_DR:
-        break;
-    case XLB_FWD_NAT:
-        rc = nat_rewrite(pkt, data_end, true, &d->addr, d->port);
-        if (rc < 0)
-            return rc;
-        break;
-    case XLB_FWD_TUN:
-        rc = tun_encap(ctx, pkt, dest_id);
-        if (rc < 0)
-            return rc;
-        break;
-    default:
+    if (d->fwd != XLB_FWD_DR && d->fwd != XLB_FWD_NAT && d->fwd != XLB_FWD_TUN)
         return -XLB_R_DROP_UNSUPPORTED;
+    /* Route first, with the TUN header's size: a packet too big for the
+     * egress is answered before anything rewrites it, so the ICMP error
+     * quotes what the client sent. */
+    overhead = d->fwd == XLB_FWD_TUN ? tun_overhead(d) : 0;
+    rc = xlb_forward(ctx, pkt, dest_id, overhead);
+    if (rc == -XLB_R_TX_ICMP_TOO_BIG)
+        return icmp_too_big(ctx, pkt, pkt->mtu - overhead);
+    if (rc < 0)
+        return rc;
+    if (d->fwd == XLB_FWD_NAT) {
+        int nrc = nat_rewrite(pkt, (void *)(long)ctx->data_end, true, &d->addr, d->port);
+
+        if (nrc < 0)
+            return nrc;
+    } else if (d->fwd == XLB_FWD_TUN) {
+        int trc = tun_encap(ctx, pkt, dest_id);
+
+        if (trc < 0)
+            return trc;
     }
-    return xlb_forward(ctx, pkt, dest_id);
+    return rc;
 }
 
 SEC("xdp")
@@ -380,6 +391,11 @@ int xlb_xdp(struct xdp_md *ctx)
     int rc, action;
 
     rc = xlb_handle(ctx, &pkt);
+    if (rc >= 0 && (rc & XLB_ACT_ICMP)) {
+        action = XDP_TX;
+        reason = XLB_R_TX_ICMP_TOO_BIG;
+        goto out;
+    }
     if (rc >= 0) {
         action = rc;
         reason = rc == XDP_TX ? XLB_R_TX : XLB_R_REDIRECT;

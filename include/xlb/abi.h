@@ -313,6 +313,8 @@ struct xlb_fib_cache {
     __u32 out_ifindex;
     __u8 dmac[6];
     __u8 smac[6];
+    __u32 mtu;          /* the egress MTU the lookup reported */
+    __u32 pad;
 };
 
 /* Why a packet got its verdict: reasons[] is a per-CPU array of packet counts
@@ -338,6 +340,8 @@ enum xlb_reason {
     XLB_R_DROP_INTERNAL,     /* a map lookup that cannot fail did */
     XLB_R_DROP_UNSUPPORTED,  /* forwarding method not in the data path yet */
     XLB_R_DROP_ENCAP,        /* no headroom to encapsulate (TUN) */
+    XLB_R_TX_ICMP_TOO_BIG,   /* too big for the egress MTU: ICMP "fragmentation needed" / "packet too big" sent back */
+    XLB_R_DROP_TOO_BIG,      /* too big, IPv4 without DF: xlb does not fragment */
     XLB_R_MAX,
 };
 
@@ -382,7 +386,7 @@ static_assert(sizeof(struct xlb_flow) == 24);
 static_assert(offsetof(struct xlb_flow, state) == 20);
 static_assert(sizeof(struct xlb_stats) == 40);
 static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 6));
-static_assert(sizeof(struct xlb_fib_cache) == 32);
+static_assert(sizeof(struct xlb_fib_cache) == 40);
 static_assert(sizeof(struct xlb_neigh_event) == 24);
 static_assert(sizeof(struct xlb_nat_rev) == 40);
 #endif

@@ -198,6 +198,80 @@ TEST_F(tun, vlan_tags_stay_in_front) {
     EXPECT_TRUE(std::equal(r.out.begin() + 18 + 20, r.out.end(), in.begin() + 18)) << "inner packet intact";
 }
 
+// A packet the tunnel header would push past the egress MTU (1500 on the
+// test veth) is answered with ICMP, quoting what the client sent, as IPVS's
+// ensure_mtu_is_adequate() does.
+TEST_F(tun, too_big_for_the_tunnel_gets_icmp_fragmentation_needed) {
+    add("10.1.0.185", 80, xdp_lab::backend4(8));
+    auto p = syn("10.1.0.200", "10.1.0.185", 80);
+    p.frag_off = 0x4000; // DF
+    p.payload.assign(1481 - 20 - 20, 'p'); // 1481 bytes of IP, 1501 with the outer header
+    auto in = build(p);
+    auto before = dp().reasons().value();
+    auto r = run(in);
+    ASSERT_EQ(r.action, XDP_TX);
+    EXPECT_EQ(dp().reasons().value()[XLB_R_TX_ICMP_TOO_BIG] - before[XLB_R_TX_ICMP_TOO_BIG], 1u);
+
+    // [client MAC <- our MAC][VIP -> client, ICMP][3/4, MTU 1480][IP header + 8]
+    std::vector<uint8_t> want(in.begin() + 6, in.begin() + 12); // back to the sender
+    want.insert(want.end(), in.begin(), in.begin() + 6);
+    put16(want, 0x0800);
+    std::vector<uint8_t> icmp = {3, 4, 0, 0, 0, 0};
+    put16(icmp, 1480);
+    icmp.insert(icmp.end(), in.begin() + 14, in.begin() + 14 + 28);
+    uint16_t ic = inet_csum(icmp.data(), icmp.size());
+    icmp[2] = static_cast<uint8_t>(ic >> 8);
+    icmp[3] = static_cast<uint8_t>(ic);
+    std::vector<uint8_t> ip = {0x45, 0};
+    put16(ip, 20 + 36);
+    put16(ip, 0);
+    put16(ip, 0);
+    ip.push_back(64);
+    ip.push_back(1);
+    put16(ip, 0);
+    auto vip = addr("10.1.0.185"), client = addr("10.1.0.200");
+    ip.insert(ip.end(), vip.bytes().begin(), vip.bytes().begin() + 4);
+    ip.insert(ip.end(), client.bytes().begin(), client.bytes().begin() + 4);
+    uint16_t c = inet_csum(ip.data(), ip.size());
+    ip[10] = static_cast<uint8_t>(c >> 8);
+    ip[11] = static_cast<uint8_t>(c);
+    want.insert(want.end(), ip.begin(), ip.end());
+    want.insert(want.end(), icmp.begin(), icmp.end());
+    EXPECT_EQ(r.out, want);
+
+    // One byte less fits exactly once encapsulated.
+    p.payload.pop_back();
+    p.sport++;
+    EXPECT_EQ(run(build(p)).out.size(), build(p).size() + 20);
+    // Without DF xlb cannot fragment: dropped and counted.
+    p.payload.push_back('p');
+    p.sport++;
+    p.frag_off = 0;
+    auto b2 = dp().reasons().value();
+    EXPECT_EQ(run(build(p)).action, XDP_DROP);
+    EXPECT_EQ(dp().reasons().value()[XLB_R_DROP_TOO_BIG] - b2[XLB_R_DROP_TOO_BIG], 1u);
+}
+
+TEST_F(tun, too_big_ipv6_gets_packet_too_big) {
+    add("fd01::185", 80, xdp_lab::backend6(8));
+    auto p = syn("fd01::200", "fd01::185", 80);
+    p.payload.assign(1500 - 40 - 20, 'p');
+    auto in = build(p);
+    auto r = run(in);
+    ASSERT_EQ(r.action, XDP_TX);
+    ASSERT_EQ(r.out.size(), 14u + 40 + 8 + 48);
+    EXPECT_EQ(r.out[14 + 6], 58) << "ICMPv6";
+    EXPECT_EQ(r.out[14 + 40], 2) << "packet too big";
+    uint32_t mtu = static_cast<uint32_t>(r.out[58] << 24 | r.out[59] << 16 | r.out[60] << 8 | r.out[61]);
+    EXPECT_EQ(mtu, 1460u) << "1500 less the 40-byte outer IPv6 header";
+    EXPECT_TRUE(std::equal(r.out.begin() + 62, r.out.end(), in.begin() + 14)) << "quotes the client's packet";
+    // The ICMPv6 checksum, recomputed over the pseudo-header.
+    std::vector<uint8_t> ps(r.out.begin() + 22, r.out.begin() + 54); // src, dst
+    ps.insert(ps.end(), {0, 0, 0, 56, 0, 0, 0, 58});
+    ps.insert(ps.end(), r.out.begin() + 54, r.out.end());
+    EXPECT_EQ(inet_csum(ps.data(), ps.size()), 0) << "a valid checksum sums to zero";
+}
+
 TEST_F(tun, decap_leaves_other_traffic_alone) {
     auto plain = build(syn("10.1.0.200", "10.1.0.184", 80));
     auto r = run_xdp(bpf_program__fd(_decap->progs.xlb_decap), plain, _ifindex);

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Path MTU (as IPVS's ensure_mtu_is_adequate()): a packet that would exceed
+ * the egress MTU, with what forwarding adds (a TUN header), is answered with
+ * ICMP "fragmentation needed" (IPv4 with DF) or ICMPv6 "packet too big",
+ * reporting the MTU less that overhead. The error is built in place from the
+ * packet and sent back out with XDP_TX:
+ *   [L2, MACs swapped][IP: VIP -> client][ICMP][quoted IP header + 8 bytes]
+ * Its source is the VIP, the address the client sent to, as the kernel's
+ * icmp_send() picks a local destination. An IPv4 packet without DF is
+ * dropped and counted: xlb does not fragment. Errors are not rate limited.
+ */
+#ifndef XLB_BPF_ICMP_H
+#define XLB_BPF_ICMP_H
+#include "common.h"
+#include "csum.h"
+
+#define XLB_ICMP_QUOTE4 (sizeof(struct iphdr) + 8)
+#define XLB_ICMP_QUOTE6 (sizeof(struct ipv6hdr) + 8)
+#define XLB_L2_SAVE (ETH_HLEN + 4 * XLB_VLAN_MAX_DEPTH)
+
+/* XDP_TX of an ICMP error, told apart from a forward in xlb_xdp(). */
+#define XLB_ACT_ICMP 0x100
+
+struct icmp4_body {
+    __u8 type, code;
+    __u16 check;
+    __be16 unused;
+    __be16 mtu;
+    __u8 quote[XLB_ICMP_QUOTE4];
+};
+
+struct icmp6_pseudo {
+    __u8 saddr[16], daddr[16];
+    __be32 len;
+    __u8 zero[3], nexthdr;
+    __u8 type, code;
+    __u16 check;
+    __be32 mtu;
+    __u8 quote[XLB_ICMP_QUOTE6];
+};
+
+/* The frame's length as a plain number: computed apart, or the compiler
+ * folds it into pointer arithmetic the verifier refuses. */
+XLB_INLINE int frame_len(struct xdp_md *ctx)
+{
+    long len = (long)ctx->data_end - (long)ctx->data;
+
+    barrier_var(len);
+    return (int)len;
+}
+
+/* data + l2_len with a constant offset per possible L2 length, for the verifier. */
+XLB_INLINE void *l2_end(void *data, __u32 l2_len)
+{
+    if (l2_len == ETH_HLEN)
+        return data + ETH_HLEN;
+    if (l2_len == ETH_HLEN + 4)
+        return data + ETH_HLEN + 4;
+    return data + ETH_HLEN + 8;
+}
+
+/* Swaps the MACs of the saved L2 header: the error goes back where the packet came from. */
+XLB_INLINE void l2_reply(__u8 *l2)
+{
+    __u8 tmp[ETH_ALEN];
+
+    __builtin_memcpy(tmp, l2, ETH_ALEN);
+    __builtin_memcpy(l2, l2 + ETH_ALEN, ETH_ALEN);
+    __builtin_memcpy(l2 + ETH_ALEN, tmp, ETH_ALEN);
+}
+
+static __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb_pkt *pkt, __u32 mtu)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    __u8 l2[XLB_L2_SAVE];
+    __u32 l2_len, l3_new, hdr;
+    void *l3;
+
+    if (!pkt || !pkt->l3)
+        return -XLB_R_DROP_INTERNAL;
+    l2_len = pkt->l3 - data;
+    /* Hide the value from the compiler: knowing it is 14, 18 or 22 it would
+     * turn l2_end() back into data + l2_len, which the verifier refuses. */
+    barrier_var(l2_len);
+    if (l2_len != ETH_HLEN && l2_len != ETH_HLEN + 4 && l2_len != ETH_HLEN + 8)
+        return -XLB_R_DROP_INTERNAL;
+    if (data + XLB_L2_SAVE > data_end)
+        return -XLB_R_DROP_INTERNAL;
+    __builtin_memcpy(l2, data, XLB_L2_SAVE);
+    l2_reply(l2);
+
+    if (pkt->key.af == XLB_AF_INET) {
+        struct icmp4_body body = {};
+        struct iphdr ip = {};
+        struct iphdr *orig = pkt->l3;
+
+        if ((void *)orig + XLB_ICMP_QUOTE4 > data_end)
+            return -XLB_R_DROP_INTERNAL;
+        if (!(orig->frag_off & bpf_htons(0x4000)))
+            return -XLB_R_DROP_TOO_BIG;
+        __builtin_memcpy(body.quote, orig, XLB_ICMP_QUOTE4);
+        body.type = 3; /* destination unreachable */
+        body.code = 4; /* fragmentation needed and DF set */
+        body.mtu = bpf_htons(mtu);
+        body.check = csum_fold64(bpf_csum_diff(NULL, 0, (void *)&body, sizeof(body), 0));
+        hdr = sizeof(ip);
+        l3_new = hdr + sizeof(body);
+        ip.version = 4;
+        ip.ihl = 5;
+        ip.tot_len = bpf_htons(l3_new);
+        ip.ttl = 64;
+        ip.protocol = IPPROTO_ICMP;
+        ip.saddr = orig->daddr;
+        ip.daddr = orig->saddr;
+        ip.check = csum_fold64(bpf_csum_diff(NULL, 0, (void *)&ip, sizeof(ip), 0));
+
+        /* Room in front, then cut the tail: [L2][ip][body]. */
+        if (bpf_xdp_adjust_head(ctx, -(int)(hdr + sizeof(body) - XLB_ICMP_QUOTE4)))
+            return -XLB_R_DROP_INTERNAL;
+        if (bpf_xdp_adjust_tail(ctx, (int)(l2_len + l3_new) - frame_len(ctx)))
+            return -XLB_R_DROP_INTERNAL;
+        data = (void *)(long)ctx->data;
+        data_end = (void *)(long)ctx->data_end;
+        if (data + XLB_L2_SAVE > data_end)
+            return -XLB_R_DROP_INTERNAL;
+        __builtin_memcpy(data, l2, XLB_L2_SAVE);
+        l3 = l2_end(data, l2_len);
+        if (l3 + sizeof(ip) + sizeof(body) > data_end)
+            return -XLB_R_DROP_INTERNAL;
+        __builtin_memcpy(l3, &ip, sizeof(ip));
+        __builtin_memcpy(l3 + sizeof(ip), &body, sizeof(body));
+        return XLB_ACT_ICMP | XDP_TX;
+    }
+
+    {
+        struct icmp6_pseudo ps = {};
+        struct ipv6hdr ip6 = {};
+        struct ipv6hdr *orig = pkt->l3;
+        __u32 icmp_len = 8 + XLB_ICMP_QUOTE6;
+
+        if ((void *)orig + XLB_ICMP_QUOTE6 > data_end)
+            return -XLB_R_DROP_INTERNAL;
+        if (mtu < 1280)
+            mtu = 1280;
+        __builtin_memcpy(ps.quote, orig, XLB_ICMP_QUOTE6);
+        __builtin_memcpy(ps.saddr, &orig->daddr, 16);
+        __builtin_memcpy(ps.daddr, &orig->saddr, 16);
+        ps.len = bpf_htonl(icmp_len);
+        ps.nexthdr = IPPROTO_ICMPV6;
+        ps.type = 2; /* packet too big */
+        ps.mtu = bpf_htonl(mtu);
+        ps.check = csum_fold64(bpf_csum_diff(NULL, 0, (void *)&ps, sizeof(ps), 0));
+        hdr = sizeof(ip6);
+        l3_new = hdr + icmp_len;
+        ip6.version = 6;
+        ip6.payload_len = bpf_htons(icmp_len);
+        ip6.nexthdr = IPPROTO_ICMPV6;
+        ip6.hop_limit = 64;
+        __builtin_memcpy(&ip6.saddr, ps.saddr, 16);
+        __builtin_memcpy(&ip6.daddr, ps.daddr, 16);
+
+        if (bpf_xdp_adjust_head(ctx, -(int)(hdr + icmp_len - XLB_ICMP_QUOTE6)))
+            return -XLB_R_DROP_INTERNAL;
+        if (bpf_xdp_adjust_tail(ctx, (int)(l2_len + l3_new) - frame_len(ctx)))
+            return -XLB_R_DROP_INTERNAL;
+        data = (void *)(long)ctx->data;
+        data_end = (void *)(long)ctx->data_end;
+        if (data + XLB_L2_SAVE > data_end)
+            return -XLB_R_DROP_INTERNAL;
+        __builtin_memcpy(data, l2, XLB_L2_SAVE);
+        l3 = l2_end(data, l2_len);
+        if (l3 + sizeof(ip6) + 8 + XLB_ICMP_QUOTE6 > data_end)
+            return -XLB_R_DROP_INTERNAL;
+        __builtin_memcpy(l3, &ip6, sizeof(ip6));
+        /* type, code, check, mtu, quote: the tail of the pseudo-header struct */
+        __builtin_memcpy(l3 + sizeof(ip6), &ps.type, 8 + XLB_ICMP_QUOTE6);
+        return XLB_ACT_ICMP | XDP_TX;
+    }
+}
+#endif
