@@ -14,6 +14,7 @@
 #define XLB_BPF_ICMP_H
 #include "common.h"
 #include "csum.h"
+#include "conntrack.h"
 
 #define XLB_ICMP_QUOTE4 (sizeof(struct iphdr) + 8)
 #define XLB_ICMP_QUOTE6 (sizeof(struct ipv6hdr) + 8)
@@ -180,3 +181,139 @@ static __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb
     }
 }
 #endif
+
+/*
+ * An ICMP error sent to a VIP about a flow xlb tracks: the packet it quotes is
+ * that flow's reply (VIP:vport -> client), which the server sent directly (DR,
+ * TUN) or through the director (NAT). As IPVS's ip_vs_in_icmp() does, the
+ * error goes to the flow's server, so that its TCP learns of it (a smaller
+ * path MTU, say). For NAT the VIP in it becomes the server's address again:
+ * the outer destination, the quoted source address and port, and the
+ * checksums. Anything else is left to the kernel.
+ */
+XLB_INLINE bool icmp4_is_error(__u8 type)
+{
+    return type == 3 || type == 11 || type == 12; /* unreachable, time exceeded, parameter problem */
+}
+
+XLB_INLINE bool icmp6_is_error(__u8 type)
+{
+    return type >= 1 && type <= 4; /* unreachable, too big, time exceeded, parameter problem */
+}
+
+/* Finds the flow the ICMP error at `icmp` is about; its dest id, or -1. */
+static __attribute__((noinline)) long icmp_related_flow(struct xdp_md *ctx, struct xlb_pkt *pkt, void *icmp)
+{
+    void *data_end = (void *)(long)ctx->data_end;
+    const struct xlb_config *cfg;
+    struct xlb_flow_key k = {};
+    __u8 *hdr = icmp;
+    struct xlb_flow *f;
+    __u32 zero = 0;
+    __be16 *ports;
+
+    if (!pkt || !hdr || hdr + 8 > (__u8 *)data_end)
+        return -1;
+    if (pkt->key.af == XLB_AF_INET) {
+        struct iphdr *in = icmp + 8;
+
+        if (pkt->key.proto != IPPROTO_ICMP || !icmp4_is_error(hdr[0]))
+            return -1;
+        if ((void *)(in + 1) + 4 > data_end || in->ihl != 5)
+            return -1;
+        ports = (void *)(in + 1);
+        k.af = XLB_AF_INET;
+        k.proto = in->protocol;
+        k.saddr.v4 = in->daddr; /* the client */
+        k.daddr.v4 = in->saddr; /* the VIP */
+    } else {
+        struct ipv6hdr *in6 = icmp + 8;
+
+        if (pkt->key.proto != IPPROTO_ICMPV6 || !icmp6_is_error(hdr[0]))
+            return -1;
+        if ((void *)(in6 + 1) + 4 > data_end)
+            return -1;
+        ports = (void *)(in6 + 1);
+        k.af = XLB_AF_INET6;
+        k.proto = in6->nexthdr;
+        __builtin_memcpy(k.saddr.v6, &in6->daddr, 16);
+        __builtin_memcpy(k.daddr.v6, &in6->saddr, 16);
+    }
+    if (k.proto != IPPROTO_TCP && k.proto != IPPROTO_UDP)
+        return -1;
+    k.sport = ports[1];
+    k.dport = ports[0];
+    cfg = bpf_map_lookup_elem(&config, &zero);
+    f = bpf_map_lookup_elem(&flows, &k);
+    if (!cfg || !f || flow_expired(cfg, f, k.proto, bpf_jiffies64()) || !flow_dest(f))
+        return -1;
+    return f->dest;
+}
+
+/* NAT: the quoted reply's source VIP:vport becomes the server's address and
+ * port, as does the error's destination. */
+static __attribute__((noinline)) int icmp_nat_rewrite(struct xdp_md *ctx, struct xlb_pkt *pkt, void *icmp,
+                                                      __u32 dest_id)
+{
+    void *data_end = (void *)(long)ctx->data_end;
+    struct xlb_dest *d = bpf_map_lookup_elem(&dests, &dest_id);
+    __u16 *icheck = icmp + 2;
+    __be16 *ports, old_ports[2], new_ports[2];
+
+    if (!d || !pkt || icmp + 8 > data_end)
+        return -XLB_R_DROP_INTERNAL;
+    if (pkt->key.af == XLB_AF_INET) {
+        struct iphdr *outer = pkt->l3;
+        struct iphdr *in = icmp + 8;
+        __be32 old;
+
+        if (!outer || (void *)(outer + 1) > data_end || (void *)(in + 1) + 4 > data_end)
+            return -XLB_R_DROP_INTERNAL;
+        ports = (void *)(in + 1);
+        __builtin_memcpy(old_ports, ports, 4);
+        new_ports[0] = d->port;
+        new_ports[1] = old_ports[1];
+        old = in->saddr;
+        /* The quoted header's checksum, then the ICMP checksum over every byte
+         * that changed in the quote (including that header checksum). */
+        {
+            __u16 old_check = in->check;
+
+            csum_replace(&in->check, &old, &d->addr.v4, 4);
+            __u32 oc = old_check, nc = in->check;
+            csum_replace(icheck, &oc, &nc, 4);
+        }
+        csum_replace(icheck, &old, &d->addr.v4, 4);
+        csum_replace(icheck, old_ports, new_ports, 4);
+        in->saddr = d->addr.v4;
+        __builtin_memcpy(ports, new_ports, 4);
+        old = outer->daddr;
+        csum_replace(&outer->check, &old, &d->addr.v4, 4);
+        outer->daddr = d->addr.v4;
+        pkt->key.daddr = d->addr;
+        return 0;
+    }
+    {
+        struct ipv6hdr *outer6 = pkt->l3;
+        struct ipv6hdr *in6 = icmp + 8;
+        union xlb_addr old;
+
+        if (!outer6 || (void *)(outer6 + 1) > data_end || (void *)(in6 + 1) + 4 > data_end)
+            return -XLB_R_DROP_INTERNAL;
+        ports = (void *)(in6 + 1);
+        __builtin_memcpy(old_ports, ports, 4);
+        new_ports[0] = d->port;
+        new_ports[1] = old_ports[1];
+        /* ICMPv6's checksum covers the outer destination (pseudo-header) and
+         * the quoted source: both change from the VIP to the server. */
+        __builtin_memcpy(old.v6, &in6->saddr, 16);
+        csum_replace(icheck, old.v6, (void *)d->addr.v6, 16);
+        csum_replace(icheck, old.v6, (void *)d->addr.v6, 16);
+        csum_replace(icheck, old_ports, new_ports, 4);
+        __builtin_memcpy(&in6->saddr, d->addr.v6, 16);
+        __builtin_memcpy(&outer6->daddr, d->addr.v6, 16);
+        __builtin_memcpy(ports, new_ports, 4);
+        pkt->key.daddr = d->addr;
+        return 0;
+    }
+}

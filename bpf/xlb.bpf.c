@@ -49,15 +49,6 @@ XLB_INLINE int service_lookup(const struct xlb_pkt *pkt, __u32 *svc)
     return 0;
 }
 
-/* The flow's dest if it is still usable: the slot holds the same generation. */
-XLB_INLINE struct xlb_dest *flow_dest(const struct xlb_flow *f)
-{
-    struct xlb_dest *d = bpf_map_lookup_elem(&dests, &f->dest);
-
-    if (!d || !(d->flags & XLB_DEST_F_ACTIVE) || d->gen != f->dest_gen)
-        return NULL;
-    return d;
-}
 
 /* A new flow, scheduled but not yet in the flow table. Scalars only: it is
  * filled by the global function xlb_schedule(). */
@@ -244,6 +235,39 @@ static __attribute__((noinline)) int xlb_nat_reply(struct xdp_md *ctx, struct et
     return rc == -XLB_R_TX_ICMP_TOO_BIG ? -XLB_R_DROP_TOO_BIG : rc;
 }
 
+/* An ICMP error to a VIP: to the server of the flow it is about, if any. */
+static __attribute__((noinline)) int xlb_icmp_related(struct xdp_md *ctx, struct xlb_pkt *pkt, void *icmp)
+{
+    struct xlb_dest *d;
+    __u32 id, overhead;
+    long dest;
+    int rc;
+
+    dest = icmp_related_flow(ctx, pkt, icmp);
+    if (dest < 0)
+        return -XLB_R_PASS_NOT_L4;
+    id = dest;
+    d = bpf_map_lookup_elem(&dests, &id);
+    if (!d)
+        return -XLB_R_DROP_INTERNAL;
+    if (d->fwd == XLB_FWD_NAT) {
+        rc = icmp_nat_rewrite(ctx, pkt, icmp, id);
+        if (rc < 0)
+            return rc;
+    }
+    overhead = d->fwd == XLB_FWD_TUN ? tun_overhead(d) : 0;
+    rc = xlb_forward(ctx, pkt, id, overhead);
+    if (rc < 0)
+        return rc == -XLB_R_TX_ICMP_TOO_BIG ? -XLB_R_DROP_TOO_BIG : rc;
+    if (d->fwd == XLB_FWD_TUN) {
+        int trc = tun_encap(ctx, pkt, id);
+
+        if (trc < 0)
+            return trc;
+    }
+    return rc;
+}
+
 XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
 {
     void *data_end = (void *)(long)ctx->data_end;
@@ -291,6 +315,9 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     rc = parse_l4(&cur, data_end, pkt);
     if (rc == -XLB_R_DROP_MALFORMED && !is_vip(pkt))
         return -XLB_R_PASS_MALFORMED;
+    if (rc == -XLB_R_PASS_NOT_L4 && (pkt->key.proto == IPPROTO_ICMP || pkt->key.proto == IPPROTO_ICMPV6) &&
+        is_vip(pkt))
+        return xlb_icmp_related(ctx, pkt, cur.pos);
     if (rc < 0)
         return rc;
 

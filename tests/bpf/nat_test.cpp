@@ -156,3 +156,129 @@ TEST_F(nat, a_reply_without_a_flow_is_not_touched) {
 }
 
 } // namespace
+
+namespace {
+
+// An ICMP error about a VIP's reply (a router on the client's path, say)
+// reaches the director, which owns the VIP; it goes on to the flow's server.
+std::vector<uint8_t> icmp_about(const ip_address& router, const ip_address& vip, const ip_address& client,
+                                uint16_t vport, uint16_t cport) {
+    packet_spec quoted;
+    quoted.saddr = vip;
+    quoted.daddr = client;
+    quoted.sport = vport;
+    quoted.dport = cport;
+    quoted.tcp_flags = tcp_syn | tcp_ack;
+    auto q = build(quoted);
+    std::vector<uint8_t> icmp = {3, 4, 0, 0, 0, 0, 0x05, 0x78}; // fragmentation needed, MTU 1400
+    icmp.insert(icmp.end(), q.begin() + 14, q.begin() + 14 + 28);
+    uint16_t c = inet_csum(icmp.data(), icmp.size());
+    icmp[2] = static_cast<uint8_t>(c >> 8);
+    icmp[3] = static_cast<uint8_t>(c);
+    packet_spec p;
+    p.src = parse_mac("02:00:00:00:00:ee");
+    p.dst = parse_mac(xdp_lab::dir_mac);
+    p.saddr = router;
+    p.daddr = vip;
+    p.proto = 1;
+    p.payload = icmp;
+    return build(p);
+}
+
+TEST_F(nat, icmp_error_about_a_dr_flow_goes_to_its_server) {
+    service_key k{protocol::tcp, {addr("10.1.0.190"), 80}};
+    ASSERT_TRUE(dp().add_service({k, scheduler::rr}));
+    ASSERT_TRUE(dp().add_dest(k, {{xdp_lab::backend4(1), 80}, forwarding::dr, 1, 0, 0}));
+    ASSERT_EQ(run(build(pkt(addr("10.1.0.200"), 45000, addr("10.1.0.190"), 80, 6, tcp_syn))).action, XDP_TX);
+
+    auto err = icmp_about(addr("10.1.0.250"), addr("10.1.0.190"), addr("10.1.0.200"), 80, 45000);
+    auto r = run(err);
+    ASSERT_EQ(r.action, XDP_TX);
+    auto want = err;
+    auto dm = xdp_lab::backend_mac(1);
+    auto sm = parse_mac(xdp_lab::dir_mac);
+    std::copy(dm.begin(), dm.end(), want.begin());
+    std::copy(sm.begin(), sm.end(), want.begin() + 6);
+    EXPECT_EQ(r.out, want) << "DR: only the MACs change";
+
+    auto unknown = icmp_about(addr("10.1.0.250"), addr("10.1.0.190"), addr("10.1.0.200"), 80, 45999);
+    auto u = run(unknown);
+    EXPECT_EQ(u.action, XDP_PASS) << "about no flow: the kernel's business";
+    EXPECT_EQ(u.out, unknown);
+}
+
+TEST_F(nat, icmp_error_about_a_nat_flow_is_rewritten_for_its_server) {
+    auto vip = addr("10.1.0.191"), client = addr("10.1.0.200"), dest = xdp_lab::backend4(2);
+    add("10.1.0.191", 80, protocol::tcp, dest, 8080);
+    ASSERT_EQ(run(build(pkt(client, 46000, vip, 80, 6, tcp_syn))).action, XDP_TX);
+
+    auto r = run(icmp_about(addr("10.1.0.250"), vip, client, 80, 46000));
+    ASSERT_EQ(r.action, XDP_TX);
+    ASSERT_EQ(r.out.size(), 14u + 20 + 8 + 28);
+    const uint8_t* ip = r.out.data() + 14;
+    EXPECT_EQ(inet_csum(ip, 20), 0) << "outer IPv4 checksum";
+    EXPECT_TRUE(std::equal(ip + 16, ip + 20, dest.bytes().begin())) << "to the server";
+    EXPECT_EQ(inet_csum(ip + 20, 8 + 28), 0) << "ICMP checksum";
+    const uint8_t* quoted = ip + 28;
+    EXPECT_EQ(inet_csum(quoted, 20), 0) << "quoted IPv4 checksum";
+    EXPECT_TRUE(std::equal(quoted + 12, quoted + 16, dest.bytes().begin())) << "quoted source: the server";
+    EXPECT_EQ(quoted[20] << 8 | quoted[21], 8080) << "quoted source port: the server's";
+    EXPECT_EQ(quoted[22] << 8 | quoted[23], 46000);
+}
+
+TEST_F(nat, icmp_echo_to_a_vip_is_left_to_the_kernel) {
+    add("10.1.0.192", 80, protocol::tcp, xdp_lab::backend4(3), 80);
+    packet_spec p = pkt(addr("10.1.0.200"), 0, addr("10.1.0.192"), 0, 1, 0);
+    p.payload = {8, 0, 0xf7, 0xff, 0, 0, 0, 0};
+    auto f = build(p);
+    auto r = run(f);
+    EXPECT_EQ(r.action, XDP_PASS);
+    EXPECT_EQ(r.out, f);
+}
+
+} // namespace
+
+namespace {
+
+uint16_t icmp6_csum(const ip_address& src, const ip_address& dst, const std::vector<uint8_t>& icmp) {
+    std::vector<uint8_t> ps(src.bytes().begin(), src.bytes().end());
+    ps.insert(ps.end(), dst.bytes().begin(), dst.bytes().end());
+    ps.insert(ps.end(), {0, 0, static_cast<uint8_t>(icmp.size() >> 8), static_cast<uint8_t>(icmp.size()), 0, 0, 0,
+                         58});
+    ps.insert(ps.end(), icmp.begin(), icmp.end());
+    return inet_csum(ps.data(), ps.size());
+}
+
+TEST_F(nat, icmpv6_packet_too_big_about_a_nat_flow) {
+    auto vip = addr("fd01::191"), client = addr("fd01::200"), dest = xdp_lab::backend6(4), router = addr("fd01::250");
+    add("fd01::191", 443, protocol::tcp, dest, 8443);
+    ASSERT_EQ(run(build(pkt(client, 47000, vip, 443, 6, tcp_syn))).action, XDP_TX);
+
+    packet_spec quoted;
+    quoted.saddr = vip;
+    quoted.daddr = client;
+    quoted.sport = 443;
+    quoted.dport = 47000;
+    auto q = build(quoted);
+    std::vector<uint8_t> icmp = {2, 0, 0, 0, 0, 0, 0x05, 0x00}; // packet too big, MTU 1280
+    icmp.insert(icmp.end(), q.begin() + 14, q.begin() + 14 + 48);
+    uint16_t c = icmp6_csum(router, vip, icmp);
+    icmp[2] = static_cast<uint8_t>(c >> 8);
+    icmp[3] = static_cast<uint8_t>(c);
+    packet_spec p;
+    p.dst = parse_mac(xdp_lab::dir_mac);
+    p.saddr = router;
+    p.daddr = vip;
+    p.proto = 58;
+    p.payload = icmp;
+    auto r = run(build(p));
+    ASSERT_EQ(r.action, XDP_TX);
+    std::vector<uint8_t> out_icmp(r.out.begin() + 14 + 40, r.out.end());
+    EXPECT_EQ(icmp6_csum(router, dest, out_icmp), 0) << "ICMPv6 checksum valid for the new destination";
+    EXPECT_TRUE(std::equal(r.out.begin() + 14 + 24, r.out.begin() + 14 + 40, dest.bytes().begin()));
+    EXPECT_TRUE(std::equal(out_icmp.begin() + 8 + 8, out_icmp.begin() + 8 + 24, dest.bytes().begin()))
+        << "quoted source: the server";
+    EXPECT_EQ(out_icmp[8 + 40] << 8 | out_icmp[8 + 41], 8443);
+}
+
+} // namespace
