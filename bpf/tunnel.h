@@ -36,6 +36,77 @@ XLB_INLINE __be16 gue_src_port(const struct xlb_flow_key *k)
     return bpf_htons(49152 + (h & 0x3fff));
 }
 
+/*
+ * --tun-csum: the outer UDP checksum covers the whole inner packet. Summing it
+ * in XDP would read every byte; instead, as the kernel's local checksum
+ * offload does, the inner packet's sum is derived from what is already valid:
+ * its IP header's sum (20 or 40 bytes, read) plus its TCP/UDP/ICMPv6 segment,
+ * whose sum is the complement of its pseudo-header's (the segment's checksum
+ * makes the two cancel), or zero for ICMP. Returns that 32-bit partial sum, or
+ * -1 when it cannot be derived (IPv6 extension headers, a UDP/IPv4 datagram
+ * without a checksum): the outer checksum is then 0, which UDP allows.
+ */
+struct pseudo4 {
+    __be32 saddr, daddr;
+    __u8 zero, proto;
+    __be16 len;
+};
+
+struct pseudo6 {
+    __u8 saddr[16], daddr[16];
+    __be32 len;
+    __u8 zero[3], nexthdr;
+};
+
+XLB_INLINE __s64 inner_sum(struct xlb_pkt *pkt, void *data_end)
+{
+    __s64 hsum, psum;
+
+    if (!pkt->l4) /* an ICMP error relayed to a TUN server has none */
+        return -1;
+    if (pkt->key.af == XLB_AF_INET) {
+        struct iphdr *iph = pkt->l3;
+        struct pseudo4 ps = {};
+
+        if (!iph || (void *)(iph + 1) > data_end || pkt->l4 != (void *)(iph + 1))
+            return -1;
+        hsum = bpf_csum_diff(NULL, 0, (void *)iph, sizeof(*iph), 0);
+        if (iph->protocol == IPPROTO_ICMP)
+            return hsum;
+        if (iph->protocol == IPPROTO_UDP) {
+            struct udphdr *uh = pkt->l4;
+
+            if ((void *)(uh + 1) > data_end || uh->check == 0)
+                return -1;
+        } else if (iph->protocol != IPPROTO_TCP) {
+            return -1;
+        }
+        ps.saddr = iph->saddr;
+        ps.daddr = iph->daddr;
+        ps.proto = iph->protocol;
+        ps.len = bpf_htons(bpf_ntohs(iph->tot_len) - sizeof(*iph));
+        psum = bpf_csum_diff(NULL, 0, (void *)&ps, sizeof(ps), 0);
+    } else {
+        struct ipv6hdr *ip6h = pkt->l3;
+        struct pseudo6 ps = {};
+
+        if (!ip6h || (void *)(ip6h + 1) > data_end || pkt->l4 != (void *)(ip6h + 1))
+            return -1;
+        if (ip6h->nexthdr != IPPROTO_TCP && ip6h->nexthdr != IPPROTO_UDP && ip6h->nexthdr != IPPROTO_ICMPV6)
+            return -1;
+        hsum = bpf_csum_diff(NULL, 0, (void *)ip6h, sizeof(*ip6h), 0);
+        __builtin_memcpy(ps.saddr, &ip6h->saddr, 16);
+        __builtin_memcpy(ps.daddr, &ip6h->daddr, 16);
+        ps.len = bpf_htonl(bpf_ntohs(ip6h->payload_len));
+        ps.nexthdr = ip6h->nexthdr;
+        psum = bpf_csum_diff(NULL, 0, (void *)&ps, sizeof(ps), 0);
+    }
+    if (hsum < 0 || psum < 0)
+        return -1;
+    /* the segment's sum: the complement of the pseudo-header's */
+    return hsum + csum_fold64(psum);
+}
+
 /* What tun_encap() adds in front of the client's packet. */
 XLB_INLINE __u32 tun_overhead(const struct xlb_dest *d)
 {
@@ -49,6 +120,7 @@ static __attribute__((noinline)) int tun_encap(struct xdp_md *ctx, struct xlb_pk
     void *data_end = (void *)(long)ctx->data_end;
     __u8 l2[XLB_L2_MAX], inner_proto;
     __u32 l2_len, olen, inner_len;
+    __s64 isum;
     struct xlb_dest *d;
     bool outer6, gue;
     void *outer;
@@ -64,6 +136,7 @@ static __attribute__((noinline)) int tun_encap(struct xdp_md *ctx, struct xlb_pk
            (gue ? sizeof(struct udphdr) + XLB_GUE_HLEN : 0);
     inner_proto = pkt->key.af == XLB_AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6;
     inner_len = pkt->l3_len;
+    isum = gue && (d->tun_flags & XLB_TUN_F_CSUM) ? inner_sum(pkt, data_end) : -1;
     l2_len = pkt->l3 - data;
     if (l2_len != ETH_HLEN && l2_len != ETH_HLEN + 4 && l2_len != ETH_HLEN + 8)
         return -XLB_R_DROP_INTERNAL;
@@ -140,6 +213,30 @@ static __attribute__((noinline)) int tun_encap(struct xdp_md *ctx, struct xlb_pk
         gh->flags_hlen = 0;
         gh->proto = inner_proto;
         gh->flags = 0;
+        if (isum >= 0) {
+            __s64 sum = isum + bpf_csum_diff(NULL, 0, (void *)uh, sizeof(*uh) + XLB_GUE_HLEN, 0);
+            __u16 c;
+
+            if (outer6) {
+                struct pseudo6 ps = {};
+
+                __builtin_memcpy(ps.saddr, d->tun_src.v6, 16);
+                __builtin_memcpy(ps.daddr, d->addr.v6, 16);
+                ps.len = bpf_htonl(sizeof(*uh) + XLB_GUE_HLEN + inner_len);
+                ps.nexthdr = IPPROTO_UDP;
+                sum += bpf_csum_diff(NULL, 0, (void *)&ps, sizeof(ps), 0);
+            } else {
+                struct pseudo4 ps = {};
+
+                ps.saddr = d->tun_src.v4;
+                ps.daddr = d->addr.v4;
+                ps.proto = IPPROTO_UDP;
+                ps.len = uh->len;
+                sum += bpf_csum_diff(NULL, 0, (void *)&ps, sizeof(ps), 0);
+            }
+            c = csum_fold64(sum);
+            uh->check = c ? c : 0xffff;
+        }
     }
 
     /* From here the packet is the outer one: routed toward the dest, from the

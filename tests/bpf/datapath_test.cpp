@@ -454,6 +454,16 @@ TEST_F(datapath, fib_answers_are_reused_for_at_most_fib_cache_ms) {
     EXPECT_EQ(backend_of(run(ack)), 6);
 }
 
+TEST_F(datapath, a_dest_that_is_the_director_itself_is_local) {
+    // The dest is an address of this host: the kernel delivers the packet.
+    auto k = tcp("10.1.0.106:80");
+    ASSERT_TRUE(dp().add_service({k, scheduler::rr}));
+    ASSERT_TRUE(dp().add_dest(k, dr(v4("10.1.0.1"), 80)));
+    auto f = build(syn4("10.1.0.106", 80, 9970));
+    auto r = expect(f, XDP_PASS, XLB_R_PASS_LOCAL, "local dest");
+    EXPECT_EQ(r.out, f) << "untouched";
+}
+
 TEST_F(datapath, forwarding_disabled_is_counted) {
     add_service(tcp("10.1.0.100:80"), scheduler::rr, {{1, 1}});
     sh("sysctl -qw net.ipv4.conf.xa.forwarding=0");

@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 using namespace xlb;
 using namespace xlb::test;
 
@@ -72,10 +74,10 @@ protected:
     xdp_dataplane& dp() { return _xlb->dp(); }
 
     void add(const char* vip, uint16_t port, const ip_address& dest, tun_type t = tun_type::ipip,
-             uint16_t tun_port = 0) {
+             uint16_t tun_port = 0, uint8_t flags = 0) {
         service_key k{protocol::tcp, {addr(vip), port}};
         ASSERT_TRUE(dp().add_service({k, scheduler::rr}));
-        auto r = dp().add_dest(k, {{dest, port}, forwarding::tun, 1, 0, 0, t, tun_port, 0});
+        auto r = dp().add_dest(k, {{dest, port}, forwarding::tun, 1, 0, 0, t, tun_port, flags});
         ASSERT_TRUE(r) << r.error().message();
     }
 
@@ -180,6 +182,38 @@ TEST_F(tun, gue) {
     auto again = run(build(syn("10.1.0.200", "10.1.0.182", 80)));
     EXPECT_EQ(again.out[34], r.out[34]);
     EXPECT_EQ(again.out[35], r.out[35]);
+}
+
+// --tun-csum: a real UDP checksum over the whole inner packet, checked here
+// by summing every byte; --tun-remcsum leaves forwarded packets as they are.
+TEST_F(tun, gue_checksum_covers_the_inner_packet) {
+    add("10.1.0.186", 80, xdp_lab::backend4(9), tun_type::gue, 6080, XLB_TUN_F_CSUM);
+    add("fd01::186", 80, xdp_lab::backend6(9), tun_type::gue, 6080, XLB_TUN_F_CSUM);
+    for (auto [src, vip, dst, outer_ip] : {std::tuple{"10.1.0.200", "10.1.0.186", xdp_lab::backend4(9), 20},
+                                           std::tuple{"fd01::200", "fd01::186", xdp_lab::backend6(9), 40}}) {
+        auto p = syn(src, vip, 80);
+        p.payload.assign(333, 'q');
+        auto in = build(p);
+        auto r = run(in);
+        ASSERT_EQ(r.action, XDP_TX) << vip;
+        std::vector<uint8_t> udp(r.out.begin() + 14 + outer_ip, r.out.end());
+        ASSERT_NE(udp[6] | udp[7], 0) << "a checksum is there";
+        ip_address from = outer_ip == 20 ? addr("10.1.0.1") : addr("fd01::1");
+        std::vector<uint8_t> ps;
+        if (outer_ip == 20) {
+            ps.insert(ps.end(), from.bytes().begin(), from.bytes().begin() + 4);
+            ps.insert(ps.end(), dst.bytes().begin(), dst.bytes().begin() + 4);
+            ps.insert(ps.end(), {0, 17, static_cast<uint8_t>(udp.size() >> 8), static_cast<uint8_t>(udp.size())});
+        } else {
+            ps.insert(ps.end(), from.bytes().begin(), from.bytes().end());
+            ps.insert(ps.end(), dst.bytes().begin(), dst.bytes().end());
+            ps.insert(ps.end(),
+                      {0, 0, static_cast<uint8_t>(udp.size() >> 8), static_cast<uint8_t>(udp.size()), 0, 0, 0, 17});
+        }
+        ps.insert(ps.end(), udp.begin(), udp.end());
+        EXPECT_EQ(inet_csum(ps.data(), ps.size()), 0) << vip << ": the UDP checksum verifies over every byte";
+        expect_decap(r.out, in);
+    }
 }
 
 TEST_F(tun, vlan_tags_stay_in_front) {

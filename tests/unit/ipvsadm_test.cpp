@@ -223,6 +223,9 @@ TEST(ipvsadm_grammar, tunnel_options) {
               "illegal tunnel type `vxlan' specified");
     auto gre = parse_error({"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i", "--tun-type", "gre"}, "xlbctl");
     EXPECT_NE(gre.message.find("gre is not supported yet"), std::string::npos);
+    auto cs = parse_ok({"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i", "--tun-type", "gue", "--tun-port", "6080",
+                        "--tun-csum", "--tun-remcsum"});
+    EXPECT_EQ(cs.tun_flags, XLB_TUN_F_CSUM | XLB_TUN_F_REMCSUM);
     auto m = parse_ok({"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2:8080", "-m"});
     EXPECT_EQ(m.fwd, forwarding::nat);
     EXPECT_EQ(m.dest->port, 8080) << "NAT keeps the real server's port";
@@ -237,8 +240,7 @@ TEST(ipvsadm_grammar, unknown_options) {
 
 TEST(ipvsadm_grammar, unsupported_options_are_refused_not_ignored) {
     for (std::vector<std::string> args : {
-             std::vector<std::string>{"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i", "--tun-csum"},
-             {"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-i", "--tun-remcsum"},
+             std::vector<std::string>{"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "--start-daemon", "x"},
              {"-A", "-t", "10.0.0.1:80", "-o"},
              {"-A", "-f", "7"},
              {"-L", "--rate"},

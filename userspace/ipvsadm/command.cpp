@@ -125,8 +125,8 @@ constexpr spec specs[] = {
     {0, "tun-type", false, o_tun_type, true, nullptr},
     {0, "tun-port", false, o_tun_port, true, nullptr},
     {0, "tun-nocsum", false, o_tun_nocsum, false, nullptr},
-    {0, "tun-csum", false, o_tun_csum, false, later},
-    {0, "tun-remcsum", false, o_tun_remcsum, false, later},
+    {0, "tun-csum", false, o_tun_csum, false, nullptr},
+    {0, "tun-remcsum", false, o_tun_remcsum, false, nullptr},
     {0, "mcast-interface", false, o_mcast_interface, true, later},
     {0, "syncid", false, o_syncid, true, later},
     {0, "mcast-group", false, o_mcast_group, true, later},
@@ -259,6 +259,13 @@ struct parser {
             break;
         }
         case o_tun_nocsum:
+            cmd.tun_flags = 0;
+            break;
+        case o_tun_csum:
+            cmd.tun_flags |= XLB_TUN_F_CSUM;
+            break;
+        case o_tun_remcsum:
+            cmd.tun_flags |= XLB_TUN_F_REMCSUM;
             break;
         case o_persistent:
             cmd.svc_flags |= XLB_IPVS_SVC_F_PERSISTENT;
@@ -561,7 +568,8 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
             return usage_error{"Different address family is allowed only for tunneling servers", 2};
         }
     }
-    const uint64_t tun_opts = (1ull << o_tun_type) | (1ull << o_tun_port) | (1ull << o_tun_nocsum);
+    const uint64_t tun_opts = (1ull << o_tun_type) | (1ull << o_tun_port) | (1ull << o_tun_nocsum) |
+                              (1ull << o_tun_csum) | (1ull << o_tun_remcsum);
     if ((p.seen & tun_opts) && p.cmd.fwd != forwarding::tun) {
         return usage_error{"Tunnel options conflict with forward method", 2};
     }
@@ -680,7 +688,8 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         return o;
     case op::add_dest:
     case op::edit_dest: {
-        dest_config d{*cmd.dest, cmd.fwd, cmd.weight, cmd.u_threshold, cmd.l_threshold, cmd.tunnel, cmd.tun_port, 0};
+        dest_config d{*cmd.dest,  cmd.fwd,     cmd.weight,   cmd.u_threshold,
+                      cmd.l_threshold, cmd.tunnel, cmd.tun_port, cmd.tun_flags};
         auto r = cmd.what == op::add_dest ? dp.add_dest(*cmd.service, d) : dp.edit_dest(*cmd.service, d);
         if (!r) {
             return fail(r.error());

@@ -36,6 +36,7 @@ struct command {
     int32_t weight = 1;
     tun_type tunnel = tun_type::ipip; // --tun-type
     uint16_t tun_port = 0;            // --tun-port
+    uint8_t tun_flags = 0;            // XLB_TUN_F_*: --tun-csum, --tun-remcsum
     uint32_t u_threshold = 0; // -x
     uint32_t l_threshold = 0; // -y
     uint32_t svc_flags = 0;   // XLB_IPVS_SVC_F_*: -p, -b
