@@ -29,16 +29,33 @@
  * track the range of a byte swap, a mask after the barrier gives it one. */
 
 /* What the parser learns about a packet, and what the later stages need. */
-struct xlb_pkt {
+/* The scalar part of a packet's description: what the global functions
+ * (verified once, on their own) get by pointer. Nothing in it may be a
+ * pointer: the verifier forgets pointers kept in memory handed to them. */
+struct xlb_pkt_info {
     struct xlb_flow_key key; /* 5-tuple; daddr:dport is the VIP side */
-    void *l3;                /* start of the IP header */
-    void *l4;                /* start of the TCP/UDP header */
     __u32 l3_len;            /* IP packet length (IPVS counts these bytes) */
     __u32 mtu;               /* set with -XLB_R_TX_ICMP_TOO_BIG: the egress MTU */
+};
+
+struct xlb_pkt {
+    union {
+        struct xlb_pkt_info info;
+        struct {
+            struct xlb_flow_key key;
+            __u32 l3_len;
+            __u32 mtu;
+        };
+    };
+    void *l3;                /* start of the IP header */
+    void *l4;                /* start of the TCP/UDP header */
     __u8 tcp_flags;          /* TCP_FLAG_* bits of byte 13 */
     bool fragment;
     bool ip_options;
 };
+
+/* The L2 header's length, 14, 18 or 22, as a scalar a global function can take. */
+#define XLB_L2_LEN(ctx, pkt) ((__u32)((pkt)->l3 - (void *)(long)(ctx)->data))
 
 /* TCP flag bits as in byte 13 of the TCP header. */
 #define XLB_TCPF_FIN 0x01

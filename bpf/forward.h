@@ -42,9 +42,8 @@ XLB_INLINE void neigh_request(__u32 ifindex, const struct bpf_fib_lookup *fib)
  *  FRAG_NEEDED  the packet exceeds the egress MTU.
  *  others       blackhole, unreachable, prohibit, no source address.
  */
-/* Not inlined: its 64-byte bpf_fib_lookup argument then lives in its own
- * frame, off the deepest call chain (xlb_xdp -> xlb_schedule -> ...), which
- * must fit the verifier's 512-byte stack budget. */
+/* A global function: verified once on its own, not once per caller's path,
+ * and its 64-byte bpf_fib_lookup argument lives in its own frame. */
 /*
  * Routes the packet toward dest `dest_id` (whose FIB answer may be cached), or
  * with XLB_NO_DEST toward the packet's own destination (a NAT reply going to
@@ -52,8 +51,8 @@ XLB_INLINE void neigh_request(__u32 ifindex, const struct bpf_fib_lookup *fib)
  * header): a packet that would then exceed the egress MTU is not sent; the
  * caller answers -XLB_R_TX_ICMP_TOO_BIG with an ICMP error (pkt->mtu set).
  */
-static __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_pkt *pkt, __u32 dest_id,
-                                                 __u32 overhead)
+__attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_pkt_info *pkt, __u32 dest_id,
+                                          __u32 overhead)
 {
     struct ethhdr *eth = (void *)(long)ctx->data;
     __u32 ifindex = ctx->ingress_ifindex;

@@ -15,6 +15,7 @@
 #include "common.h"
 #include "csum.h"
 #include "conntrack.h"
+#include "l2.h"
 
 #define XLB_ICMP_QUOTE4 (sizeof(struct iphdr) + 8)
 #define XLB_ICMP_QUOTE6 (sizeof(struct ipv6hdr) + 8)
@@ -41,26 +42,6 @@ struct icmp6_pseudo {
     __u8 quote[XLB_ICMP_QUOTE6];
 };
 
-/* The frame's length as a plain number: computed apart, or the compiler
- * folds it into pointer arithmetic the verifier refuses. */
-XLB_INLINE int frame_len(struct xdp_md *ctx)
-{
-    long len = (long)ctx->data_end - (long)ctx->data;
-
-    barrier_var(len);
-    return (int)len;
-}
-
-/* data + l2_len with a constant offset per possible L2 length, for the verifier. */
-XLB_INLINE void *l2_end(void *data, __u32 l2_len)
-{
-    if (l2_len == ETH_HLEN)
-        return data + ETH_HLEN;
-    if (l2_len == ETH_HLEN + 4)
-        return data + ETH_HLEN + 4;
-    return data + ETH_HLEN + 8;
-}
-
 /* Swaps the MACs of the saved L2 header: the error goes back where the packet came from. */
 XLB_INLINE void l2_reply(__u8 *l2)
 {
@@ -71,17 +52,17 @@ XLB_INLINE void l2_reply(__u8 *l2)
     __builtin_memcpy(l2 + ETH_ALEN, tmp, ETH_ALEN);
 }
 
-static __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb_pkt *pkt, __u32 mtu)
+/* A global function, verified once; l2_len is XLB_L2_LEN() of the packet. */
+__attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb_pkt_info *pkt, __u32 mtu, __u32 l2_len)
 {
     void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;
     __u8 l2[XLB_L2_SAVE];
-    __u32 l2_len, l3_new, hdr;
+    __u32 l3_new, hdr;
     void *l3;
 
-    if (!pkt || !pkt->l3)
+    if (!pkt)
         return -XLB_R_DROP_INTERNAL;
-    l2_len = pkt->l3 - data;
     /* Hide the value from the compiler: knowing it is 14, 18 or 22 it would
      * turn l2_end() back into data + l2_len, which the verifier refuses. */
     barrier_var(l2_len);
@@ -95,7 +76,7 @@ static __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb
     if (pkt->key.af == XLB_AF_INET) {
         struct icmp4_body body = {};
         struct iphdr ip = {};
-        struct iphdr *orig = pkt->l3;
+        struct iphdr *orig = l2_end(data, l2_len);
 
         if ((void *)orig + XLB_ICMP_QUOTE4 > data_end)
             return -XLB_R_DROP_INTERNAL;
@@ -138,7 +119,7 @@ static __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb
     {
         struct icmp6_pseudo ps = {};
         struct ipv6hdr ip6 = {};
-        struct ipv6hdr *orig = pkt->l3;
+        struct ipv6hdr *orig = l2_end(data, l2_len);
         __u32 icmp_len = 8 + XLB_ICMP_QUOTE6;
 
         if ((void *)orig + XLB_ICMP_QUOTE6 > data_end)

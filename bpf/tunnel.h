@@ -14,6 +14,7 @@
 #define XLB_BPF_TUNNEL_H
 #include "maps.h"
 #include "csum.h"
+#include "l2.h"
 
 #define XLB_L2_MAX (ETH_HLEN + 4 * XLB_VLAN_MAX_DEPTH)
 #define XLB_GUE_HLEN 4
@@ -58,23 +59,22 @@ struct pseudo6 {
     __u8 zero[3], nexthdr;
 };
 
-XLB_INLINE __s64 inner_sum(struct xlb_pkt *pkt, void *data_end)
+XLB_INLINE __s64 inner_sum(__u8 af, void *l3, void *data_end)
 {
     __s64 hsum, psum;
 
-    if (!pkt->l4) /* an ICMP error relayed to a TUN server has none */
-        return -1;
-    if (pkt->key.af == XLB_AF_INET) {
-        struct iphdr *iph = pkt->l3;
+    if (af == XLB_AF_INET) {
+        struct iphdr *iph = l3;
         struct pseudo4 ps = {};
 
-        if (!iph || (void *)(iph + 1) > data_end || pkt->l4 != (void *)(iph + 1))
+        /* IPv4 options never get here: such packets go to the kernel. */
+        if ((void *)(iph + 1) > data_end || iph->ihl != 5)
             return -1;
         hsum = bpf_csum_diff(NULL, 0, (void *)iph, sizeof(*iph), 0);
         if (iph->protocol == IPPROTO_ICMP)
             return hsum;
         if (iph->protocol == IPPROTO_UDP) {
-            struct udphdr *uh = pkt->l4;
+            struct udphdr *uh = (void *)(iph + 1);
 
             if ((void *)(uh + 1) > data_end || uh->check == 0)
                 return -1;
@@ -87,10 +87,11 @@ XLB_INLINE __s64 inner_sum(struct xlb_pkt *pkt, void *data_end)
         ps.len = bpf_htons(bpf_ntohs(iph->tot_len) - sizeof(*iph));
         psum = bpf_csum_diff(NULL, 0, (void *)&ps, sizeof(ps), 0);
     } else {
-        struct ipv6hdr *ip6h = pkt->l3;
+        struct ipv6hdr *ip6h = l3;
         struct pseudo6 ps = {};
 
-        if (!ip6h || (void *)(ip6h + 1) > data_end || pkt->l4 != (void *)(ip6h + 1))
+        /* With extension headers the next header is not one of these. */
+        if ((void *)(ip6h + 1) > data_end)
             return -1;
         if (ip6h->nexthdr != IPPROTO_TCP && ip6h->nexthdr != IPPROTO_UDP && ip6h->nexthdr != IPPROTO_ICMPV6)
             return -1;
@@ -114,12 +115,13 @@ XLB_INLINE __u32 tun_overhead(const struct xlb_dest *d)
            (d->tun_type == XLB_TUN_GUE ? sizeof(struct udphdr) + XLB_GUE_HLEN : 0);
 }
 
-static __attribute__((noinline)) int tun_encap(struct xdp_md *ctx, struct xlb_pkt *pkt, __u32 dest_id)
+/* A global function, verified once; l2_len is XLB_L2_LEN() of the packet. */
+__attribute__((noinline)) int tun_encap(struct xdp_md *ctx, struct xlb_pkt_info *pkt, __u32 dest_id, __u32 l2_len)
 {
     void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;
     __u8 l2[XLB_L2_MAX], inner_proto;
-    __u32 l2_len, olen, inner_len;
+    __u32 olen, inner_len;
     __s64 isum;
     struct xlb_dest *d;
     bool outer6, gue;
@@ -136,10 +138,9 @@ static __attribute__((noinline)) int tun_encap(struct xdp_md *ctx, struct xlb_pk
            (gue ? sizeof(struct udphdr) + XLB_GUE_HLEN : 0);
     inner_proto = pkt->key.af == XLB_AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6;
     inner_len = pkt->l3_len;
-    isum = gue && (d->tun_flags & XLB_TUN_F_CSUM) ? inner_sum(pkt, data_end) : -1;
-    l2_len = pkt->l3 - data;
     if (l2_len != ETH_HLEN && l2_len != ETH_HLEN + 4 && l2_len != ETH_HLEN + 8)
         return -XLB_R_DROP_INTERNAL;
+    isum = gue && (d->tun_flags & XLB_TUN_F_CSUM) ? inner_sum(pkt->key.af, l2_end(data, l2_len), data_end) : -1;
     /* Every frame that reached here holds at least L2 + a 20-byte IP header. */
     if (data + XLB_L2_MAX > data_end)
         return -XLB_R_DROP_INTERNAL;
@@ -240,9 +241,7 @@ static __attribute__((noinline)) int tun_encap(struct xdp_md *ctx, struct xlb_pk
     }
 
     /* From here the packet is the outer one: routed toward the dest, from the
-     * tunnel source. */
-    pkt->l3 = NULL;
-    pkt->l4 = NULL;
+     * tunnel source (the caller forgets its l3/l4 pointers). */
     pkt->l3_len = olen + inner_len;
     pkt->key.saddr = d->tun_src;
     return 0;

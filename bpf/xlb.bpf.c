@@ -229,7 +229,7 @@ static __attribute__((noinline)) int xlb_nat_reply(struct xdp_md *ctx, struct et
     if (rc < 0)
         return rc;
     stats_outbound(svc, dest_id, pkt->l3_len);
-    rc = xlb_forward(ctx, pkt, XLB_NO_DEST, 0);
+    rc = xlb_forward(ctx, &pkt->info, XLB_NO_DEST, 0);
     /* A reply too big for the client's path: the server hears nothing back
      * from here; count it. */
     return rc == -XLB_R_TX_ICMP_TOO_BIG ? -XLB_R_DROP_TOO_BIG : rc;
@@ -256,11 +256,11 @@ static __attribute__((noinline)) int xlb_icmp_related(struct xdp_md *ctx, struct
             return rc;
     }
     overhead = d->fwd == XLB_FWD_TUN ? tun_overhead(d) : 0;
-    rc = xlb_forward(ctx, pkt, id, overhead);
+    rc = xlb_forward(ctx, &pkt->info, id, overhead);
     if (rc < 0)
         return rc == -XLB_R_TX_ICMP_TOO_BIG ? -XLB_R_DROP_TOO_BIG : rc;
     if (d->fwd == XLB_FWD_TUN) {
-        int trc = tun_encap(ctx, pkt, id);
+        int trc = tun_encap(ctx, &pkt->info, id, XLB_L2_LEN(ctx, pkt));
 
         if (trc < 0)
             return trc;
@@ -391,9 +391,9 @@ forward:
      * egress is answered before anything rewrites it, so the ICMP error
      * quotes what the client sent. */
     overhead = d->fwd == XLB_FWD_TUN ? tun_overhead(d) : 0;
-    rc = xlb_forward(ctx, pkt, dest_id, overhead);
+    rc = xlb_forward(ctx, &pkt->info, dest_id, overhead);
     if (rc == -XLB_R_TX_ICMP_TOO_BIG)
-        return icmp_too_big(ctx, pkt, pkt->mtu - overhead);
+        return icmp_too_big(ctx, &pkt->info, pkt->mtu - overhead, XLB_L2_LEN(ctx, pkt));
     if (rc < 0)
         return rc;
     if (d->fwd == XLB_FWD_NAT) {
@@ -402,7 +402,7 @@ forward:
         if (nrc < 0)
             return nrc;
     } else if (d->fwd == XLB_FWD_TUN) {
-        int trc = tun_encap(ctx, pkt, dest_id);
+        int trc = tun_encap(ctx, &pkt->info, dest_id, XLB_L2_LEN(ctx, pkt));
 
         if (trc < 0)
             return trc;
