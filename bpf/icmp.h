@@ -52,6 +52,24 @@ XLB_INLINE void l2_reply(__u8 *l2)
     __builtin_memcpy(l2 + ETH_ALEN, tmp, ETH_ALEN);
 }
 
+/* Turns the frame into [saved L2][l3_new bytes]: `grow` bytes more in front,
+ * the tail cut. Returns where the new L3 header goes, or NULL. */
+XLB_INLINE void *icmp_reshape(struct xdp_md *ctx, const __u8 *l2, __u32 l2_len, __u32 grow, __u32 l3_new)
+{
+    void *data, *data_end;
+
+    if (bpf_xdp_adjust_head(ctx, -(int)grow))
+        return NULL;
+    if (bpf_xdp_adjust_tail(ctx, (int)(l2_len + l3_new) - frame_len(ctx)))
+        return NULL;
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
+    if (data + XLB_L2_SAVE > data_end)
+        return NULL;
+    __builtin_memcpy(data, l2, XLB_L2_SAVE);
+    return l2_end(data, l2_len);
+}
+
 /* A global function, verified once; l2_len is XLB_L2_LEN() of the packet. */
 __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb_pkt_info *pkt, __u32 mtu, __u32 l2_len)
 {
@@ -98,18 +116,9 @@ __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb_pkt_in
         ip.daddr = orig->saddr;
         ip.check = csum_fold64(bpf_csum_diff(NULL, 0, (void *)&ip, sizeof(ip), 0));
 
-        /* Room in front, then cut the tail: [L2][ip][body]. */
-        if (bpf_xdp_adjust_head(ctx, -(int)(hdr + sizeof(body) - XLB_ICMP_QUOTE4)))
-            return -XLB_R_DROP_INTERNAL;
-        if (bpf_xdp_adjust_tail(ctx, (int)(l2_len + l3_new) - frame_len(ctx)))
-            return -XLB_R_DROP_INTERNAL;
-        data = (void *)(long)ctx->data;
+        l3 = icmp_reshape(ctx, l2, l2_len, hdr + sizeof(body) - XLB_ICMP_QUOTE4, l3_new);
         data_end = (void *)(long)ctx->data_end;
-        if (data + XLB_L2_SAVE > data_end)
-            return -XLB_R_DROP_INTERNAL;
-        __builtin_memcpy(data, l2, XLB_L2_SAVE);
-        l3 = l2_end(data, l2_len);
-        if (l3 + sizeof(ip) + sizeof(body) > data_end)
+        if (!l3 || l3 + sizeof(ip) + sizeof(body) > data_end)
             return -XLB_R_DROP_INTERNAL;
         __builtin_memcpy(l3, &ip, sizeof(ip));
         __builtin_memcpy(l3 + sizeof(ip), &body, sizeof(body));
@@ -143,17 +152,9 @@ __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb_pkt_in
         __builtin_memcpy(&ip6.saddr, ps.saddr, 16);
         __builtin_memcpy(&ip6.daddr, ps.daddr, 16);
 
-        if (bpf_xdp_adjust_head(ctx, -(int)(hdr + icmp_len - XLB_ICMP_QUOTE6)))
-            return -XLB_R_DROP_INTERNAL;
-        if (bpf_xdp_adjust_tail(ctx, (int)(l2_len + l3_new) - frame_len(ctx)))
-            return -XLB_R_DROP_INTERNAL;
-        data = (void *)(long)ctx->data;
+        l3 = icmp_reshape(ctx, l2, l2_len, hdr + icmp_len - XLB_ICMP_QUOTE6, l3_new);
         data_end = (void *)(long)ctx->data_end;
-        if (data + XLB_L2_SAVE > data_end)
-            return -XLB_R_DROP_INTERNAL;
-        __builtin_memcpy(data, l2, XLB_L2_SAVE);
-        l3 = l2_end(data, l2_len);
-        if (l3 + sizeof(ip6) + 8 + XLB_ICMP_QUOTE6 > data_end)
+        if (!l3 || l3 + sizeof(ip6) + 8 + XLB_ICMP_QUOTE6 > data_end)
             return -XLB_R_DROP_INTERNAL;
         __builtin_memcpy(l3, &ip6, sizeof(ip6));
         /* type, code, check, mtu, quote: the tail of the pseudo-header struct */

@@ -892,6 +892,18 @@ result<> xdp_dataplane::clear() {
     return {};
 }
 
+namespace {
+
+// The kernel refuses a lower threshold above the upper one (ERANGE).
+result<> check_thresholds(const dest_config& cfg) {
+    if (cfg.l_threshold > cfg.u_threshold) {
+        return make_error(ERANGE, "lower threshold {} above upper threshold {}", cfg.l_threshold, cfg.u_threshold);
+    }
+    return {};
+}
+
+} // namespace
+
 result<xdp_dataplane::dest_match> xdp_dataplane::find_dest(const service_key& key, const endpoint& addr) const {
     auto slot = find_service(key);
     if (!slot) {
@@ -959,8 +971,8 @@ result<> xdp_dataplane::rewrite_dest(const svc_slot& svc, const dest_slot& dest)
 }
 
 result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg) {
-    if (cfg.l_threshold > cfg.u_threshold) {
-        return make_error(ERANGE, "lower threshold {} above upper threshold {}", cfg.l_threshold, cfg.u_threshold);
+    if (auto r = check_thresholds(cfg); !r) {
+        return r;
     }
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
@@ -1034,8 +1046,8 @@ result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg)
 }
 
 result<> xdp_dataplane::edit_dest(const service_key& key, const dest_config& cfg) {
-    if (cfg.l_threshold > cfg.u_threshold) {
-        return make_error(ERANGE, "lower threshold {} above upper threshold {}", cfg.l_threshold, cfg.u_threshold);
+    if (auto r = check_thresholds(cfg); !r) {
+        return r;
     }
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
