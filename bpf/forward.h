@@ -42,6 +42,36 @@ XLB_INLINE void neigh_request(__u32 ifindex, const struct bpf_fib_lookup *fib)
  *  FRAG_NEEDED  the packet exceeds the egress MTU.
  *  others       blackhole, unreachable, prohibit, no source address.
  */
+/*
+ * bpf_fib_lookup() is the costliest step of an established flow (a FIB walk
+ * plus a neighbour lookup, ~150 ns here). Its answer for a dest is kept per
+ * CPU for fib_cache_ms, so the kernel's tables stay the truth within that
+ * bound and most packets skip the walk.
+ */
+XLB_INLINE bool fib_cache_fresh(const struct xlb_fib_cache *fc, __u32 gen, __u32 ifindex,
+                                const struct xlb_config *cfg, __u64 now)
+{
+    return fc->dest_gen == gen && fc->in_ifindex == ifindex && cfg->fib_cache_ms &&
+           (now - fc->stamp) * 1000 < (__u64)cfg->fib_cache_ms * cfg->hz;
+}
+
+/* The established flow's fast path, inline: a fresh cached answer for the
+ * same interface, and a packet that fits, go straight out with XDP_TX (after
+ * the NAT rewrite); anything else returns false for xlb_forward(). */
+XLB_INLINE bool fib_fast_tx(struct xdp_md *ctx, struct ethhdr *eth, const struct xlb_pkt *pkt, __u32 dest_id,
+                            const struct xlb_dest *d, const struct xlb_config *cfg, __u64 now)
+{
+    struct xlb_fib_cache *fc = bpf_map_lookup_elem(&fib_cache, &dest_id);
+    __u32 ifindex = ctx->ingress_ifindex;
+
+    if (!fc || !fib_cache_fresh(fc, d->gen, ifindex, cfg, now) || fc->out_ifindex != ifindex ||
+        (fc->mtu && pkt->l3_len > fc->mtu))
+        return false;
+    __builtin_memcpy(eth->h_dest, fc->dmac, ETH_ALEN);
+    __builtin_memcpy(eth->h_source, fc->smac, ETH_ALEN);
+    return true;
+}
+
 /* A global function: verified once on its own, not once per caller's path,
  * and its 64-byte bpf_fib_lookup argument lives in its own frame. */
 /*
@@ -52,7 +82,7 @@ XLB_INLINE void neigh_request(__u32 ifindex, const struct bpf_fib_lookup *fib)
  * caller answers -XLB_R_TX_ICMP_TOO_BIG with an ICMP error (pkt->mtu set).
  */
 __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_pkt_info *pkt, __u32 dest_id,
-                                          __u32 overhead)
+                                          __u32 overhead, __u64 now)
 {
     struct ethhdr *eth = (void *)(long)ctx->data;
     __u32 ifindex = ctx->ingress_ifindex;
@@ -60,7 +90,6 @@ __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_pkt_inf
     const struct xlb_config *cfg;
     const union xlb_addr *dst;
     struct bpf_fib_lookup fib;
-    __u64 now = bpf_jiffies64();
     __u32 out_ifindex, zero = 0, gen = 0;
     struct xlb_dest *d = NULL;
     __be16 dport;
@@ -88,21 +117,15 @@ __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_pkt_inf
         dport = pkt->key.dport;
     }
 
-    /*
-     * bpf_fib_lookup() is the costliest step of an established flow (a FIB
-     * walk plus a neighbour lookup, ~150 ns here). Its answer for a dest is
-     * kept per CPU for fib_cache_ms, so the kernel's tables stay the truth
-     * within that bound and most packets skip the walk.
-     */
-    if (fc && fc->dest_gen == gen && fc->in_ifindex == ifindex && cfg->fib_cache_ms &&
-        (now - fc->stamp) * 1000 < (__u64)cfg->fib_cache_ms * cfg->hz) {
-        __builtin_memcpy(eth->h_dest, fc->dmac, ETH_ALEN);
-        __builtin_memcpy(eth->h_source, fc->smac, ETH_ALEN);
-        out_ifindex = fc->out_ifindex;
+    if (fc && fib_cache_fresh(fc, gen, ifindex, cfg, now)) {
+        /* Too big: answered by the caller, with the L2 header untouched. */
         if (fc->mtu && pkt->l3_len + overhead > fc->mtu) {
             pkt->mtu = fc->mtu;
             return -XLB_R_TX_ICMP_TOO_BIG;
         }
+        __builtin_memcpy(eth->h_dest, fc->dmac, ETH_ALEN);
+        __builtin_memcpy(eth->h_source, fc->smac, ETH_ALEN);
+        out_ifindex = fc->out_ifindex;
         goto xmit;
     }
 

@@ -229,7 +229,7 @@ static __attribute__((noinline)) int xlb_nat_reply(struct xdp_md *ctx, struct et
     if (rc < 0)
         return rc;
     stats_outbound(svc, dest_id, pkt->l3_len);
-    rc = xlb_forward(ctx, &pkt->info, XLB_NO_DEST, 0);
+    rc = xlb_forward(ctx, &pkt->info, XLB_NO_DEST, 0, now);
     /* A reply too big for the client's path: the server hears nothing back
      * from here; count it. */
     return rc == -XLB_R_TX_ICMP_TOO_BIG ? -XLB_R_DROP_TOO_BIG : rc;
@@ -256,7 +256,7 @@ static __attribute__((noinline)) int xlb_icmp_related(struct xdp_md *ctx, struct
             return rc;
     }
     overhead = d->fwd == XLB_FWD_TUN ? tun_overhead(d) : 0;
-    rc = xlb_forward(ctx, &pkt->info, id, overhead);
+    rc = xlb_forward(ctx, &pkt->info, id, overhead, bpf_jiffies64());
     if (rc < 0)
         return rc == -XLB_R_TX_ICMP_TOO_BIG ? -XLB_R_DROP_TOO_BIG : rc;
     if (d->fwd == XLB_FWD_TUN) {
@@ -387,11 +387,19 @@ forward:
 
     if (d->fwd != XLB_FWD_DR && d->fwd != XLB_FWD_NAT && d->fwd != XLB_FWD_TUN)
         return -XLB_R_DROP_UNSUPPORTED;
+    if (d->fwd != XLB_FWD_TUN && fib_fast_tx(ctx, eth, pkt, dest_id, d, cfg, now)) {
+        if (d->fwd == XLB_FWD_NAT) {
+            rc = nat_rewrite(pkt, data_end, true, &d->addr, d->port);
+            if (rc < 0)
+                return rc;
+        }
+        return XDP_TX;
+    }
     /* Route first, with the TUN header's size: a packet too big for the
      * egress is answered before anything rewrites it, so the ICMP error
      * quotes what the client sent. */
     overhead = d->fwd == XLB_FWD_TUN ? tun_overhead(d) : 0;
-    rc = xlb_forward(ctx, &pkt->info, dest_id, overhead);
+    rc = xlb_forward(ctx, &pkt->info, dest_id, overhead, now);
     if (rc == -XLB_R_TX_ICMP_TOO_BIG)
         return icmp_too_big(ctx, &pkt->info, pkt->mtu - overhead, XLB_L2_LEN(ctx, pkt));
     if (rc < 0)
