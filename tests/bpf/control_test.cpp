@@ -140,6 +140,38 @@ TEST_F(control, set_and_list_timeouts) {
     EXPECT_EQ(cfg.tcp_timeout[XLB_TCP_S_SYN_RECV], 60u) << "--set leaves the other states alone";
 }
 
+TEST_F(control, zero_clears_counters) {
+    ASSERT_EQ(ipvsadm_run(dp(), {"-A", "-t", "10.1.0.131:80", "-s", "rr"}).exit_code, 0);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-a", "-t", "10.1.0.131:80", "-r", "10.1.0.11", "-g"}).exit_code, 0);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-A", "-t", "10.1.0.132:80", "-s", "rr"}).exit_code, 0);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-a", "-t", "10.1.0.132:80", "-r", "10.1.0.12", "-g"}).exit_code, 0);
+    int ifi = ifindex(xdp_lab::dir_if);
+    for (const char* vip : {"10.1.0.131", "10.1.0.132"}) {
+        packet_spec p;
+        p.dst = parse_mac(xdp_lab::dir_mac);
+        p.saddr = *ip_address::parse("10.1.0.200");
+        p.daddr = *ip_address::parse(vip);
+        ASSERT_EQ(run_xdp(dp().prog_fd(), build(p), ifi).action, XDP_TX);
+    }
+    auto conns = [&](size_t i) { return dp().list().value()[i].stats.conns; };
+    ASSERT_EQ(conns(0) + conns(1), 2u);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-Z", "-t", "10.1.0.131:80"}).exit_code, 0);
+    auto all = dp().list().value();
+    for (const auto& s : all) {
+        bool zeroed = s.config.key.vip.to_string() == "10.1.0.131:80";
+        EXPECT_EQ(s.stats.conns, zeroed ? 0u : 1u) << s.config.key.vip.to_string();
+        EXPECT_EQ(s.dests[0].stats.inpkts, zeroed ? 0u : 1u);
+    }
+    ASSERT_EQ(ipvsadm_run(dp(), {"-Z"}).exit_code, 0);
+    EXPECT_EQ(conns(0) + conns(1), 0u);
+    auto missing = ipvsadm_run(dp(), {"-Z", "-t", "10.1.0.199:80"});
+    EXPECT_EQ(missing.exit_code, 255);
+    EXPECT_EQ(missing.err, "No such service\n");
+    auto save = ipvsadm_run(dp(), {"-S", "-n"});
+    EXPECT_EQ(save.out, "-A -t 10.1.0.131:80 -s rr\n-a -t 10.1.0.131:80 -r 10.1.0.11:80 -g -w 1\n"
+                        "-A -t 10.1.0.132:80 -s rr\n-a -t 10.1.0.132:80 -r 10.1.0.12:80 -g -w 1\n");
+}
+
 TEST_F(control, map_size_limits_are_clear_errors) {
     for (int i = 0; i < 8; ++i) {
         ASSERT_TRUE(dp().add_service({{protocol::tcp, *endpoint::parse(fmt::format("10.5.0.{}:80", i + 1))},

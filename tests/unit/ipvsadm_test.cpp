@@ -100,6 +100,30 @@ TEST(ipvsadm_golden, list_one_service_has_no_version_line) {
     EXPECT_EQ(format_list({all[3]}, o, 4096), ipvsadm_golden()["ONE"]);
 }
 
+TEST(ipvsadm_golden, save_rules) {
+    EXPECT_EQ(format_rules(fixture_table(), true), ipvsadm_golden()["S"]);
+    EXPECT_EQ(format_rules(fixture_table(), true), ipvsadm_golden()["SAVE2"]);
+}
+
+TEST(ipvsadm_format, save_shows_persistence_flags_thresholds_and_tunnels) {
+    service_state s;
+    s.config.key = {protocol::tcp, *endpoint::parse("10.0.0.1:80")};
+    s.config.sched = scheduler::sh;
+    s.config.flags = XLB_IPVS_SVC_F_PERSISTENT | XLB_IPVS_SVC_F_SCHED1 | XLB_IPVS_SVC_F_SCHED2;
+    s.config.timeout = 360;
+    s.config.netmask = 0xffffff00;
+    auto d = dest("10.0.0.2:80", forwarding::tun, 2);
+    d.config.tunnel = tun_type::gue;
+    d.config.tun_port = 6080;
+    d.config.tun_flags = XLB_TUN_F_CSUM;
+    d.config.u_threshold = 10;
+    d.config.l_threshold = 5;
+    s.dests = {d};
+    EXPECT_EQ(format_rules({s}, true), "-A -t 10.0.0.1:80 -s sh -p 360 -M 255.255.255.0 -b sh-fallback,sh-port\n"
+                                       "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -i -w 2 -x 10 -y 5 --tun-type gue "
+                                       "--tun-port 6080 --tun-csum\n");
+}
+
 TEST(ipvsadm_format, largenum_scales_like_print_largenum) {
     EXPECT_EQ(largenum(0, false), "        0");
     EXPECT_EQ(largenum(99999999, false), " 99999999");
@@ -244,7 +268,7 @@ TEST(ipvsadm_grammar, unsupported_options_are_refused_not_ignored) {
              {"-A", "-t", "10.0.0.1:80", "-o"},
              {"-A", "-f", "7"},
              {"-L", "--rate"},
-             {"-S"},
+             {"-R"},
              {"--start-daemon", "master"},
          }) {
         auto e = parse_error(args, "xlbctl");

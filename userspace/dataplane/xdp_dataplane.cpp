@@ -642,6 +642,46 @@ result<> xdp_dataplane::set_timeouts(const timeouts& t) {
     return update(_maps.config.get(), 0, *cfg, "config");
 }
 
+result<> xdp_dataplane::zero(const std::optional<service_key>& key) {
+    auto lock = instance_lock::take(_pin_dir);
+    if (!lock) {
+        return lock.error();
+    }
+    std::vector<uint32_t> idxs;
+    if (key) {
+        auto slot = find_service(*key);
+        if (!slot) {
+            return slot.error();
+        }
+        idxs.push_back(slot->idx);
+    } else {
+        for (uint32_t i = 0; i < _sizes.max_services; ++i) {
+            auto s = lookup<struct xlb_svc>(_maps.svcs.get(), i, "svcs");
+            if (!s) {
+                return s.error();
+            }
+            if (s->flags & XLB_SVC_F_ACTIVE) {
+                idxs.push_back(i);
+            }
+        }
+    }
+    for (uint32_t idx : idxs) {
+        if (auto r = zero_percpu(_maps.svc_stats.get(), idx, sizeof(struct xlb_stats)); !r) {
+            return r;
+        }
+        auto dests = service_dests(idx);
+        if (!dests) {
+            return dests.error();
+        }
+        for (const auto& d : *dests) {
+            if (auto r = zero_percpu(_maps.dest_stats.get(), d.id, sizeof(struct xlb_stats)); !r) {
+                return r;
+            }
+        }
+    }
+    return {};
+}
+
 result<xdp_dataplane::svc_slot> xdp_dataplane::find_service(const service_key& key) const {
     auto k = key.to_abi();
     uint32_t idx = 0;

@@ -87,8 +87,8 @@ constexpr spec specs[] = {
     {0, "stop-daemon", true, c_stopd, false,
      "is refused: xlb does not run IPVS's sync daemon; several xlb instances share no state (see README)"},
     {'R', "restore", true, c_restore, false, later},
-    {'S', "save", true, c_save, false, later},
-    {'Z', "zero", true, c_zero, false, later},
+    {'S', "save", true, c_save, false, nullptr},
+    {'Z', "zero", true, c_zero, false, nullptr},
     {'h', "help", true, c_help, false, nullptr},
     {'v', "version", true, c_version, false, later},
     {'t', "tcp-service", false, o_service, true, nullptr},
@@ -481,6 +481,8 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     case c_addsrv: p.cmd.what = op::add_dest; break;
     case c_delsrv: p.cmd.what = op::del_dest; break;
     case c_editsrv: p.cmd.what = op::edit_dest; break;
+    case c_save: p.cmd.what = op::save; break;
+    case c_zero: p.cmd.what = op::zero; break;
     case c_timeout: {
         // ipvsadm: exactly three values, each 0..31 days; 0 keeps the current one.
         if (p.positional.size() != 3) {
@@ -594,6 +596,8 @@ std::string usage(const std::string& prog) {
         "  {0} -d -t|u service-address -r server-address\n"
         "  {0} -L|l [-t|u service-address] [-n] [--stats|--thresholds|--persistent-conn] [--exact] [--nosort]\n"
         "  {0} -L|l --timeout\n"
+        "  {0} -S [-n]\n"
+        "  {0} -Z [-t|u service-address]\n"
         "  {0} -h\n"
         "Schedulers: rr, wrr. Forwarding: -g (direct routing).\n"
         "xlb subcommands: load, attach IFACE, detach IFACE, unload, status, resolve (see README).\n",
@@ -615,6 +619,7 @@ std::string kernel_message(op what, const error& e) {
         break;
     case op::del_service:
     case op::list:
+    case op::zero:
         if (e.code == ESRCH) return "No such service";
         break;
     case op::add_dest:
@@ -706,6 +711,19 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
             return fail(r.error());
         }
         return o;
+    case op::zero:
+        if (auto r = dp.zero(cmd.service); !r) {
+            return fail(r.error());
+        }
+        return o;
+    case op::save: {
+        auto all = dp.list();
+        if (!all) {
+            return fail(all.error());
+        }
+        o.out = format_rules(std::move(*all), cmd.list.numeric, true, names);
+        return o;
+    }
     case op::list: {
         if (cmd.list_timeouts) {
             auto t = dp.get_timeouts();

@@ -288,6 +288,59 @@ void sort_services(std::vector<service_state>& services) {
     }
 }
 
+std::string format_rules(std::vector<service_state> services, bool numeric, bool sort, const name_fn& names) {
+    if (sort) {
+        sort_services(services);
+    }
+    std::string out;
+    for (const auto& s : services) {
+        const auto& c = s.config;
+        std::string svc = s.fwmark ? fmt::format("-f {}", s.fwmark)
+                                   : fmt::format("{} {}", c.key.proto == protocol::tcp ? "-t" : "-u",
+                                                 name_of(c.key.vip, c.key.proto, numeric, names));
+        out += fmt::format("-A {} -s {}", svc, to_string(c.sched));
+        if (c.persistent()) {
+            out += fmt::format(" -p {}", c.timeout);
+            if (c.key.vip.addr.is_v4() && c.netmask != 0xffffffff) {
+                uint32_t be = htonl(c.netmask);
+                char buf[INET_ADDRSTRLEN] = {};
+                inet_ntop(AF_INET, &be, buf, sizeof(buf));
+                out += fmt::format(" -M {}", buf);
+            } else if (!c.key.vip.addr.is_v4() && c.netmask != 128) {
+                out += fmt::format(" -M {}", c.netmask);
+            }
+        }
+        if (c.flags & (XLB_IPVS_SVC_F_SCHED1 | XLB_IPVS_SVC_F_SCHED2 | XLB_IPVS_SVC_F_SCHED3)) {
+            out += fmt::format(" -b {}", sched_flags_string(c.sched, c.flags));
+        }
+        out += "\n";
+        for (const auto& d : s.dests) {
+            const auto& dc = d.config;
+            const char* fwd = dc.fwd == forwarding::nat ? "-m" : dc.fwd == forwarding::tun ? "-i" : "-g";
+            out += fmt::format("-a {} -r {} {} -w {}", svc, name_of(dc.addr, c.key.proto, numeric, names), fwd,
+                               dc.weight);
+            if (dc.u_threshold) {
+                out += fmt::format(" -x {}", dc.u_threshold);
+            }
+            if (dc.l_threshold) {
+                out += fmt::format(" -y {}", dc.l_threshold);
+            }
+            if (dc.fwd == forwarding::tun) {
+                out += dc.tunnel == tun_type::gue ? fmt::format(" --tun-type gue --tun-port {}", dc.tun_port)
+                                                 : std::string(" --tun-type ipip");
+                if (dc.tun_flags & XLB_TUN_F_CSUM) {
+                    out += " --tun-csum";
+                }
+                if (dc.tun_flags & XLB_TUN_F_REMCSUM) {
+                    out += " --tun-remcsum";
+                }
+            }
+            out += "\n";
+        }
+    }
+    return out;
+}
+
 std::string format_list(std::vector<service_state> services, const list_options& opts, uint32_t conn_table_size,
                         const name_fn& names) {
     std::string out;

@@ -7,6 +7,7 @@
 #include <xlb/util/error.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace xlb {
@@ -36,6 +37,9 @@ public:
     [[nodiscard]] virtual result<timeouts> get_timeouts() const = 0;
     // A zero field keeps the current value, as with ipvsadm --set.
     virtual result<> set_timeouts(const timeouts& t) = 0;
+
+    // ipvsadm -Z: zeroes the counters of one service and its dests, or of all.
+    virtual result<> zero(const std::optional<service_key>& key) = 0; // ESRCH
 
     // The connection table size ipvsadm shows in its header.
     [[nodiscard]] virtual uint32_t conn_table_size() const = 0;

@@ -83,6 +83,7 @@ public:
     [[nodiscard]] uint32_t conn_table_size() const override { return _sizes.max_flows; }
     [[nodiscard]] result<timeouts> get_timeouts() const override;
     result<> set_timeouts(const timeouts& t) override;
+    result<> zero(const std::optional<service_key>& key) override;
 
     [[nodiscard]] result<struct xlb_config> config() const;
     result<> set_config(const struct xlb_config& cfg);

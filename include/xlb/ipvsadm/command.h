@@ -24,6 +24,8 @@ enum class op {
     del_dest,
     edit_dest,
     set_timeouts,
+    save,
+    zero,
     help,
 };
 

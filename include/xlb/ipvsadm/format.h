@@ -32,6 +32,11 @@ std::string format_list(std::vector<service_state> services, const list_options&
 // print_sched_flags(): "sh-fallback,sh-port", "mh-port", "flag-1,flag-3", ...
 std::string sched_flags_string(scheduler s, uint32_t flags);
 
+// ipvsadm -S: one -A line per service and one -a line per dest, sorted as
+// the listing is.
+std::string format_rules(std::vector<service_state> services, bool numeric, bool sort = true,
+                         const name_fn& names = resolve_names);
+
 // print_largenum: width 9, scaled by K/M/G/T unless exact.
 std::string largenum(uint64_t n, bool exact);
 
