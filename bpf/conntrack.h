@@ -78,11 +78,6 @@ XLB_INLINE __u8 tcp_next_state_dir(__u8 state, __u8 flags, __u32 dir)
     return ((const __u8 *)tcp_states)[idx];
 }
 
-/* A client packet: INPUT for NAT flows, INPUT-ONLY for the others. */
-XLB_INLINE __u8 tcp_next_state(__u8 state, __u8 flags)
-{
-    return tcp_next_state_dir(state, flags, XLB_TCP_DIR_INPUT_ONLY);
-}
 
 XLB_INLINE __u64 flow_timeout(const struct xlb_config *cfg, __u8 proto, __u8 state)
 {

@@ -95,6 +95,21 @@ void sort_by(std::vector<T>& items, std::vector<sort_rec> recs, int (*cmp)(const
     items = std::move(sorted);
 }
 
+// The persistence netmask as ipvsadm shows it (-L "mask", -S "-M"): dotted
+// for IPv4, a prefix length for IPv6; empty when it is the full mask.
+std::string persistence_mask(const service_config& c) {
+    if (c.key.vip.addr.is_v4()) {
+        if (c.netmask == 0xffffffff) {
+            return {};
+        }
+        uint32_t be = htonl(c.netmask);
+        char buf[INET_ADDRSTRLEN] = {};
+        inet_ntop(AF_INET, &be, buf, sizeof(buf));
+        return buf;
+    }
+    return c.netmask == 128 ? std::string() : std::to_string(c.netmask);
+}
+
 std::string name_of(const endpoint& e, protocol p, bool numeric, const name_fn& names) {
     return numeric ? e.to_string() : names(e, p);
 }
@@ -164,13 +179,8 @@ void print_service(std::string& out, const service_state& s, const list_options&
         }
         if (c.persistent()) {
             out += fmt::format(" persistent {}", c.timeout);
-            if (c.key.vip.addr.is_v4() && c.netmask != 0xffffffff) {
-                uint32_t be = htonl(c.netmask);
-                char buf[INET_ADDRSTRLEN] = {};
-                inet_ntop(AF_INET, &be, buf, sizeof(buf));
-                out += fmt::format(" mask {}", buf);
-            } else if (!c.key.vip.addr.is_v4() && c.netmask != 128) {
-                out += fmt::format(" mask {}", c.netmask);
+            if (auto mask = persistence_mask(c); !mask.empty()) {
+                out += fmt::format(" mask {}", mask);
             }
         }
         if (c.flags & XLB_IPVS_SVC_F_ONEPACKET) {
@@ -301,13 +311,8 @@ std::string format_rules(std::vector<service_state> services, bool numeric, bool
         out += fmt::format("-A {} -s {}", svc, to_string(c.sched));
         if (c.persistent()) {
             out += fmt::format(" -p {}", c.timeout);
-            if (c.key.vip.addr.is_v4() && c.netmask != 0xffffffff) {
-                uint32_t be = htonl(c.netmask);
-                char buf[INET_ADDRSTRLEN] = {};
-                inet_ntop(AF_INET, &be, buf, sizeof(buf));
-                out += fmt::format(" -M {}", buf);
-            } else if (!c.key.vip.addr.is_v4() && c.netmask != 128) {
-                out += fmt::format(" -M {}", c.netmask);
+            if (auto mask = persistence_mask(c); !mask.empty()) {
+                out += fmt::format(" -M {}", mask);
             }
         }
         if (c.flags & (XLB_IPVS_SVC_F_SCHED1 | XLB_IPVS_SVC_F_SCHED2 | XLB_IPVS_SVC_F_SCHED3)) {
