@@ -90,6 +90,8 @@ enum xlb_fwd {
 #define XLB_IPVS_SVC_F_SCHED1 0x0008 /* sh-fallback, mh-fallback */
 #define XLB_IPVS_SVC_F_SCHED2 0x0010 /* sh-port, mh-port */
 #define XLB_IPVS_SVC_F_SCHED3 0x0020
+/* xlb's own bits, above IPVS's: --pe sip (persistence by SIP Call-ID). */
+#define XLB_SVC_PE_SIP (1u << 16)
 
 #define XLB_DEFAULT_PERSIST_TIMEOUT 360 /* ipvsadm -p without a value */
 

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <iostream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -198,18 +200,40 @@ int run_ipvsadm(const globals& g, const std::vector<std::string>& args) {
         fmt::print("{}", xlb::ipvsadm::usage("xlbctl"));
         return 0;
     }
-    auto dp = open_or_die(g);
-    auto o = xlb::ipvsadm::execute(cmd, dp);
-    std::fputs(o.out.c_str(), stdout);
-    std::fputs(o.err.c_str(), stderr);
+    if (cmd.what == xlb::ipvsadm::op::version) {
+        fmt::print("{}", xlb::ipvsadm::version_line());
+        return 0;
+    }
+    std::vector<xlb::ipvsadm::command> cmds;
+    std::optional<xlb::ipvsadm::outcome> o;
+    if (cmd.what == xlb::ipvsadm::op::restore) {
+        auto script = xlb::ipvsadm::parse_script(std::cin, "xlbctl");
+        if (auto* e = std::get_if<xlb::ipvsadm::usage_error>(&script)) {
+            throw cli_error(e->message, e->exit_code);
+        }
+        auto& lines = std::get<std::vector<xlb::ipvsadm::script_line>>(script);
+        auto dp = open_or_die(g);
+        o = xlb::ipvsadm::apply_script(lines, dp);
+        for (auto& l : lines) {
+            cmds.push_back(std::move(l.cmd));
+        }
+    } else {
+        auto dp = open_or_die(g);
+        o = xlb::ipvsadm::execute(cmd, dp);
+        cmds.push_back(cmd);
+    }
+    std::fputs(o->out.c_str(), stdout);
+    std::fputs(o->err.c_str(), stderr);
     // Keep the neighbour of a new or edited dest resolved: XDP does not.
-    if (o.exit_code == 0 && cmd.dest &&
-        (cmd.what == xlb::ipvsadm::op::add_dest || cmd.what == xlb::ipvsadm::op::edit_dest)) {
-        if (auto r = xlb::neigh::resolve(cmd.dest->addr, std::chrono::seconds(1)); !r) {
-            xlb::log::warn("{}", r.error().message());
+    for (const auto& c : cmds) {
+        if (o->exit_code == 0 && c.dest &&
+            (c.what == xlb::ipvsadm::op::add_dest || c.what == xlb::ipvsadm::op::edit_dest)) {
+            if (auto r = xlb::neigh::resolve(c.dest->addr, std::chrono::seconds(1)); !r) {
+                xlb::log::warn("{}", r.error().message());
+            }
         }
     }
-    return o.exit_code;
+    return o->exit_code;
 }
 
 int run(const std::vector<std::string>& argv) {

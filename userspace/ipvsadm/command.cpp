@@ -7,6 +7,10 @@
 #include <cstdint>
 
 #include <array>
+#include <istream>
+#include <map>
+#include <set>
+#include <sstream>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -20,7 +24,8 @@ enum opt : int {
     o_u_threshold, o_l_threshold, o_mcast_interface, o_timeout, o_daemon, o_stats, o_rate, o_thresholds,
     o_persistent_conn, o_nosort, o_syncid, o_exact, o_ops, o_pe, o_sched_flags, o_mcast_group, o_mcast_port,
     o_mcast_ttl, o_sync_maxlen, o_tun_info, o_tun_type, o_tun_port, o_tun_nocsum, o_tun_csum, o_tun_remcsum,
-    o_count
+    o_count,
+    o_ipv6 = -2 // -6: only meaningful after -f, which xlb refuses; not in the table
 };
 
 constexpr std::array<const char*, o_count> opt_names = {
@@ -86,11 +91,11 @@ constexpr spec specs[] = {
      "is refused: xlb does not run IPVS's sync daemon; several xlb instances share no state (see README)"},
     {0, "stop-daemon", true, c_stopd, false,
      "is refused: xlb does not run IPVS's sync daemon; several xlb instances share no state (see README)"},
-    {'R', "restore", true, c_restore, false, later},
+    {'R', "restore", true, c_restore, false, nullptr},
     {'S', "save", true, c_save, false, nullptr},
     {'Z', "zero", true, c_zero, false, nullptr},
     {'h', "help", true, c_help, false, nullptr},
-    {'v', "version", true, c_version, false, later},
+    {'v', "version", true, c_version, false, nullptr},
     {'t', "tcp-service", false, o_service, true, nullptr},
     {'u', "udp-service", false, o_service, true, nullptr},
     {0, "sctp-service", false, o_service, true, "is refused: xlb balances TCP and UDP only"},
@@ -110,7 +115,7 @@ constexpr spec specs[] = {
     {'n', "numeric", false, o_numeric, false, nullptr},
     {'c', "connection", false, o_connection, false, later},
     {0, "timeout", false, o_timeout, false, nullptr},
-    {0, "daemon", false, o_daemon, false, later},
+    {0, "daemon", false, o_daemon, false, nullptr},
     {0, "stats", false, o_stats, false, nullptr},
     {0, "rate", false, o_rate, false, later},
     {0, "thresholds", false, o_thresholds, false, nullptr},
@@ -118,10 +123,11 @@ constexpr spec specs[] = {
     {0, "nosort", false, o_nosort, false, nullptr},
     {0, "sort", false, -1, false, nullptr},
     {'X', "exact", false, o_exact, false, nullptr},
-    {'o', "ops", false, o_ops, false, later},
-    {0, "pe", false, o_pe, true, later},
+    {'o', "ops", false, o_ops, false, nullptr},
+    {0, "pe", false, o_pe, true, nullptr},
     {'b', "sched-flags", false, o_sched_flags, true, nullptr},
-    {0, "tun-info", false, o_tun_info, false, later},
+    {0, "tun-info", false, o_tun_info, false, nullptr},
+    {'6', "ipv6", false, o_ipv6, false, nullptr},
     {0, "tun-type", false, o_tun_type, true, nullptr},
     {0, "tun-port", false, o_tun_port, true, nullptr},
     {0, "tun-nocsum", false, o_tun_nocsum, false, nullptr},
@@ -185,7 +191,28 @@ struct parser {
     std::string netmask;                 // -M, parsed once the family is known
     std::string sched_flags;             // -b, checked against the scheduler at the end
 
+    // print_title() tests the format flags in a fixed order: the first set wins.
+    void choose_format(list_format f) {
+        auto rank = [](list_format x) {
+            switch (x) {
+            case list_format::stats: return 0;
+            case list_format::thresholds: return 2;
+            case list_format::persistent_conn: return 3;
+            case list_format::tun_info: return 4;
+            case list_format::normal: break;
+            }
+            return 5;
+        };
+        if (rank(f) < rank(cmd.list.format)) {
+            cmd.list.format = f;
+        }
+    }
+
     std::optional<usage_error> set_option(int o) {
+        if (o == o_ipv6) {
+            // ipvsadm's message carries a newline of its own.
+            return usage_error{"-6 used before -f\n", 2};
+        }
         if (o < 0) {
             return std::nullopt;
         }
@@ -247,7 +274,7 @@ struct parser {
             } else if (arg == "gre") {
                 return usage_error{fmt::format("{}: --tun-type gre is not supported yet: use ipip or gue", prog), 2};
             } else {
-                return usage_error{fmt::format("illegal tunnel type `{}' specified", arg), 2};
+                return usage_error{"illegal tunnel type specified", 2};
             }
             break;
         case o_tun_port: {
@@ -308,13 +335,25 @@ struct parser {
             cmd.list.numeric = true;
             break;
         case o_stats:
-            cmd.list.format = list_format::stats;
+            choose_format(list_format::stats);
             break;
         case o_thresholds:
-            cmd.list.format = list_format::thresholds;
+            choose_format(list_format::thresholds);
             break;
         case o_persistent_conn:
-            cmd.list.format = list_format::persistent_conn;
+            choose_format(list_format::persistent_conn);
+            break;
+        case o_tun_info:
+            choose_format(list_format::tun_info);
+            break;
+        case o_daemon:
+            cmd.list_daemon = true;
+            break;
+        case o_ops:
+            cmd.svc_flags |= XLB_IPVS_SVC_F_ONEPACKET;
+            break;
+        case o_pe:
+            cmd.pe_name = arg.substr(0, 16); // IP_VS_PENAME_MAXLEN
             break;
         case o_nosort:
             cmd.list.sort = false;
@@ -327,6 +366,39 @@ struct parser {
             break;
         default:
             break;
+        }
+        return std::nullopt;
+    }
+
+    // tunnel_types_v_options: with ipip no tunnel option is legal; gue needs
+    // --tun-port and takes at most one of the checksum options.
+    std::optional<usage_error> check_tunnel_options() const {
+        constexpr int opts[] = {o_tun_port, o_tun_nocsum, o_tun_csum, o_tun_remcsum};
+        const bool gue = cmd.tunnel == tun_type::gue;
+        const char* type = gue ? "gue" : "ipip";
+        int exclusive = -1;
+        for (int o : opts) {
+            bool has = seen & (1ull << o);
+            if (gue && o == o_tun_port && !has) {
+                return usage_error{
+                    fmt::format("You need to supply the '{}' option for the '{}' tunnel type", opt_names[o], type), 2};
+            }
+            if (!has) {
+                continue;
+            }
+            if (!gue) {
+                return usage_error{fmt::format("Illegal '{}' option with the '{}' tunnel type", opt_names[o], type),
+                                   2};
+            }
+            if (o != o_tun_port) {
+                if (exclusive >= 0) {
+                    return usage_error{fmt::format("The option '{}' conflicts with the '{}' option in the '{}' "
+                                                   "tunnel type",
+                                                   opt_names[o], opt_names[exclusive], type),
+                                       2};
+                }
+                exclusive = o;
+            }
         }
         return std::nullopt;
     }
@@ -469,6 +541,10 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
         p.cmd.what = op::help;
         return p.cmd;
     }
+    if (p.cmd_id == c_version) {
+        p.cmd.what = op::version;
+        return p.cmd;
+    }
     if (auto e = p.check_legality()) {
         return *e;
     }
@@ -482,6 +558,7 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     case c_delsrv: p.cmd.what = op::del_dest; break;
     case c_editsrv: p.cmd.what = op::edit_dest; break;
     case c_save: p.cmd.what = op::save; break;
+    case c_restore: p.cmd.what = op::restore; break;
     case c_zero: p.cmd.what = op::zero; break;
     case c_timeout: {
         // ipvsadm: exactly three values, each 0..31 days; 0 keeps the current one.
@@ -508,6 +585,18 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) && p.cmd.service->vip.port == 0 &&
         !(p.cmd.svc_flags & XLB_IPVS_SVC_F_PERSISTENT)) {
         return usage_error{"Zero port specified for non-persistent service", 2};
+    }
+    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) &&
+        (p.cmd.svc_flags & XLB_IPVS_SVC_F_ONEPACKET) && p.cmd.service->proto != protocol::udp) {
+        return usage_error{"One-Packet Scheduling is only for UDP virtual services", 2};
+    }
+    if (p.cmd.what == op::list) {
+        auto has = [&](int o) { return (p.seen & (1ull << o)) != 0; };
+        if (((has(o_connection) || has(o_timeout) || has(o_daemon)) &&
+             (has(o_stats) || has(o_rate) || has(o_thresholds))) ||
+            ((has(o_timeout) || has(o_daemon)) && has(o_persistent_conn))) {
+            return usage_error{"options conflicts in the list command", 2};
+        }
     }
     if (p.cmd.service && !p.cmd.service->vip.addr.is_v4()) {
         p.cmd.netmask = 128;
@@ -575,9 +664,10 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     if ((p.seen & tun_opts) && p.cmd.fwd != forwarding::tun) {
         return usage_error{"Tunnel options conflict with forward method", 2};
     }
-    if (p.cmd.fwd == forwarding::tun && p.cmd.tunnel == tun_type::gue && p.cmd.tun_port == 0 &&
-        (p.cmd.what == op::add_dest || p.cmd.what == op::edit_dest)) {
-        return usage_error{"Missing tunnel port for gue", 2};
+    if (p.cmd.what == op::add_dest || p.cmd.what == op::edit_dest) {
+        if (auto e = p.check_tunnel_options()) {
+            return *e;
+        }
     }
     if (p.cmd.what == op::list && p.cmd.service) {
         p.cmd.list.header = false;
@@ -585,22 +675,89 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     return p.cmd;
 }
 
+std::string version_line() {
+    // ipvsadm's words, so scripts that read the version keep working; the
+    // parenthesis names the program behind them.
+    return "ipvsadm v1.31 2019/12/24 (compiled with xlbctl and IPVS v1.2.1)\n";
+}
+
 std::string usage(const std::string& prog) {
-    return fmt::format(
+    return version_line() + fmt::format(
         "Usage:\n"
-        "  {0} -A|E -t|u service-address [-s scheduler]\n"
-        "  {0} -D -t|u service-address\n"
+        "  {0} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] "
+        "[-b sched-flags] [-o]\n"
+        "  {0} -D virtual-service\n"
         "  {0} -C\n"
-        "  {0} --set tcp tcpfin udp\n"
-        "  {0} -a|e -t|u service-address -r server-address [-g] [-w weight]\n"
-        "  {0} -d -t|u service-address -r server-address\n"
-        "  {0} -L|l [-t|u service-address] [-n] [--stats|--thresholds|--persistent-conn] [--exact] [--nosort]\n"
-        "  {0} -L|l --timeout\n"
+        "  {0} -R\n"
         "  {0} -S [-n]\n"
-        "  {0} -Z [-t|u service-address]\n"
+        "  {0} -a|e virtual-service -r server-address [options]\n"
+        "  {0} -d virtual-service -r server-address\n"
+        "  {0} -L|l [virtual-service] [options]\n"
+        "  {0} -Z [virtual-service]\n"
+        "  {0} --set tcp tcpfin udp\n"
         "  {0} -h\n"
-        "Schedulers: rr, wrr. Forwarding: -g (direct routing).\n"
-        "xlb subcommands: load, attach IFACE, detach IFACE, unload, status, resolve (see README).\n",
+        "  {0} -v\n\n"
+        "Commands:\n"
+        "Either long or short options are allowed.\n"
+        "  --add-service     -A        add virtual service with options\n"
+        "  --edit-service    -E        edit virtual service with options\n"
+        "  --delete-service  -D        delete virtual service\n"
+        "  --clear           -C        clear the whole table\n"
+        "  --restore         -R        restore rules from stdin (all or nothing)\n"
+        "  --save            -S        save rules to stdout\n"
+        "  --add-server      -a        add real server with options\n"
+        "  --edit-server     -e        edit real server with options\n"
+        "  --delete-server   -d        delete real server\n"
+        "  --list            -L|-l     list the table\n"
+        "  --zero            -Z        zero counters in a service or all services\n"
+        "  --set tcp tcpfin udp        set connection timeout values\n"
+        "  --start-daemon              refused: xlb has no connection sync daemon\n"
+        "  --stop-daemon               refused: xlb has no connection sync daemon\n"
+        "  --help            -h        display this help message\n"
+        "  --version         -v        display the version\n\n"
+        "virtual-service:\n"
+        "  --tcp-service|-t  service-address   service-address is host[:port]\n"
+        "  --udp-service|-u  service-address   service-address is host[:port]\n"
+        "  --sctp-service    service-address   refused: xlb balances TCP and UDP\n"
+        "  --fwmark-service|-f fwmark          refused by the XDP data path\n\n"
+        "Options:\n"
+        "  --ipv6         -6                   fwmark entry uses IPv6 (needs -f)\n"
+        "  --scheduler    -s scheduler         one of rr|wrr|lc|wlc|sed|nq|fo|ovf|twos|sh|dh|mh,\n"
+        "                                      the default scheduler is wlc.\n"
+        "  --pe            engine              alternate persistence engine may be sip,\n"
+        "                                      not set by default.\n"
+        "  --persistent   -p [timeout]         persistent service\n"
+        "  --netmask      -M netmask           persistent granularity mask\n"
+        "  --real-server  -r server-address    server-address is host (and port)\n"
+        "  --gatewaying   -g                   gatewaying (direct routing) (default)\n"
+        "  --ipip         -i                   ipip encapsulation (tunneling)\n"
+        "  --masquerading -m                   masquerading (NAT)\n"
+        "  --tun-type      type                one of ipip|gue,\n"
+        "                                      the default tunnel type is ipip.\n"
+        "  --tun-port      port                tunnel destination port\n"
+        "  --tun-nocsum                        tunnel encapsulation without checksum\n"
+        "  --tun-csum                          tunnel encapsulation with checksum\n"
+        "  --tun-remcsum                       tunnel encapsulation with remote checksum\n"
+        "  --weight       -w weight            capacity of real server\n"
+        "  --u-threshold  -x uthreshold        upper threshold of connections\n"
+        "  --l-threshold  -y lthreshold        lower threshold of connections\n"
+        "  --connection   -c                   output of current connections\n"
+        "  --timeout                           output of timeout (tcp tcpfin udp)\n"
+        "  --daemon                            output of daemon information (none runs)\n"
+        "  --stats                             output of statistics information\n"
+        "  --rate                              output of rate information\n"
+        "  --exact                             expand numbers (display exact values)\n"
+        "  --thresholds                        output of thresholds information\n"
+        "  --persistent-conn                   output of persistent connection info\n"
+        "  --tun-info                          output of tunnel information\n"
+        "  --nosort                            disable sorting output of service/server entries\n"
+        "  --sort                              does nothing, for backwards compatibility\n"
+        "  --ops          -o                   one-packet scheduling\n"
+        "  --numeric      -n                   numeric output of addresses and ports\n"
+        "  --sched-flags  -b flags             scheduler flags (comma-separated)\n\n"
+        "xlb subcommands (see xlbctl(8)):\n"
+        "  {0} [--pin-dir DIR] [--backend xdp|ipvs|auto] [--json] load|attach IFACE|detach IFACE|unload|status|"
+        "resolve\n",
         prog);
 }
 
@@ -642,6 +799,27 @@ std::string kernel_message(op what, const error& e) {
 
 } // namespace
 
+namespace {
+
+// The scheduler an -A/-E asks for, or what ipvsadm answers when the table
+// has none by that name (xlb refuses two that IPVS has).
+std::variant<scheduler, outcome> scheduler_for(const command& cmd) {
+    std::string name = cmd.sched_name.empty() ? "wlc" : cmd.sched_name;
+    auto s = parse_scheduler(name);
+    if (s && supported(*s)) {
+        return *s;
+    }
+    if (s) {
+        return outcome{2, "",
+                       fmt::format("scheduler '{}' is refused by xlb: locality-based schedulers need a "
+                                   "per-destination-address table the data path does not keep\n",
+                                   name)};
+    }
+    return outcome{255, "", kernel_message(cmd.what, error{ENOENT, "scheduler"}) + "\n"};
+}
+
+} // namespace
+
 outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
     outcome o;
     auto fail = [&](const error& e) {
@@ -649,32 +827,30 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         o.err = kernel_message(cmd.what, e) + "\n";
         return o;
     };
-    auto sched_for = [&]() -> std::variant<scheduler, outcome> {
-        std::string name = cmd.sched_name.empty() ? "wlc" : cmd.sched_name;
-        auto s = parse_scheduler(name);
-        if (s && supported(*s)) {
-            return *s;
-        }
-        if (s) {
-            return outcome{2, "",
-                           fmt::format("scheduler '{}' is refused by xlb: locality-based schedulers need a "
-                                       "per-destination-address table the data path does not keep\n",
-                                       name)};
-        }
-        return fail(error{ENOENT, "scheduler"});
-    };
+    auto sched_for = [&]() -> std::variant<scheduler, outcome> { return scheduler_for(cmd); };
 
     switch (cmd.what) {
     case op::help:
         o.out = usage("xlbctl");
         return o;
+    case op::version:
+        o.out = version_line();
+        return o;
+    case op::restore:
+        // Only apply_script() runs a script; a -R inside one is ipvsadm's
+        // loop guard.
+        return outcome{255, "", tryhelp("xlbctl") + "\n"};
     case op::add_service:
     case op::edit_service: {
         auto s = sched_for();
         if (auto* bad = std::get_if<outcome>(&s)) {
             return *bad;
         }
-        service_config cfg{*cmd.service, std::get<scheduler>(s), cmd.svc_flags, cmd.timeout, cmd.netmask};
+        if (!cmd.pe_name.empty() && cmd.pe_name != "sip") {
+            return fail(error{ENOENT, "persistence engine"});
+        }
+        uint32_t flags = cmd.svc_flags | (cmd.pe_name == "sip" ? XLB_SVC_PE_SIP : 0);
+        service_config cfg{*cmd.service, std::get<scheduler>(s), flags, cmd.timeout, cmd.netmask};
         auto r = cmd.what == op::add_service ? dp.add_service(cfg) : dp.edit_service(cfg);
         if (!r) {
             return fail(r.error());
@@ -733,6 +909,9 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
             o.out = fmt::format("Timeout (tcp tcpfin udp): {} {} {}\n", t->tcp, t->tcp_fin, t->udp);
             return o;
         }
+        if (cmd.list_daemon) {
+            return o; // list_daemon(): no sync daemon runs, so nothing to print
+        }
         auto all = dp.list();
         if (!all) {
             return fail(all.error());
@@ -757,6 +936,174 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
     }
     }
     return o;
+}
+
+namespace {
+
+// What the table holds, as far as -R's checks need: services and their dests.
+using table_model = std::map<service_key, std::set<endpoint>>;
+
+// The error the table would give for cmd, or nothing; updates the model.
+std::optional<outcome> simulate(const command& cmd, table_model& model) {
+    auto refuse = [&](int code, int exit_code = 255) {
+        return outcome{exit_code, "", kernel_message(cmd.what, error{code, ""}) + "\n"};
+    };
+    auto svc = cmd.service ? model.find(*cmd.service) : model.end();
+    switch (cmd.what) {
+    case op::add_service:
+    case op::edit_service: {
+        auto s = scheduler_for(cmd);
+        if (auto* bad = std::get_if<outcome>(&s)) {
+            return *bad;
+        }
+        if (!cmd.pe_name.empty() && cmd.pe_name != "sip") {
+            return refuse(ENOENT);
+        }
+        if (cmd.what == op::add_service && svc != model.end()) {
+            return refuse(EEXIST);
+        }
+        if (cmd.what == op::edit_service && svc == model.end()) {
+            return refuse(ESRCH);
+        }
+        model[*cmd.service];
+        return std::nullopt;
+    }
+    case op::del_service:
+        if (svc == model.end()) {
+            return refuse(ESRCH);
+        }
+        model.erase(svc);
+        return std::nullopt;
+    case op::clear:
+        model.clear();
+        return std::nullopt;
+    case op::add_dest:
+    case op::edit_dest:
+    case op::del_dest: {
+        if (svc == model.end()) {
+            return refuse(ESRCH);
+        }
+        bool has = svc->second.contains(*cmd.dest);
+        if (cmd.what == op::add_dest && has) {
+            return refuse(EEXIST);
+        }
+        if (cmd.what != op::add_dest && !has) {
+            return refuse(ENOENT);
+        }
+        if (cmd.what == op::add_dest) {
+            svc->second.insert(*cmd.dest);
+        } else if (cmd.what == op::del_dest) {
+            svc->second.erase(*cmd.dest);
+        }
+        return std::nullopt;
+    }
+    case op::zero:
+        if (cmd.service && svc == model.end()) {
+            return refuse(ESRCH);
+        }
+        return std::nullopt;
+    case op::list:
+        if (cmd.service && svc == model.end()) {
+            return outcome{1, "", "No such service\n"};
+        }
+        return std::nullopt;
+    default:
+        return std::nullopt;
+    }
+}
+
+// Puts back the table -R found: its services, their dests in list order,
+// and the timeouts. Counters start again from zero.
+result<> put_back(const std::vector<service_state>& table, const timeouts& t, dataplane& dp) {
+    if (auto r = dp.clear(); !r) {
+        return r;
+    }
+    for (const auto& s : table) {
+        if (auto r = dp.add_service(s.config); !r) {
+            return r;
+        }
+        // Listed newest first: add the oldest first to keep the order.
+        for (auto d = s.dests.rbegin(); d != s.dests.rend(); ++d) {
+            if (auto r = dp.add_dest(s.config.key, d->config); !r) {
+                return r;
+            }
+        }
+    }
+    return dp.set_timeouts(t);
+}
+
+} // namespace
+
+std::variant<std::vector<script_line>, usage_error> parse_script(std::istream& in, const std::string& prog) {
+    std::vector<script_line> script;
+    std::string text;
+    for (size_t n = 1; std::getline(in, text); ++n) {
+        std::vector<std::string> words;
+        std::istringstream ws(text);
+        for (std::string w; ws >> w;) {
+            if (w.front() == '#') {
+                break;
+            }
+            if (w == "ipvsadm" || (words.empty() && w == "xlbctl")) {
+                continue;
+            }
+            words.push_back(std::move(w));
+        }
+        if (words.empty()) {
+            continue;
+        }
+        auto parsed = parse(words, prog);
+        if (auto* e = std::get_if<usage_error>(&parsed)) {
+            e->message += fmt::format("\n{}: -R: line {}: nothing was restored", prog, n);
+            return *e;
+        }
+        auto& cmd = std::get<command>(parsed);
+        if (cmd.what == op::restore) {
+            return usage_error{tryhelp(prog) + fmt::format("\n{}: -R: line {}: nothing was restored", prog, n), 255};
+        }
+        script.push_back({n, std::move(cmd)});
+    }
+    if (in.bad()) {
+        return usage_error{fmt::format("{}: -R: cannot read standard input", prog), 255};
+    }
+    return script;
+}
+
+outcome apply_script(const std::vector<script_line>& script, dataplane& dp, const name_fn& names) {
+    auto before = dp.list();
+    auto before_timeouts = dp.get_timeouts();
+    if (!before || !before_timeouts) {
+        const auto& e = before ? before_timeouts.error() : before.error();
+        return outcome{255, "", kernel_message(op::list, e) + "\n"};
+    }
+    table_model model;
+    for (const auto& s : *before) {
+        auto& dests = model[s.config.key];
+        for (const auto& d : s.dests) {
+            dests.insert(d.config.addr);
+        }
+    }
+    for (const auto& l : script) {
+        if (auto bad = simulate(l.cmd, model)) {
+            bad->err += fmt::format("xlbctl: -R: line {}: nothing was restored\n", l.line);
+            return *bad;
+        }
+    }
+    outcome all;
+    for (const auto& l : script) {
+        auto o = execute(l.cmd, dp, names);
+        all.out += o.out;
+        all.err += o.err;
+        if (o.exit_code != 0) {
+            all.exit_code = o.exit_code;
+            auto r = put_back(*before, *before_timeouts, dp);
+            all.err += r ? fmt::format("xlbctl: -R: line {} failed; the table is back as it was\n", l.line)
+                         : fmt::format("xlbctl: -R: line {} failed, and putting the table back failed too: {}\n",
+                                       l.line, r.error().message());
+            return all;
+        }
+    }
+    return all;
 }
 
 } // namespace xlb::ipvsadm

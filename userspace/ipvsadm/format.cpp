@@ -154,6 +154,10 @@ void print_title(std::string& out, list_format f) {
         out += "Prot LocalAddress:Port Scheduler Flags\n"
                "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
         break;
+    case list_format::tun_info:
+        out += "Prot LocalAddress:Port Scheduler Flags\n"
+               "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n";
+        break;
     }
 }
 
@@ -163,6 +167,23 @@ void print_counters(std::string& out, const counters& c, bool exact) {
     out += largenum(c.outpkts, exact);
     out += largenum(c.inbytes, exact);
     out += largenum(c.outbytes, exact);
+}
+
+// --tun-csum and friends without their "--tun-" (one at most is set).
+const char* tun_checksum_name(uint8_t flags) {
+    return (flags & XLB_TUN_F_REMCSUM) ? "remcsum" : (flags & XLB_TUN_F_CSUM) ? "csum" : "nocsum";
+}
+
+// fwd_tun_info(): "ipip", "gue:PORT:-c|+c|r+c", or "n/a" for other methods.
+std::string tun_info(const dest_config& d) {
+    if (d.fwd != forwarding::tun) {
+        return "n/a";
+    }
+    if (d.tunnel != tun_type::gue) {
+        return "ipip";
+    }
+    const char* csum = (d.tun_flags & XLB_TUN_F_REMCSUM) ? "r+c" : (d.tun_flags & XLB_TUN_F_CSUM) ? "+c" : "-c";
+    return fmt::format("gue:{}:{}", d.tun_port, csum);
 }
 
 void print_service(std::string& out, const service_state& s, const list_options& o, const name_fn& names) {
@@ -181,6 +202,9 @@ void print_service(std::string& out, const service_state& s, const list_options&
             out += fmt::format(" persistent {}", c.timeout);
             if (auto mask = persistence_mask(c); !mask.empty()) {
                 out += fmt::format(" mask {}", mask);
+            }
+            if (c.flags & XLB_SVC_PE_SIP) {
+                out += " pe sip";
             }
         }
         if (c.flags & XLB_IPVS_SVC_F_ONEPACKET) {
@@ -207,6 +231,10 @@ void print_service(std::string& out, const service_state& s, const list_options&
         case list_format::normal:
             out += fmt::format("  -> {:<28} {:<7} {:<6} {:<10} {:<10}\n", dn, forward_name(d.config.fwd),
                                d.config.weight, d.active_conns, d.inactive_conns);
+            break;
+        case list_format::tun_info:
+            out += fmt::format("  -> {:<28} {:<7} {:<13} {:<6} {:<10} {:<10}\n", dn, forward_name(d.config.fwd),
+                               tun_info(d.config), d.config.weight, d.active_conns, d.inactive_conns);
             break;
         }
     }
@@ -315,6 +343,12 @@ std::string format_rules(std::vector<service_state> services, bool numeric, bool
                 out += fmt::format(" -M {}", mask);
             }
         }
+        if (c.flags & XLB_SVC_PE_SIP) {
+            out += " --pe sip";
+        }
+        if (c.flags & XLB_IPVS_SVC_F_ONEPACKET) {
+            out += " -o";
+        }
         if (c.flags & (XLB_IPVS_SVC_F_SCHED1 | XLB_IPVS_SVC_F_SCHED2 | XLB_IPVS_SVC_F_SCHED3)) {
             out += fmt::format(" -b {}", sched_flags_string(c.sched, c.flags));
         }
@@ -331,14 +365,11 @@ std::string format_rules(std::vector<service_state> services, bool numeric, bool
                 out += fmt::format(" -y {}", dc.l_threshold);
             }
             if (dc.fwd == forwarding::tun) {
-                out += dc.tunnel == tun_type::gue ? fmt::format(" --tun-type gue --tun-port {}", dc.tun_port)
-                                                 : std::string(" --tun-type ipip");
-                if (dc.tun_flags & XLB_TUN_F_CSUM) {
-                    out += " --tun-csum";
-                }
-                if (dc.tun_flags & XLB_TUN_F_REMCSUM) {
-                    out += " --tun-remcsum";
-                }
+                // print_tunnel_rule(): gue always names its checksum option.
+                out += dc.tunnel == tun_type::gue
+                           ? fmt::format(" --tun-type gue --tun-port {} --tun-{}", dc.tun_port,
+                                         tun_checksum_name(dc.tun_flags))
+                           : std::string(" --tun-type ipip");
             }
             out += "\n";
         }

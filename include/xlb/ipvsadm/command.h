@@ -7,6 +7,7 @@
 #include <xlb/ipvsadm/format.h>
 #include <xlb/model/service.h>
 
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <variant>
@@ -27,6 +28,8 @@ enum class op {
     save,
     zero,
     help,
+    version, // -v
+    restore, // -R: commands come from standard input (parse_script, apply_script)
 };
 
 struct command {
@@ -44,8 +47,10 @@ struct command {
     uint32_t svc_flags = 0;   // XLB_IPVS_SVC_F_*: -p, -b
     uint32_t timeout = 0;     // -p [timeout]
     uint32_t netmask = 0xffffffff; // -M: IPv4 mask (host order) or IPv6 prefix length
+    std::string pe_name;           // --pe: persistence engine ("sip")
     list_options list;
     bool list_timeouts = false; // -L --timeout
+    bool list_daemon = false;   // -L --daemon
     timeouts set;               // --set tcp tcpfin udp
 };
 
@@ -66,5 +71,25 @@ struct outcome {
 outcome execute(const command& cmd, dataplane& dp, const name_fn& names = resolve_names);
 
 std::string usage(const std::string& prog);
+
+// ipvsadm -v's line, naming xlbctl as the program behind it.
+std::string version_line();
+
+// ipvsadm -R's input: one command per line, split at blanks; the word
+// "ipvsadm" is skipped wherever it stands (as ipvsadm does), and so is a
+// leading "xlbctl". Blank lines and lines starting with '#' are skipped.
+// The first bad line stops parsing: its message names the line.
+struct script_line {
+    size_t line = 0;
+    command cmd;
+};
+std::variant<std::vector<script_line>, usage_error> parse_script(std::istream& in, const std::string& prog);
+
+// Runs a parsed -R script all or nothing: every line is first checked
+// against a model of the current table (a service that already exists, a
+// dest of a missing service, ...); a line that would fail stops the
+// restore before anything changes. Should the table still refuse a line
+// (it is full), what was applied is undone.
+outcome apply_script(const std::vector<script_line>& script, dataplane& dp, const name_fn& names = resolve_names);
 
 } // namespace xlb::ipvsadm

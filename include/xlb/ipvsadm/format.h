@@ -11,7 +11,9 @@
 
 namespace xlb::ipvsadm {
 
-enum class list_format { normal, stats, thresholds, persistent_conn };
+// One format per listing; given several, ipvsadm prints the first of
+// stats, rate, thresholds, persistent-conn, tun-info (print_title's order).
+enum class list_format { normal, stats, thresholds, persistent_conn, tun_info };
 
 struct list_options {
     list_format format = list_format::normal;

@@ -54,7 +54,7 @@ struct service_key {
 struct service_config {
     service_key key;
     scheduler sched = scheduler::wrr;
-    uint32_t flags = 0;            // XLB_IPVS_SVC_F_*: persistent, scheduler flags (-b)
+    uint32_t flags = 0;            // XLB_IPVS_SVC_F_*: persistent, scheduler flags (-b); XLB_SVC_PE_SIP (--pe sip)
     uint32_t timeout = 0;          // persistence timeout, seconds (-p)
     uint32_t netmask = 0xffffffff; // -M: IPv4 netmask (host order), or IPv6 prefix length
 
