@@ -217,7 +217,11 @@ complete_check() {
         return
     fi
     if [[ $expect == - ]]; then
-        [[ -z $got ]] && pass "[$*] offers nothing" || fail "[$*] should offer nothing, offers: $got"
+        if [[ -z $got ]]; then
+            pass "[$*] offers nothing"
+        else
+            fail "[$*] should offer nothing, offers: $got"
+        fi
         return
     fi
     local w

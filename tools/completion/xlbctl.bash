@@ -43,6 +43,11 @@ _xlbctl_services() {
     return 0
 }
 
+# COMPREPLY from compgen's lines, with no word splitting or globbing.
+_xlbctl_reply() {
+    mapfile -t COMPREPLY < <(compgen "$@")
+}
+
 # True when $1 is one or more colons: a piece bash split off at COMP_WORDBREAKS.
 _xlbctl_colons() {
     [[ -n $1 && -z ${1//:/} ]]
@@ -104,15 +109,15 @@ _xlbctl() {
     # Values of options, wherever they are.
     case $prev in
     --pin-dir)
-        COMPREPLY=($(compgen -d -- "$cur"))
+        _xlbctl_reply -d -- "$cur"
         return 0
         ;;
     --backend)
-        COMPREPLY=($(compgen -W 'xdp ipvs auto' -- "$cur"))
+        _xlbctl_reply -W 'xdp ipvs auto' -- "$cur"
         return 0
         ;;
     -s | --scheduler)
-        COMPREPLY=($(compgen -W "$_xlbctl_schedulers" -- "$cur"))
+        _xlbctl_reply -W "$_xlbctl_schedulers" -- "$cur"
         return 0
         ;;
     -b | --sched-flags)
@@ -122,19 +127,19 @@ _xlbctl() {
             head=${cur%,*},
             last=${cur##*,}
         fi
-        COMPREPLY=($(compgen -P "$head" -W "$_xlbctl_sched_flags" -- "$last"))
+        _xlbctl_reply -P "$head" -W "$_xlbctl_sched_flags" -- "$last"
         return 0
         ;;
     --tun-type)
-        COMPREPLY=($(compgen -W 'ipip gue' -- "$cur"))
+        _xlbctl_reply -W 'ipip gue' -- "$cur"
         return 0
         ;;
     --pe)
-        COMPREPLY=($(compgen -W 'sip' -- "$cur"))
+        _xlbctl_reply -W 'sip' -- "$cur"
         return 0
         ;;
     --xdp-mode)
-        COMPREPLY=($(compgen -W 'native generic' -- "$cur"))
+        _xlbctl_reply -W 'native generic' -- "$cur"
         return 0
         ;;
     -t | --tcp-service | -u | --udp-service)
@@ -142,8 +147,7 @@ _xlbctl() {
         [[ $prev == -u || $prev == --udp-service ]] && proto=-u
         local svcs
         svcs=$(_xlbctl_services "$proto" "$xlbctl" "${globals[@]}")
-        local IFS=$'\n'
-        COMPREPLY=($(compgen -W "$svcs" -- "$cur"))
+        _xlbctl_reply -W "$svcs" -- "$cur"
         # bash replaces only the text after the last colon: drop what is before.
         if [[ $cur == *:* ]]; then
             local keep=${cur%"${cur##*:}"}
@@ -161,22 +165,22 @@ _xlbctl() {
     if [[ -n $sub ]]; then
         case $sub in
         load)
-            COMPREPLY=($(compgen -W '--max-services --max-dests --max-flows --mh-size' -- "$cur"))
+            _xlbctl_reply -W '--max-services --max-dests --max-flows --mh-size' -- "$cur"
             ;;
         attach)
             if [[ $cur == -* ]]; then
-                COMPREPLY=($(compgen -W '--xdp-mode' -- "$cur"))
+                _xlbctl_reply -W '--xdp-mode' -- "$cur"
             else
-                COMPREPLY=($(compgen -W "$(command ls /sys/class/net 2>/dev/null)" -- "$cur"))
+                _xlbctl_reply -W "$(command ls /sys/class/net 2>/dev/null)" -- "$cur"
             fi
             ;;
         detach)
             if ((j == i + 1)); then
-                COMPREPLY=($(compgen -W "$(command ls /sys/class/net 2>/dev/null)" -- "$cur"))
+                _xlbctl_reply -W "$(command ls /sys/class/net 2>/dev/null)" -- "$cur"
             fi
             ;;
         resolve)
-            COMPREPLY=($(compgen -W '--follow' -- "$cur"))
+            _xlbctl_reply -W '--follow' -- "$cur"
             ;;
         esac
         return 0
@@ -185,16 +189,16 @@ _xlbctl() {
     if ((i == j)); then
         # Still where a global option, a subcommand or a command may come.
         if [[ $cur == -* ]]; then
-            COMPREPLY=($(compgen -W "$_xlbctl_global_opts $_xlbctl_commands" -- "$cur"))
+            _xlbctl_reply -W "$_xlbctl_global_opts $_xlbctl_commands" -- "$cur"
         else
-            COMPREPLY=($(compgen -W "$_xlbctl_subcommands" -- "$cur"))
+            _xlbctl_reply -W "$_xlbctl_subcommands" -- "$cur"
         fi
         return 0
     fi
 
     # Inside ipvsadm's grammar.
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "$_xlbctl_options" -- "$cur"))
+        _xlbctl_reply -W "$_xlbctl_options" -- "$cur"
     fi
     return 0
 }
