@@ -116,9 +116,7 @@ for word in $(tr '[]' '  ' <"$tmp/usage.txt"); do
         done
     fi
 done
-for sub in $(sed -n 's/^xlb subcommands: //p' "$tmp/usage.txt" | tr -d ',(' | grep -oE '\b[a-z]+\b'); do
-    [[ $sub =~ ^(see|readme)$ ]] || want[$sub]="xlbctl -h"
-done
+# (the subcommands come from main.cpp below)
 
 # b) the ipvsadm grammar's option table: {'A', "add-service", ...} / {0, "set", ...}
 n_specs=0
