@@ -16,3 +16,15 @@ function(xlb_add_test name)
     endif()
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
 endfunction()
+
+# xlb_add_script_test(name COMMAND cmd args... LABELS ... [TIMEOUT s])
+#   A test that is a script rather than a gtest binary, in the same tiers.
+#   Exit status 77 means skipped.
+function(xlb_add_script_test name)
+    cmake_parse_arguments(ARG "" "TIMEOUT" "COMMAND;LABELS" ${ARGN})
+    add_test(NAME ${name} COMMAND ${ARG_COMMAND})
+    if(NOT ARG_TIMEOUT)
+        set(ARG_TIMEOUT 300)
+    endif()
+    set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} SKIP_RETURN_CODE 77)
+endfunction()
