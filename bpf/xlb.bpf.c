@@ -17,6 +17,7 @@
 #include "tunnel.h"
 #include "icmp.h"
 #include "sweep.h"
+#include "sip.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -56,6 +57,7 @@ struct new_flow {
     struct xlb_flow f;
     struct sched_pick pick;
     __u32 u_threshold;
+    __u32 pe_hash; /* in: the SIP Call-ID's hash, or 0 */
 };
 
 /*
@@ -64,7 +66,8 @@ struct new_flow {
  * chosen packs {dest id, bit 32: it came from the template} and the
  * template is made or refreshed for that dest.
  */
-static __attribute__((noinline)) long persist_step(__u32 svc, const struct xlb_flow_key *key, __u64 now, long chosen)
+static __attribute__((noinline)) long persist_step(__u32 svc, const struct xlb_flow_key *key, __u64 now, long chosen,
+                                                   __u32 pe_hash)
 {
     const struct xlb_config *cfg;
     struct xlb_persist_key pkey;
@@ -77,6 +80,7 @@ static __attribute__((noinline)) long persist_step(__u32 svc, const struct xlb_f
     if (!cfg || !t || !key)
         return -1;
     persist_key_of(&pkey, svc, t, key->af, &key->saddr);
+    pkey.pe_hash = pe_hash;
     if (chosen < 0)
         return persist_find(&pkey, t, cfg, now);
     id = (__u32)chosen;
@@ -118,7 +122,7 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
     nf->pick.valid = 0;
     persistent = (t->ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT) != 0;
     if (persistent) {
-        id = persist_step(svc, key, now, -1);
+        id = persist_step(svc, key, now, -1, nf->pe_hash);
         from_template = id >= 0;
     }
     if (id < 0)
@@ -137,6 +141,10 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
     nf->f.last_seen = now;
     if (d->fwd == XLB_FWD_NAT)
         nf->f.flags |= XLB_FLOW_F_NAT;
+    /* One-packet scheduling: each UDP datagram on its own (IPVS ignores -o
+     * for other protocols). */
+    if ((t->ipvs_flags & XLB_IPVS_SVC_F_ONEPACKET) && key->proto == IPPROTO_UDP)
+        nf->f.flags |= XLB_FLOW_F_OPS;
     nf->f.state = key->proto == IPPROTO_TCP
                       ? tcp_next_state_dir(prev_state, tcp_flags,
                                            d->fwd == XLB_FWD_NAT ? XLB_TCP_DIR_INPUT : XLB_TCP_DIR_INPUT_ONLY)
@@ -146,7 +154,7 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
         /* Made or refreshed here, before the flow is inserted: should the
          * insert find the flow already there (a retransmitted SYN), the
          * client still belongs on this dest. */
-        persist_step(svc, key, now, (long)id32 | (from_template ? 1l << 32 : 0));
+        persist_step(svc, key, now, (long)id32 | (from_template ? 1l << 32 : 0), nf->pe_hash);
     }
     if (flow_counts_active(key->proto, nf->f.state))
         nf->f.flags |= XLB_FLOW_F_ACTIVE;
@@ -176,10 +184,14 @@ XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_pkt *pkt
     struct xlb_dest_conns *c;
     __u32 id = nf->f.dest;
 
+    sched_commit(nf->f.svc, &nf->pick);
+    /* IPVS frees a one-packet connection at once: it is never counted as
+     * active or inactive, and a NAT dest's reply finds no connection. */
+    if (nf->f.flags & XLB_FLOW_F_OPS)
+        return;
     if (nf->f.flags & XLB_FLOW_F_NAT)
         nat_track(&pkt->key, id);
 
-    sched_commit(nf->f.svc, &nf->pick);
     c = bpf_map_lookup_elem(&dest_conns, &id);
     if (c) {
         if (nf->f.flags & XLB_FLOW_F_ACTIVE)
@@ -331,6 +343,7 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
         if (rc < 0)
             return rc;
         sweeper_arm();
+        nf.pe_hash = 0;
         rc = xlb_schedule(svc, &pkt->key, XLB_TCP_S_NONE | (__u32)pkt->tcp_flags << 8, now, &nf);
         if (rc < 0)
             return rc;
@@ -371,10 +384,14 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
         (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST)) != XLB_TCPF_SYN)
         return -XLB_R_PASS_TCP_NOT_SYN;
     sweeper_arm();
+    nf.pe_hash = 0;
+    if (pkt->key.proto == IPPROTO_UDP)
+        nf.pe_hash = xlb_sip_callid(ctx, svc, (__u32)(pkt->l4 - (void *)(long)ctx->data) + sizeof(struct udphdr));
     rc = xlb_schedule(svc, &pkt->key, (live ? f->state : XLB_TCP_S_NONE) | (__u32)pkt->tcp_flags << 8, now, &nf);
     if (rc < 0)
         return rc;
-    bpf_map_update_elem(&flows, &pkt->key, &nf.f, BPF_ANY);
+    if (!(nf.f.flags & XLB_FLOW_F_OPS))
+        bpf_map_update_elem(&flows, &pkt->key, &nf.f, BPF_ANY);
     flow_commit(&nf, pkt, now);
     dest_id = nf.f.dest;
     new_conn = true;

@@ -196,12 +196,13 @@ struct xlb_dest_conns {
     __u32 overloaded; /* IPVS's IP_VS_DEST_F_OVERLOAD, from -x / -y */
 };
 
-/* persist: {service, masked client} -> the dest it sticks to. */
+/* persist: {service, masked client[, SIP Call-ID]} -> the dest it sticks to. */
 struct xlb_persist_key {
     union xlb_addr client; /* masked */
     __u32 svc;
     __u8 af;
     __u8 pad[3];
+    __u32 pe_hash; /* --pe sip: FNV-1a of the Call-ID; 0 without one */
 };
 
 struct xlb_persist {
@@ -250,6 +251,7 @@ struct xlb_flow_key {
 #define XLB_FLOW_F_ACTIVE (1u << 0)  /* counted in dest_conns.active (else inactive) */
 #define XLB_FLOW_F_PERSIST (1u << 1) /* keeps a persistence template alive */
 #define XLB_FLOW_F_NAT (1u << 2)     /* sees replies: IPVS's INPUT and OUTPUT state tables */
+#define XLB_FLOW_F_OPS (1u << 3)     /* -o on UDP: scheduled alone, never stored */
 
 /* nat_rev: a NAT dest's reply 5-tuple {dest -> client} -> the flow it
  * answers, whose daddr:dport is the VIP the reply must come from. */
@@ -378,7 +380,7 @@ static_assert(sizeof(struct xlb_sched_table) ==
                   4 * XLB_SCHED_FLAT_MAX);
 static_assert(offsetof(struct xlb_sched_table, bands) == 32);
 static_assert(sizeof(struct xlb_dest_conns) == 16);
-static_assert(sizeof(struct xlb_persist_key) == 24);
+static_assert(sizeof(struct xlb_persist_key) == 28);
 static_assert(sizeof(struct xlb_persist) == 16);
 static_assert(sizeof(struct xlb_sweeper) == 40);
 static_assert(sizeof(struct xlb_sched_cursor) == 16);

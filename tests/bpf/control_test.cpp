@@ -343,7 +343,7 @@ TEST_F(xlbctl_cli, bad_input_is_refused_with_a_reason) {
         {"--json -L -n", 2, "--json is not supported yet"},
         {"--backend ipvs -L -n", 2, "not available yet"},
         {"-A -t 10.0.0.1:80 -s lblc", 2, "scheduler 'lblc' is refused"},
-        {"-A -t 10.0.0.1:80 -s rr -o", 2, "option -o"},
+        {"-A -t 10.0.0.1:80 -s rr -o", 2, "One-Packet Scheduling is only for UDP virtual services"},
         {"-A -t 10.0.0.1:80 -s rr -b sh-port", 2, "incompatible scheduler flag `sh-port'"},
         {"-A -t 10.0.0.1:80 -s sh -b bogus", 2, "invalid scheduler flag `bogus'"},
         {"-A -t 10.0.0.1:80 -s rr -p 0", 2, "invalid timeout value `0'"},
