@@ -108,7 +108,7 @@ constexpr spec specs[] = {
     {'x', "u-threshold", false, o_u_threshold, true, nullptr},
     {'y', "l-threshold", false, o_l_threshold, true, nullptr},
     {'n', "numeric", false, o_numeric, false, nullptr},
-    {'c', "connection", false, o_connection, false, later},
+    {'c', "connection", false, o_connection, false, nullptr},
     {0, "timeout", false, o_timeout, false, nullptr},
     {0, "daemon", false, o_daemon, false, later},
     {0, "stats", false, o_stats, false, nullptr},
@@ -315,6 +315,10 @@ struct parser {
             break;
         case o_persistent_conn:
             cmd.list.format = list_format::persistent_conn;
+            cmd.persistent_conn = true;
+            break;
+        case o_connection:
+            cmd.list_conns = true;
             break;
         case o_nosort:
             cmd.list.sort = false;
@@ -596,6 +600,7 @@ std::string usage(const std::string& prog) {
         "  {0} -d -t|u service-address -r server-address\n"
         "  {0} -L|l [-t|u service-address] [-n] [--stats|--thresholds|--persistent-conn] [--exact] [--nosort]\n"
         "  {0} -L|l --timeout\n"
+        "  {0} -L|l -c [-n] [--persistent-conn]\n"
         "  {0} -S [-n]\n"
         "  {0} -Z [-t|u service-address]\n"
         "  {0} -h\n"
@@ -731,6 +736,14 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
                 return fail(t.error());
             }
             o.out = fmt::format("Timeout (tcp tcpfin udp): {} {} {}\n", t->tcp, t->tcp_fin, t->udp);
+            return o;
+        }
+        if (cmd.list_conns) {
+            auto conns = dp.list_conns();
+            if (!conns) {
+                return fail(conns.error());
+            }
+            o.out = format_conns(std::move(*conns), cmd.list.numeric, cmd.persistent_conn, names);
             return o;
         }
         auto all = dp.list();

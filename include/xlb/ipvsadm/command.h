@@ -46,6 +46,8 @@ struct command {
     uint32_t netmask = 0xffffffff; // -M: IPv4 mask (host order) or IPv6 prefix length
     list_options list;
     bool list_timeouts = false; // -L --timeout
+    bool list_conns = false;    // -L -c
+    bool persistent_conn = false; // --persistent-conn, which -L -c shows as two more titles
     timeouts set;               // --set tcp tcpfin udp
 };
 
