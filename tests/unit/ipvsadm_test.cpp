@@ -308,3 +308,144 @@ TEST(ipvsadm_grammar, bundles_defaults_and_port_rules) {
     auto none = parse_ok({});
     EXPECT_EQ(none.what, op::list);
 }
+
+// ipvsadm -L -c. The rows' expected bytes are worked out by hand from
+// print_conn()'s "%-3s %-6s %-11s %-18s %-18s %s\n" and its "%02d:%02d" expiry.
+namespace {
+
+conn_state conn(protocol p, const char* client, const char* vip, const char* dest, uint8_t state, uint32_t expire) {
+    conn_state c;
+    c.proto = p;
+    c.client = *endpoint::parse(client);
+    c.vip = *endpoint::parse(vip);
+    c.dest = *endpoint::parse(dest);
+    c.state = state;
+    c.expire_s = expire;
+    return c;
+}
+
+conn_state templ(const char* client, const char* vip, const char* dest, uint32_t expire, bool assured = false) {
+    auto c = conn(protocol::tcp, client, vip, dest, XLB_TCP_S_NONE, expire);
+    c.is_template = true;
+    c.assured = assured;
+    return c;
+}
+
+const std::string conn_title = "IPVS connection entries\n"
+                               "pro expire state       source             virtual            destination\n";
+
+} // namespace
+
+TEST(ipvsadm_golden, list_connections_empty) {
+    EXPECT_EQ(format_conns({}, true, false), ipvsadm_golden()["C"]);
+}
+
+TEST(ipvsadm_conns, ipv4_tcp_row) {
+    auto out = format_conns({conn(protocol::tcp, "10.0.0.5:40000", "192.168.100.1:80", "192.168.100.3:80",
+                                  XLB_TCP_S_ESTABLISHED, 899)},
+                            true, false);
+    EXPECT_EQ(out, conn_title + "TCP 14:59  ESTABLISHED 10.0.0.5:40000     192.168.100.1:80   192.168.100.3:80\n");
+}
+
+TEST(ipvsadm_conns, every_tcp_state_name) {
+    const char* names[] = {"NONE",  "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT",
+                           "CLOSE", "CLOSE_WAIT",  "LAST_ACK", "LISTEN",   "SYNACK"};
+    for (uint8_t s = 0; s < XLB_TCP_S_LAST; ++s) {
+        EXPECT_EQ(conn_state_name(conn(protocol::tcp, "1.1.1.1:1", "2.2.2.2:2", "3.3.3.3:2", s, 0)), names[s]);
+    }
+    EXPECT_EQ(conn_state_name(conn(protocol::tcp, "1.1.1.1:1", "2.2.2.2:2", "3.3.3.3:2", XLB_TCP_S_LAST, 0)), "ERR!");
+}
+
+TEST(ipvsadm_conns, udp_row) {
+    auto out = format_conns(
+        {conn(protocol::udp, "10.0.0.9:5353", "10.0.0.1:53", "10.0.1.1:53", XLB_UDP_S_NORMAL, 300)}, true, false);
+    EXPECT_EQ(out, conn_title + "UDP 05:00  UDP         10.0.0.9:5353      10.0.0.1:53        10.0.1.1:53\n");
+}
+
+TEST(ipvsadm_conns, templates_are_none_or_assured_with_port_zero_source) {
+    auto out = format_conns({templ("10.0.0.0:0", "10.0.0.1:80", "10.0.1.1:80", 360),
+                             templ("10.0.9.0:0", "10.0.0.1:0", "10.0.1.2:0", 59, true)},
+                            true, false);
+    EXPECT_EQ(out, conn_title +
+                       "TCP 06:00  NONE        10.0.0.0:0         10.0.0.1:80        10.0.1.1:80\n"
+                       "TCP 00:59  ASSURED     10.0.9.0:0         10.0.0.1:0         10.0.1.2:0\n");
+}
+
+TEST(ipvsadm_conns, ipv6_names_overflow_their_column) {
+    auto out = format_conns({conn(protocol::tcp, "[2001:db8::5]:40000", "[2001:db8::1]:443", "[2001:db8::10]:443",
+                                  XLB_TCP_S_SYN_RECV, 60)},
+                            true, false);
+    EXPECT_EQ(out, conn_title + "TCP 01:00  SYN_RECV    [2001:db8::5]:40000 [2001:db8::1]:443  [2001:db8::10]:443\n");
+}
+
+TEST(ipvsadm_conns, expiry_is_minutes_and_seconds_without_an_upper_bound) {
+    auto row = [](uint32_t s) {
+        auto out = format_conns({conn(protocol::tcp, "1.1.1.1:1", "2.2.2.2:2", "3.3.3.3:2", XLB_TCP_S_CLOSE, s)},
+                                true, false);
+        return out.substr(conn_title.size());
+    };
+    EXPECT_EQ(row(0), "TCP 00:00  CLOSE       1.1.1.1:1          2.2.2.2:2          3.3.3.3:2\n");
+    EXPECT_EQ(row(61), "TCP 01:01  CLOSE       1.1.1.1:1          2.2.2.2:2          3.3.3.3:2\n");
+    EXPECT_EQ(row(6000), "TCP 100:00 CLOSE       1.1.1.1:1          2.2.2.2:2          3.3.3.3:2\n");
+    EXPECT_EQ(row(100000), "TCP 1666:40 CLOSE       1.1.1.1:1          2.2.2.2:2          3.3.3.3:2\n");
+}
+
+TEST(ipvsadm_conns, persistent_conn_adds_titles_only) {
+    auto out = format_conns({conn(protocol::tcp, "10.0.0.5:40000", "192.168.100.1:80", "192.168.100.3:80",
+                                  XLB_TCP_S_ESTABLISHED, 899)},
+                            true, true);
+    EXPECT_EQ(out, "IPVS connection entries\n"
+                   "pro expire state       source             virtual            destination        pe name    "
+                   "      pe_data\n"
+                   "TCP 14:59  ESTABLISHED 10.0.0.5:40000     192.168.100.1:80   192.168.100.3:80\n");
+}
+
+TEST(ipvsadm_conns, ipv4_entry_with_ipv6_dest_reads_as_ipvsadm_reads_proc) {
+    // /proc writes the IPv6 dest in full ("2001:0db8:..."); ipvsadm's
+    // strtoul(.., 16) keeps "2001": 0.0.32.1.
+    auto c = conn(protocol::tcp, "10.0.0.5:1000", "10.0.0.1:80", "[2001:db8::10]:80", XLB_TCP_S_ESTABLISHED, 10);
+    EXPECT_EQ(format_conns({c}, true, false),
+              conn_title + "TCP 00:10  ESTABLISHED 10.0.0.5:1000      10.0.0.1:80        0.0.32.1:80\n");
+}
+
+TEST(ipvsadm_conns, names_come_from_the_resolver_unless_numeric) {
+    auto c = conn(protocol::tcp, "10.0.0.5:40000", "10.0.0.1:80", "10.0.1.1:80", XLB_TCP_S_ESTABLISHED, 5);
+    name_fn names = [](const endpoint& e, protocol p) {
+        return (e.addr.to_string() == "10.0.0.1" ? std::string("www") : e.addr.to_string()) + ":" +
+               (e.port == 80 && p == protocol::tcp ? "http" : std::to_string(e.port));
+    };
+    EXPECT_EQ(format_conns({c}, false, false, names),
+              conn_title + "TCP 00:05  ESTABLISHED 10.0.0.5:40000     www:http           10.0.1.1:http\n");
+    EXPECT_EQ(format_conns({c}, true, false, names),
+              conn_title + "TCP 00:05  ESTABLISHED 10.0.0.5:40000     10.0.0.1:80        10.0.1.1:80\n");
+}
+
+TEST(ipvsadm_conns, sorted_by_protocol_source_virtual_destination) {
+    auto a = conn(protocol::tcp, "10.0.0.9:1", "10.0.0.1:80", "10.0.1.1:80", XLB_TCP_S_ESTABLISHED, 1);
+    auto b = conn(protocol::tcp, "10.0.0.5:2", "10.0.0.1:80", "10.0.1.1:80", XLB_TCP_S_ESTABLISHED, 1);
+    auto u = conn(protocol::udp, "10.0.0.1:2", "10.0.0.1:53", "10.0.1.1:53", 0, 1);
+    auto t = templ("10.0.0.5:0", "10.0.0.1:80", "10.0.1.1:80", 1);
+    auto out = format_conns({u, a, b, t}, true, false);
+    auto pos = [&](const char* s) { return out.find(s); };
+    EXPECT_LT(pos("10.0.0.5:0 "), pos("10.0.0.5:2 "));
+    EXPECT_LT(pos("10.0.0.5:2 "), pos("10.0.0.9:1 "));
+    EXPECT_LT(pos("10.0.0.9:1 "), pos("UDP "));
+}
+
+TEST(ipvsadm_grammar, list_connections) {
+    auto c = parse_ok({"-Lnc"});
+    EXPECT_EQ(c.what, op::list);
+    EXPECT_TRUE(c.list_conns);
+    EXPECT_TRUE(c.list.numeric);
+    auto pc = parse_ok({"-l", "--connection", "--persistent-conn"});
+    EXPECT_TRUE(pc.list_conns);
+    EXPECT_TRUE(pc.persistent_conn);
+    // LIST's row of the legality table: -c, a service and --timeout exclude
+    // each other; -c is illegal with every other command.
+    EXPECT_EQ(parse_error({"-L", "-c", "-t", "10.0.0.1:80"}).message,
+              "The option 'service-address' conflicts with the 'connection' option in the 'list' command");
+    EXPECT_EQ(parse_error({"-L", "-c", "--timeout"}).message,
+              "The option 'timeout' conflicts with the 'connection' option in the 'list' command");
+    EXPECT_EQ(parse_error({"-Z", "-c"}).message, "Illegal 'connection' option with the 'zero' command");
+    EXPECT_EQ(parse_error({"-S", "-c"}).message, "Illegal 'connection' option with the 'save' command");
+}

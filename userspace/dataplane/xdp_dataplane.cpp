@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <set>
 
 namespace xlb {
 namespace {
@@ -186,12 +187,12 @@ dest_config dest_from_abi(const struct xlb_dest& d) {
     return c;
 }
 
-// Visits every flow with batched lookups.
-template <class F>
-result<> for_each_flow(int fd, F&& f) {
+// Visits every entry of a hash map with batched lookups.
+template <class K, class V, class F>
+result<> for_each_entry(int fd, const char* what, F&& f) {
     constexpr uint32_t chunk = 4096;
-    std::vector<struct xlb_flow_key> keys(chunk);
-    std::vector<struct xlb_flow> vals(chunk);
+    std::vector<K> keys(chunk);
+    std::vector<V> vals(chunk);
     uint32_t out_batch = 0;
     bool first = true;
     for (;;) {
@@ -206,10 +207,16 @@ result<> for_each_flow(int fd, F&& f) {
             if (err == ENOENT) {
                 return {};
             }
-            return make_error(err, "read flows");
+            return make_error(err, "read {}", what);
         }
         first = false;
     }
+}
+
+// Visits every flow with batched lookups.
+template <class F>
+result<> for_each_flow(int fd, F&& f) {
+    return for_each_entry<struct xlb_flow_key, struct xlb_flow>(fd, "flows", std::forward<F>(f));
 }
 
 struct default_config {
@@ -1179,6 +1186,151 @@ result<std::vector<service_state>> xdp_dataplane::list() const {
             st.dests.push_back(ds);
         }
         out.push_back(std::move(st));
+    }
+    return out;
+}
+
+namespace {
+
+// The template key a flow of svc from client falls under: the client masked
+// as persist_key_of() in bpf/persist.h masks it.
+struct xlb_persist_key template_key_of(uint32_t svc_idx, const struct xlb_svc& svc, uint8_t af,
+                                       const union xlb_addr& client) {
+    struct xlb_persist_key k {};
+    k.svc = svc_idx;
+    k.af = af;
+    if (af == XLB_AF_INET) {
+        k.client.v4 = client.v4 & htonl(svc.netmask);
+        return k;
+    }
+    for (int i = 0; i < 4; ++i) {
+        int bits = static_cast<int>(svc.netmask) - 32 * i;
+        uint32_t mask = bits <= 0 ? 0 : bits >= 32 ? 0xffffffffu : ~0u << (32 - bits);
+        k.client.v6[i] = client.v6[i] & htonl(mask);
+    }
+    return k;
+}
+
+std::array<uint8_t, sizeof(struct xlb_persist_key)> key_bytes(const struct xlb_persist_key& k) {
+    std::array<uint8_t, sizeof(k)> b{};
+    std::memcpy(b.data(), &k, sizeof(k));
+    return b;
+}
+
+// Seconds left before last_seen + timeout, rounded down as /proc/net/ip_vs_conn
+// rounds them; nullopt once expired (the data path's flow_expired()).
+std::optional<uint32_t> seconds_left(uint64_t last_seen, uint64_t timeout_jiffies, uint64_t now, uint32_t hz) {
+    uint64_t age = now > last_seen ? now - last_seen : 0; // touched after we read the clock
+    if (age > timeout_jiffies) {
+        return std::nullopt;
+    }
+    return static_cast<uint32_t>((timeout_jiffies - age) / (hz ? hz : 1));
+}
+
+} // namespace
+
+result<std::vector<conn_state>> xdp_dataplane::list_conns() const {
+    auto cfg = config();
+    if (!cfg) {
+        return cfg.error();
+    }
+    auto now = clock::jiffies();
+    if (!now) {
+        return now.error();
+    }
+    std::map<uint32_t, struct xlb_svc> svcs;
+    for (uint32_t i = 0; i < _sizes.max_services; ++i) {
+        auto s = lookup<struct xlb_svc>(_maps.svcs.get(), i, "svcs");
+        if (!s) {
+            return s.error();
+        }
+        if (s->flags & XLB_SVC_F_ACTIVE) {
+            svcs.emplace(i, *s);
+        }
+    }
+    std::map<uint32_t, std::optional<struct xlb_dest>> dests;
+    // The dest a flow or template points at, if it still holds that generation.
+    auto live_dest = [&](uint32_t id, uint32_t gen) -> std::optional<struct xlb_dest> {
+        auto it = dests.find(id);
+        if (it == dests.end()) {
+            std::optional<struct xlb_dest> d;
+            if (id < _sizes.max_dests) {
+                if (auto r = lookup<struct xlb_dest>(_maps.dests.get(), id, "dests"); r && (r->flags & XLB_DEST_F_ACTIVE)) {
+                    d = *r;
+                }
+            }
+            it = dests.emplace(id, d).first;
+        }
+        if (!it->second || it->second->gen != gen) {
+            return std::nullopt;
+        }
+        return it->second;
+    };
+
+    std::vector<conn_state> out;
+    // Templates with an established connection, and the dest it went to.
+    std::set<std::pair<std::array<uint8_t, sizeof(struct xlb_persist_key)>, uint32_t>> assured;
+    auto r = for_each_flow(_maps.flows.get(), [&](const struct xlb_flow_key& k, const struct xlb_flow& f) {
+        uint32_t t = k.proto == IPPROTO_UDP ? cfg->udp_timeout
+                     : f.state < XLB_TCP_S_LAST ? cfg->tcp_timeout[f.state]
+                                                : 0;
+        auto left = seconds_left(f.last_seen, uint64_t{t} * cfg->hz, *now, cfg->hz);
+        auto d = live_dest(f.dest, f.dest_gen);
+        // A flow of a deleted dest is rescheduled by its next packet and
+        // counts nowhere (IPVS's expire_nodest_conn): not listed either.
+        if (!left || !d) {
+            return;
+        }
+        conn_state c;
+        c.proto = k.proto == IPPROTO_UDP ? protocol::udp : protocol::tcp;
+        c.client = endpoint{ip_address::from_abi(k.af, k.saddr), ntohs(k.sport)};
+        c.vip = endpoint{ip_address::from_abi(k.af, k.daddr), ntohs(k.dport)};
+        // ip_vs_schedule(): a dest without a port takes the packet's.
+        c.dest = endpoint{ip_address::from_abi(d->af, d->addr), d->port ? ntohs(d->port) : ntohs(k.dport)};
+        c.state = f.state;
+        c.expire_s = *left;
+        out.push_back(c);
+        // ip_vs_control_assure_ct(): a template is assured once a connection
+        // it placed reaches ESTABLISHED. xlb keeps no such bit; a flow now in
+        // ESTABLISHED, or in a state only ESTABLISHED leads to, stands for it.
+        bool established = f.state == XLB_TCP_S_ESTABLISHED || f.state == XLB_TCP_S_FIN_WAIT ||
+                           f.state == XLB_TCP_S_CLOSE_WAIT;
+        auto s = svcs.find(f.svc);
+        if ((f.flags & XLB_FLOW_F_PERSIST) && k.proto == IPPROTO_TCP && established && s != svcs.end()) {
+            assured.emplace(key_bytes(template_key_of(f.svc, s->second, k.af, k.saddr)), f.dest);
+        }
+    });
+    if (!r) {
+        return r.error();
+    }
+
+    r = for_each_entry<struct xlb_persist_key, struct xlb_persist>(
+        _maps.persist.get(), "persist", [&](const struct xlb_persist_key& k, const struct xlb_persist& p) {
+            auto s = svcs.find(k.svc);
+            if (s == svcs.end() || !(s->second.ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT)) {
+                return;
+            }
+            auto left = seconds_left(p.last_seen, uint64_t{s->second.timeout} * cfg->hz, *now, cfg->hz);
+            auto d = live_dest(p.dest, p.dest_gen);
+            if (!left || !d) {
+                return;
+            }
+            auto svc = service_key::from_abi(s->second.key);
+            // ip_vs_sched_persist(): <proto, caddr, 0, vaddr, vport, daddr,
+            // dport>, with vport and dport 0 for a port-0 or an FTP service.
+            bool ports = svc.vip.port != 0 && svc.vip.port != 21;
+            conn_state c;
+            c.proto = svc.proto;
+            c.client = endpoint{ip_address::from_abi(k.af, k.client), 0};
+            c.vip = endpoint{svc.vip.addr, ports ? svc.vip.port : uint16_t{0}};
+            c.dest = endpoint{ip_address::from_abi(d->af, d->addr), ports ? ntohs(d->port) : uint16_t{0}};
+            c.is_template = true;
+            c.assured = assured.count({key_bytes(k), p.dest}) != 0;
+            c.expire_s = *left;
+            out.push_back(c);
+        });
+    if (!r) {
+        return r.error();
     }
     return out;
 }

@@ -113,7 +113,7 @@ constexpr spec specs[] = {
     {'x', "u-threshold", false, o_u_threshold, true, nullptr},
     {'y', "l-threshold", false, o_l_threshold, true, nullptr},
     {'n', "numeric", false, o_numeric, false, nullptr},
-    {'c', "connection", false, o_connection, false, later},
+    {'c', "connection", false, o_connection, false, nullptr},
     {0, "timeout", false, o_timeout, false, nullptr},
     {0, "daemon", false, o_daemon, false, nullptr},
     {0, "stats", false, o_stats, false, nullptr},
@@ -342,6 +342,7 @@ struct parser {
             break;
         case o_persistent_conn:
             choose_format(list_format::persistent_conn);
+            cmd.persistent_conn = true;
             break;
         case o_tun_info:
             choose_format(list_format::tun_info);
@@ -354,6 +355,9 @@ struct parser {
             break;
         case o_pe:
             cmd.pe_name = arg.substr(0, 16); // IP_VS_PENAME_MAXLEN
+            break;
+        case o_connection:
+            cmd.list_conns = true;
             break;
         case o_nosort:
             cmd.list.sort = false;
@@ -907,6 +911,14 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
                 return fail(t.error());
             }
             o.out = fmt::format("Timeout (tcp tcpfin udp): {} {} {}\n", t->tcp, t->tcp_fin, t->udp);
+            return o;
+        }
+        if (cmd.list_conns) {
+            auto conns = dp.list_conns();
+            if (!conns) {
+                return fail(conns.error());
+            }
+            o.out = format_conns(std::move(*conns), cmd.list.numeric, cmd.persistent_conn, names);
             return o;
         }
         if (cmd.list_daemon) {

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -288,6 +289,51 @@ std::string resolve_names(const endpoint& e, protocol p) {
         port = se->s_name;
     }
     return e.addr.is_v4() ? host + ":" + port : "[" + host + "]:" + port;
+}
+
+namespace {
+
+// print_conn() reads /proc/net/ip_vs_conn, where an IPv4 entry's addresses are
+// hex words but a dest of the other family is written the way of that
+// family; ipvsadm then reads the dest with the entry's family.
+endpoint conn_dest_as_printed(const conn_state& c) {
+    const auto& d = c.dest.addr;
+    if (d.af() == c.client.addr.af()) {
+        return c.dest;
+    }
+    std::array<uint8_t, 16> b{};
+    if (c.client.addr.is_v4()) {
+        // strtoul("2001:0db8:...", 16) stops at the first colon: the IPv4
+        // address 0.0.0x20.0x01.
+        b[2] = d.bytes()[0];
+        b[3] = d.bytes()[1];
+        return endpoint{ip_address(family::inet, b), c.dest.port};
+    }
+    // ipvsadm leaves an IPv6 entry's IPv4 dest unparsed (whatever its stack
+    // held); xlb shows it IPv4-mapped.
+    b[10] = b[11] = 0xff;
+    std::copy_n(d.bytes().begin(), 4, b.begin() + 12);
+    return endpoint{ip_address(family::inet6, b), c.dest.port};
+}
+
+} // namespace
+
+std::string format_conns(std::vector<conn_state> conns, bool numeric, bool persistent_conn, const name_fn& names) {
+    std::string out = "IPVS connection entries\n";
+    if (persistent_conn) {
+        out += fmt::format("pro expire {:<11} {:<18} {:<18} {:<18} {:<16} {}\n", "state", "source", "virtual",
+                           "destination", "pe name", "pe_data");
+    } else {
+        out += fmt::format("pro expire {:<11} {:<18} {:<18} {}\n", "state", "source", "virtual", "destination");
+    }
+    std::sort(conns.begin(), conns.end());
+    for (const auto& c : conns) {
+        auto expire = fmt::format("{:02}:{:02}", c.expire_s / 60, c.expire_s % 60);
+        out += fmt::format("{:<3} {:<6} {:<11} {:<18} {:<18} {}\n", to_string(c.proto), expire, conn_state_name(c),
+                           name_of(c.client, c.proto, numeric, names), name_of(c.vip, c.proto, numeric, names),
+                           name_of(conn_dest_as_printed(c), c.proto, numeric, names));
+    }
+    return out;
 }
 
 std::string largenum(uint64_t n, bool exact) {

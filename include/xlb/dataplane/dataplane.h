@@ -3,6 +3,7 @@
 // through. Errors carry the errno kernel IPVS would give for the same
 // request (EEXIST, ESRCH, ENOENT, ...), so ipvsadm's messages map onto them.
 
+#include <xlb/model/conn.h>
 #include <xlb/model/service.h>
 #include <xlb/util/error.h>
 
@@ -40,6 +41,10 @@ public:
 
     // ipvsadm -Z: zeroes the counters of one service and its dests, or of all.
     virtual result<> zero(const std::optional<service_key>& key) = 0; // ESRCH
+
+    // ipvsadm -L -c: the live connections and persistence templates, in no
+    // particular order. Expired entries not yet swept are left out.
+    [[nodiscard]] virtual result<std::vector<conn_state>> list_conns() const = 0;
 
     // The connection table size ipvsadm shows in its header.
     [[nodiscard]] virtual uint32_t conn_table_size() const = 0;

@@ -80,6 +80,7 @@ public:
     result<> edit_dest(const service_key& svc, const dest_config& dest) override;
     result<> del_dest(const service_key& svc, const endpoint& dest) override;
     [[nodiscard]] result<std::vector<service_state>> list() const override;
+    [[nodiscard]] result<std::vector<conn_state>> list_conns() const override;
     [[nodiscard]] uint32_t conn_table_size() const override { return _sizes.max_flows; }
     [[nodiscard]] result<timeouts> get_timeouts() const override;
     result<> set_timeouts(const timeouts& t) override;

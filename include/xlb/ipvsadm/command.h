@@ -51,6 +51,8 @@ struct command {
     list_options list;
     bool list_timeouts = false; // -L --timeout
     bool list_daemon = false;   // -L --daemon
+    bool list_conns = false;    // -L -c
+    bool persistent_conn = false; // --persistent-conn, which -L -c shows as two more titles
     timeouts set;               // --set tcp tcpfin udp
 };
 

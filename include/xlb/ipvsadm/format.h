@@ -2,6 +2,7 @@
 // ipvsadm's listing output, byte for byte (ipvsadm 1.31 list_all/list_service,
 // print_service_entry, print_largenum, print_title).
 
+#include <xlb/model/conn.h>
 #include <xlb/model/service.h>
 
 #include <cstdint>
@@ -37,6 +38,14 @@ std::string sched_flags_string(scheduler s, uint32_t flags);
 // ipvsadm -S: one -A line per service and one -a line per dest, sorted as
 // the listing is.
 std::string format_rules(std::vector<service_state> services, bool numeric, bool sort = true,
+                         const name_fn& names = resolve_names);
+
+// ipvsadm -L -c (list_conn, print_conn): the connection entries. ipvsadm
+// prints /proc/net/ip_vs_conn's hash order; this sorts them (protocol,
+// source, virtual, destination) so the output is deterministic.
+// persistent_conn adds the "pe name" and "pe_data" titles of
+// --persistent-conn; rows never have them, since xlb has no --pe.
+std::string format_conns(std::vector<conn_state> conns, bool numeric, bool persistent_conn,
                          const name_fn& names = resolve_names);
 
 // print_largenum: width 9, scaled by K/M/G/T unless exact.
