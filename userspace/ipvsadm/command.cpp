@@ -71,6 +71,22 @@ struct spec {
 
 constexpr const char* later = "is not supported yet";
 
+// ipvsadm ORs the listing formats together and prints the first of --stats,
+// --rate, --thresholds, --persistent-conn that was given, whatever the order.
+list_format stronger(list_format a, list_format b) {
+    auto rank = [](list_format f) {
+        switch (f) {
+        case list_format::stats: return 4;
+        case list_format::rate: return 3;
+        case list_format::thresholds: return 2;
+        case list_format::persistent_conn: return 1;
+        case list_format::normal: break;
+        }
+        return 0;
+    };
+    return rank(a) >= rank(b) ? a : b;
+}
+
 constexpr spec specs[] = {
     {'A', "add-service", true, c_add, false, nullptr},
     {'E', "edit-service", true, c_edit, false, nullptr},
@@ -112,7 +128,7 @@ constexpr spec specs[] = {
     {0, "timeout", false, o_timeout, false, nullptr},
     {0, "daemon", false, o_daemon, false, later},
     {0, "stats", false, o_stats, false, nullptr},
-    {0, "rate", false, o_rate, false, later},
+    {0, "rate", false, o_rate, false, nullptr},
     {0, "thresholds", false, o_thresholds, false, nullptr},
     {0, "persistent-conn", false, o_persistent_conn, false, nullptr},
     {0, "nosort", false, o_nosort, false, nullptr},
@@ -310,11 +326,14 @@ struct parser {
         case o_stats:
             cmd.list.format = list_format::stats;
             break;
+        case o_rate:
+            cmd.list.format = stronger(cmd.list.format, list_format::rate);
+            break;
         case o_thresholds:
-            cmd.list.format = list_format::thresholds;
+            cmd.list.format = stronger(cmd.list.format, list_format::thresholds);
             break;
         case o_persistent_conn:
-            cmd.list.format = list_format::persistent_conn;
+            cmd.list.format = stronger(cmd.list.format, list_format::persistent_conn);
             break;
         case o_nosort:
             cmd.list.sort = false;
@@ -594,7 +613,7 @@ std::string usage(const std::string& prog) {
         "  {0} --set tcp tcpfin udp\n"
         "  {0} -a|e -t|u service-address -r server-address [-g] [-w weight]\n"
         "  {0} -d -t|u service-address -r server-address\n"
-        "  {0} -L|l [-t|u service-address] [-n] [--stats|--thresholds|--persistent-conn] [--exact] [--nosort]\n"
+        "  {0} -L|l [-t|u service-address] [-n] [--stats|--rate|--thresholds|--persistent-conn] [--exact] [--nosort]\n"
         "  {0} -L|l --timeout\n"
         "  {0} -S [-n]\n"
         "  {0} -Z [-t|u service-address]\n"

@@ -11,7 +11,7 @@
 
 namespace xlb::ipvsadm {
 
-enum class list_format { normal, stats, thresholds, persistent_conn };
+enum class list_format { normal, stats, thresholds, persistent_conn, rate };
 
 struct list_options {
     list_format format = list_format::normal;
