@@ -7,6 +7,8 @@
 /* Set by the loader before load. */
 const volatile __u32 xlb_mh_size = XLB_DEFAULT_MH_SIZE;
 const volatile __u32 xlb_max_dests = XLB_DEFAULT_MAX_DESTS;
+const volatile __u32 xlb_max_services = XLB_DEFAULT_MAX_SERVICES;
+const volatile __u32 xlb_nr_cpus = 1; /* possible CPUs: the per-CPU maps' width */
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -131,6 +133,21 @@ struct {
     __type(key, __u32);
     __type(value, struct xlb_stats);
 } dest_stats SEC(".maps");
+
+/* Rate estimators, shared by all CPUs and written only by the sweeper. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
+    __type(key, __u32);
+    __type(value, struct xlb_est);
+} svc_est SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, XLB_DEFAULT_MAX_DESTS);
+    __type(key, __u32);
+    __type(value, struct xlb_est);
+} dest_est SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -6,7 +6,8 @@
  * recounts each dest's ActiveConn, InActConn and PersistConn. Between sweeps
  * the data path keeps the counts with atomics; a count can be off by what
  * changed during one sweep, so `xlbctl -L` matches the live flows within one
- * sweep interval. It clears the overload flag by IPVS's unbind rule.
+ * sweep interval. It clears the overload flag by IPVS's unbind rule. On the
+ * same tick it runs IPVS's rate estimator every 2 s (est.h).
  *
  * A full walk costs time in softirq context proportional to the tables
  * (about 25 ms per million flows here), once per interval.
@@ -16,6 +17,7 @@
 #include "maps.h"
 #include "conntrack.h"
 #include "persist.h"
+#include "est.h"
 
 struct bpf_map;
 
@@ -152,6 +154,7 @@ static int sweep_cb(void *map, __u32 *key, struct xlb_sweeper *sw)
         return 0;
     ctx.now = bpf_jiffies64();
     bpf_timer_start(&sw->timer, XLB_SWEEP_TICK_MS * 1000000ull, 0);
+    est_tick(ctx.cfg, sw, ctx.now);
     if ((ctx.now - sw->last_run) * 1000 < (__u64)ctx.cfg->sweep_ms * ctx.cfg->hz)
         return 0;
     bpf_loop(xlb_max_dests, sweep_zero_cb, NULL, 0);
@@ -174,6 +177,7 @@ XLB_INLINE void sweeper_arm(void)
         return;
     sw->armed = 1;
     sw->last_run = bpf_jiffies64(); /* the first sweep comes one interval later */
+    sw->est_last = sw->last_run;    /* and the first estimate one period later */
     if (bpf_timer_init(&sw->timer, &sweeper, CLOCK_MONOTONIC) == 0) {
         bpf_timer_set_callback(&sw->timer, sweep_cb);
         bpf_timer_start(&sw->timer, 1000000ull, 0);

@@ -292,17 +292,44 @@ struct xlb_config {
     __u32 hz;           /* the kernel's CONFIG_HZ: jiffies per second (set at load) */
     __u32 sweep_ms;     /* how often the sweeper recounts connections */
     __u32 mh_size;      /* Maglev table size (set at load, read-only) */
+    __u32 est_ms;       /* rate estimator period; IPVS's is 2 s (0 means that too) */
 };
 
 #define XLB_DEFAULT_SWEEP_MS 1000
 
-/* sweeper[0]: the bpf_timer that recounts dest_conns and expires flows and
- * templates. The data path arms it on its first packet. */
+/*
+ * svc_est[svc], dest_est[id]: IPVS's rate estimator (ip_vs_est.c), run by the
+ * sweeper every config.est_ms (2000: IPVS's period) from the per-CPU counters.
+ * last_* are the summed counters at the previous run. The averages are kept
+ * as IPVS keeps them: per second, scaled by 2^10 for conns and packets and by
+ * 2^5 for bytes, each moved a quarter of the way to the period's rate.
+ * Userspace reads them out as (cps + 0x1FF) >> 10 and (bps + 0xF) >> 5.
+ */
+#define XLB_EST_PERIOD_MS 2000
+
+struct xlb_est {
+    __u64 last_conns;
+    __u64 last_inpkts;
+    __u64 last_inbytes;
+    __u64 last_outpkts;
+    __u64 last_outbytes;
+    __u64 cps;    /* conns/s << 10 */
+    __u64 inpps;  /* packets/s << 10 */
+    __u64 inbps;  /* bytes/s << 5 */
+    __u64 outpps; /* packets/s << 10 */
+    __u64 outbps; /* bytes/s << 5 */
+};
+
+/* sweeper[0]: the bpf_timer that recounts dest_conns, expires flows and
+ * templates, and runs the rate estimator. The data path arms it on its first
+ * packet. */
 struct xlb_sweeper {
     struct bpf_timer timer;
     __u64 armed;
     __u64 runs;      /* completed sweeps */
     __u64 last_run;  /* jiffies */
+    __u64 est_last;  /* jiffies of the last estimator run */
+    __u64 est_runs;  /* completed estimator runs */
 };
 
 #define XLB_DEFAULT_FIB_CACHE_MS 100
@@ -382,14 +409,16 @@ static_assert(offsetof(struct xlb_sched_table, bands) == 32);
 static_assert(sizeof(struct xlb_dest_conns) == 16);
 static_assert(sizeof(struct xlb_persist_key) == 28);
 static_assert(sizeof(struct xlb_persist) == 16);
-static_assert(sizeof(struct xlb_sweeper) == 40);
+static_assert(sizeof(struct xlb_sweeper) == 56);
+static_assert(sizeof(struct xlb_est) == 80);
+static_assert(offsetof(struct xlb_est, cps) == 40);
 static_assert(sizeof(struct xlb_sched_cursor) == 16);
 static_assert(sizeof(struct xlb_flow_key) == 40);
 static_assert(offsetof(struct xlb_flow_key, sport) == 32);
 static_assert(sizeof(struct xlb_flow) == 24);
 static_assert(offsetof(struct xlb_flow, state) == 20);
 static_assert(sizeof(struct xlb_stats) == 40);
-static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 6));
+static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 7));
 static_assert(sizeof(struct xlb_fib_cache) == 40);
 static_assert(sizeof(struct xlb_neigh_event) == 24);
 static_assert(sizeof(struct xlb_nat_rev) == 40);

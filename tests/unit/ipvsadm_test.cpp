@@ -80,6 +80,34 @@ TEST(ipvsadm_golden, list_stats_exact) {
     EXPECT_EQ(format_list(fixture_table(), opts(list_format::stats, true, true), 4096), ipvsadm_golden()["EXACT"]);
 }
 
+TEST(ipvsadm_golden, list_rate) {
+    EXPECT_EQ(format_list(fixture_table(), opts(list_format::rate), 4096), ipvsadm_golden()["RATE"]);
+}
+
+TEST(ipvsadm_format, rate_scales_like_ipvsadm) {
+    // A service's five rates and a dest's InBPS/OutBPS go through
+    // print_largenum; a dest's CPS, InPPS and OutPPS are printed with %8u.
+    service_state s;
+    s.config.key = {protocol::tcp, *endpoint::parse("10.0.0.1:80")};
+    s.rate = {123456789, 5, 0, 2000000000, 7};
+    auto d = dest("10.0.0.2:80", forwarding::dr, 1);
+    d.rate = {123456789, 99999999, 3, 100000000, 1};
+    s.dests = {d};
+    auto o = opts(list_format::rate);
+    o.header = false;
+    EXPECT_EQ(format_list({s}, o, 4096),
+              "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n"
+              "  -> RemoteAddress:Port\n"
+              "TCP  10.0.0.1:80                   123456K        5        0    2000M        7\n"
+              "  -> 10.0.0.2:80                  123456789 99999999        3  100000K        1\n");
+    o.exact = true;
+    EXPECT_EQ(format_list({s}, o, 4096),
+              "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n"
+              "  -> RemoteAddress:Port\n"
+              "TCP  10.0.0.1:80                  123456789        5        0 2000000000        7\n"
+              "  -> 10.0.0.2:80                  123456789 99999999        3 100000000        1\n");
+}
+
 TEST(ipvsadm_golden, list_thresholds) {
     EXPECT_EQ(format_list(fixture_table(), opts(list_format::thresholds), 4096), ipvsadm_golden()["THRESH"]);
 }
@@ -274,7 +302,6 @@ TEST(ipvsadm_grammar, unsupported_options_are_refused_not_ignored) {
     for (std::vector<std::string> args : {
              std::vector<std::string>{"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "--start-daemon", "x"},
              {"-A", "-f", "7"},
-             {"-L", "--rate"},
              {"-A", "--sctp-service", "10.0.0.1:80"},
              {"--start-daemon", "master"},
          }) {
@@ -289,6 +316,14 @@ TEST(ipvsadm_grammar, bundles_defaults_and_port_rules) {
     EXPECT_EQ(l.what, op::list);
     EXPECT_TRUE(l.list.numeric);
     EXPECT_EQ(l.list.format, list_format::stats);
+    // ipvsadm ORs the formats and prints the first of stats, rate,
+    // thresholds, persistent-conn, whatever the order they came in.
+    EXPECT_EQ(parse_ok({"-L", "--rate"}).list.format, list_format::rate);
+    EXPECT_EQ(parse_ok({"-L", "--rate", "--stats"}).list.format, list_format::stats);
+    EXPECT_EQ(parse_ok({"-L", "--stats", "--rate"}).list.format, list_format::stats);
+    EXPECT_EQ(parse_ok({"-L", "--thresholds", "--rate"}).list.format, list_format::rate);
+    EXPECT_EQ(parse_ok({"-L", "--rate", "--persistent-conn"}).list.format, list_format::rate);
+    EXPECT_EQ(parse_ok({"-L", "--persistent-conn", "--thresholds"}).list.format, list_format::thresholds);
 
     // -r without a port takes the virtual port; -g forces it anyway.
     auto a = parse_ok({"-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2"});

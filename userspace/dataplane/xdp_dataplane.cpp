@@ -64,6 +64,8 @@ void for_each_map(xlb_bpf* s, xdp_dataplane::maps& m, F&& f) {
     f(s->maps.persist, m.persist);
     f(s->maps.sweeper, m.sweeper);
     f(s->maps.nat_rev, m.nat_rev);
+    f(s->maps.svc_est, m.svc_est);
+    f(s->maps.dest_est, m.dest_est);
 }
 
 result<skel_ptr> open_skeleton() {
@@ -174,6 +176,21 @@ result<counters> read_stats(int fd, uint32_t key) {
     return c;
 }
 
+// ip_vs_read_estimator(): the averages without their scaling, rounded.
+result<rates> read_rates(int fd, uint32_t key) {
+    auto e = lookup<struct xlb_est>(fd, key, "estimator");
+    if (!e) {
+        return e.error();
+    }
+    rates r;
+    r.cps = (e->cps + 0x1FF) >> 10;
+    r.inpps = (e->inpps + 0x1FF) >> 10;
+    r.outpps = (e->outpps + 0x1FF) >> 10;
+    r.inbps = (e->inbps + 0xF) >> 5;
+    r.outbps = (e->outbps + 0xF) >> 5;
+    return r;
+}
+
 dest_config dest_from_abi(const struct xlb_dest& d) {
     dest_config c;
     c.addr = endpoint{ip_address::from_abi(d.af, d.addr), ntohs(d.port)};
@@ -228,6 +245,7 @@ struct default_config {
         cfg.udp_timeout = 300;
         cfg.fib_cache_ms = XLB_DEFAULT_FIB_CACHE_MS;
         cfg.sweep_ms = XLB_DEFAULT_SWEEP_MS;
+        cfg.est_ms = XLB_EST_PERIOD_MS;
     }
 };
 
@@ -296,10 +314,11 @@ result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load
     }
     xlb_bpf* s = skel->get();
     for (auto* m : {s->maps.svc_index, s->maps.vips, s->maps.svcs, s->maps.sched_tables, s->maps.sched_cursor,
-                    s->maps.svc_stats, s->maps.mh_tables}) {
+                    s->maps.svc_stats, s->maps.mh_tables, s->maps.svc_est}) {
         bpf_map__set_max_entries(m, opts.max_services);
     }
-    for (auto* m : {s->maps.dests, s->maps.dest_stats, s->maps.fib_cache, s->maps.dest_conns, s->maps.conn_scratch}) {
+    for (auto* m : {s->maps.dests, s->maps.dest_stats, s->maps.fib_cache, s->maps.dest_conns, s->maps.conn_scratch,
+                    s->maps.dest_est}) {
         bpf_map__set_max_entries(m, opts.max_dests);
     }
     bpf_map__set_max_entries(s->maps.flows, opts.max_flows);
@@ -317,6 +336,8 @@ result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load
     }
     s->rodata->xlb_mh_size = opts.mh_size;
     s->rodata->xlb_max_dests = opts.max_dests;
+    s->rodata->xlb_max_services = opts.max_services;
+    s->rodata->xlb_nr_cpus = static_cast<uint32_t>(ncpus());
     if (int rc = xlb_bpf__load(s); rc < 0) {
         return make_error(rc, "load the XDP program (run with XLB_LOG=debug for the verifier log)");
     }
@@ -676,12 +697,18 @@ result<> xdp_dataplane::zero(const std::optional<service_key>& key) {
         if (auto r = zero_percpu(_maps.svc_stats.get(), idx, sizeof(struct xlb_stats)); !r) {
             return r;
         }
+        if (auto r = reset_estimator(_maps.svc_est.get(), _maps.svc_stats.get(), idx); !r) {
+            return r;
+        }
         auto dests = service_dests(idx);
         if (!dests) {
             return dests.error();
         }
         for (const auto& d : *dests) {
             if (auto r = zero_percpu(_maps.dest_stats.get(), d.id, sizeof(struct xlb_stats)); !r) {
+                return r;
+            }
+            if (auto r = reset_estimator(_maps.dest_est.get(), _maps.dest_stats.get(), d.id); !r) {
                 return r;
             }
         }
@@ -799,6 +826,20 @@ result<> xdp_dataplane::zero_percpu(int fd, uint32_t key, size_t value_size) {
     return {};
 }
 
+result<> xdp_dataplane::reset_estimator(int est_fd, int stats_fd, uint32_t key) {
+    auto c = read_stats(stats_fd, key);
+    if (!c) {
+        return c.error();
+    }
+    struct xlb_est e {};
+    e.last_conns = c->conns;
+    e.last_inpkts = c->inpkts;
+    e.last_inbytes = c->inbytes;
+    e.last_outpkts = c->outpkts;
+    e.last_outbytes = c->outbytes;
+    return update(est_fd, key, e, "estimator");
+}
+
 result<> xdp_dataplane::add_service(const service_config& cfg) {
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
@@ -832,6 +873,9 @@ result<> xdp_dataplane::add_service(const service_config& cfg) {
     svc.netmask = cfg.netmask;
     // Everything the data path needs exists before the key is published.
     if (auto r = zero_percpu(_maps.svc_stats.get(), *idx, sizeof(struct xlb_stats)); !r) {
+        return r;
+    }
+    if (auto r = reset_estimator(_maps.svc_est.get(), _maps.svc_stats.get(), *idx); !r) {
         return r;
     }
     if (auto r = rebuild_table(*idx, svc); !r) {
@@ -1073,6 +1117,9 @@ result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg)
     if (auto r = zero_percpu(_maps.dest_stats.get(), *id, sizeof(struct xlb_stats)); !r) {
         return r;
     }
+    if (auto r = reset_estimator(_maps.dest_est.get(), _maps.dest_stats.get(), *id); !r) {
+        return r;
+    }
     if (auto r = update(_maps.dest_conns.get(), *id, xlb_dest_conns{}, "dest_conns"); !r) {
         return r;
     }
@@ -1162,6 +1209,11 @@ result<std::vector<service_state>> xdp_dataplane::list() const {
             return c.error();
         }
         st.stats = *c;
+        auto est = read_rates(_maps.svc_est.get(), i);
+        if (!est) {
+            return est.error();
+        }
+        st.rate = *est;
         auto dests = service_dests(i);
         if (!dests) {
             return dests.error();
@@ -1174,6 +1226,11 @@ result<std::vector<service_state>> xdp_dataplane::list() const {
                 return dc.error();
             }
             ds.stats = *dc;
+            auto dest_est = read_rates(_maps.dest_est.get(), d.id);
+            if (!dest_est) {
+                return dest_est.error();
+            }
+            ds.rate = *dest_est;
             // Kept by the data path with atomics, recounted by its sweeper.
             auto conns = lookup<struct xlb_dest_conns>(_maps.dest_conns.get(), d.id, "dest_conns");
             if (!conns) {

@@ -117,7 +117,7 @@ constexpr spec specs[] = {
     {0, "timeout", false, o_timeout, false, nullptr},
     {0, "daemon", false, o_daemon, false, nullptr},
     {0, "stats", false, o_stats, false, nullptr},
-    {0, "rate", false, o_rate, false, later},
+    {0, "rate", false, o_rate, false, nullptr},
     {0, "thresholds", false, o_thresholds, false, nullptr},
     {0, "persistent-conn", false, o_persistent_conn, false, nullptr},
     {0, "nosort", false, o_nosort, false, nullptr},
@@ -196,6 +196,7 @@ struct parser {
         auto rank = [](list_format x) {
             switch (x) {
             case list_format::stats: return 0;
+            case list_format::rate: return 1;
             case list_format::thresholds: return 2;
             case list_format::persistent_conn: return 3;
             case list_format::tun_info: return 4;
@@ -336,6 +337,9 @@ struct parser {
             break;
         case o_stats:
             choose_format(list_format::stats);
+            break;
+        case o_rate:
+            choose_format(list_format::rate);
             break;
         case o_thresholds:
             choose_format(list_format::thresholds);

@@ -143,6 +143,10 @@ void print_title(std::string& out, list_format f) {
         out += fmt::format("{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n",
                            "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes");
         break;
+    case list_format::rate:
+        out += fmt::format("{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n",
+                           "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS");
+        break;
     case list_format::thresholds:
         out += fmt::format("{:<33} {:<10} {:<10} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
                            "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn");
@@ -187,11 +191,23 @@ std::string tun_info(const dest_config& d) {
     return fmt::format("gue:{}:{}", d.tun_port, csum);
 }
 
+void print_rates(std::string& out, const rates& r, bool exact) {
+    out += largenum(r.cps, exact);
+    out += largenum(r.inpps, exact);
+    out += largenum(r.outpps, exact);
+    out += largenum(r.inbps, exact);
+    out += largenum(r.outbps, exact);
+}
+
 void print_service(std::string& out, const service_state& s, const list_options& o, const name_fn& names) {
     auto svc = service_name(s, o.numeric, names);
     if (o.format == list_format::stats) {
         out += fmt::format("{:<33}", svc);
         print_counters(out, s.stats, o.exact);
+        out += "\n";
+    } else if (o.format == list_format::rate) {
+        out += fmt::format("{:<33}", svc);
+        print_rates(out, s.rate, o.exact);
         out += "\n";
     } else {
         const auto& c = s.config;
@@ -219,6 +235,13 @@ void print_service(std::string& out, const service_state& s, const list_options&
         case list_format::stats:
             out += fmt::format("  -> {:<28}", dn);
             print_counters(out, d.stats, o.exact);
+            out += "\n";
+            break;
+        case list_format::rate:
+            // ipvsadm prints a dest's CPS, InPPS and OutPPS with %8u, unscaled.
+            out += fmt::format("  -> {:<28} {:>8} {:>8} {:>8}", dn, d.rate.cps, d.rate.inpps, d.rate.outpps);
+            out += largenum(d.rate.inbps, o.exact);
+            out += largenum(d.rate.outbps, o.exact);
             out += "\n";
             break;
         case list_format::thresholds:

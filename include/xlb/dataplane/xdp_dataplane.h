@@ -99,7 +99,7 @@ public:
     struct maps {
         file_desc svc_index, vips, svcs, dests, sched_tables, sched_cursor, flows, svc_stats, dest_stats,
             reasons, config, fib_cache, tx_ports, neigh_events, mh_tables, dest_conns, conn_scratch,
-            persist, sweeper, nat_rev;
+            persist, sweeper, nat_rev, svc_est, dest_est;
     };
 
 private:
@@ -131,6 +131,8 @@ private:
     result<> rebuild_table(uint32_t svc_idx, const struct xlb_svc& svc);
     result<> remove_service(const svc_slot& slot);
     result<> zero_percpu(int fd, uint32_t key, size_t value_size);
+    // ip_vs_zero_estimator(): the last counts become the current ones, the averages 0.
+    result<> reset_estimator(int est_fd, int stats_fd, uint32_t key);
 
     std::string _pin_dir;
     file_desc _prog;

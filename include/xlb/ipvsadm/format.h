@@ -14,7 +14,7 @@ namespace xlb::ipvsadm {
 
 // One format per listing; given several, ipvsadm prints the first of
 // stats, rate, thresholds, persistent-conn, tun-info (print_title's order).
-enum class list_format { normal, stats, thresholds, persistent_conn, tun_info };
+enum class list_format { normal, stats, thresholds, persistent_conn, rate, tun_info };
 
 struct list_options {
     list_format format = list_format::normal;

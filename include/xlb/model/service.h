@@ -82,6 +82,16 @@ struct counters {
     uint64_t outbytes = 0;
 };
 
+// IPVS's estimated rates (ip_vs_read_estimator()): per second, over about
+// the last 8 s, updated every 2 s.
+struct rates {
+    uint64_t cps = 0;
+    uint64_t inpps = 0;
+    uint64_t outpps = 0;
+    uint64_t inbps = 0;
+    uint64_t outbps = 0;
+};
+
 struct dest_state {
     dest_config config;
     uint32_t active_conns = 0;
@@ -89,12 +99,14 @@ struct dest_state {
     uint32_t persist_conns = 0;
     bool overloaded = false; // above its -x threshold, not yet below -y
     counters stats;
+    rates rate;
 };
 
 struct service_state {
     service_config config;
     uint32_t fwmark = 0;
     counters stats;
+    rates rate;
     std::vector<dest_state> dests; // in IPVS list order: newest first
 };
 
