@@ -139,7 +139,7 @@ int cmd_status(const globals& g, const std::vector<std::string>& args) {
     auto dir = xlb::resolve_pin_dir(g.pin_dir);
     auto dp = xlb::xdp_dataplane::open(dir);
     if (!dp) {
-        throw cli_error(fmt::format("xlbctl status: backend xdp has no data path: {}", dp.error().message()), 1);
+        throw cli_error(fmt::format("xlbctl status: backend xdp has no data path: {}", dp.error().message()), 255);
     }
     auto st = dp->report();
     if (!st) {
