@@ -6,6 +6,8 @@
 #include <xlb/ipvsadm/command.h>
 #include <xlb/util/log.h>
 
+#include "status.h"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -28,6 +30,8 @@ struct cli_error : std::runtime_error {
 struct globals {
     std::string pin_dir;
     std::string backend; // --backend, else $XLB_BACKEND, else xdp
+    std::string backend_from = "--backend"; // or "XLB_BACKEND" or "default"
+    bool json = false;                       // --json
 };
 
 uint32_t parse_size(const std::string& opt, const std::string& v) {
@@ -131,33 +135,20 @@ int cmd_unload(const globals& g, const std::vector<std::string>& args) {
 
 int cmd_status(const globals& g, const std::vector<std::string>& args) {
     if (!args.empty()) {
-        throw cli_error("xlbctl status: takes no arguments", 2);
+        throw cli_error(fmt::format("xlbctl status: unexpected argument '{}' (usage: xlbctl [--json] status)", args[0]),
+                        2);
     }
-    auto dp = open_or_die(g);
-    auto st = dp.status();
+    auto dir = xlb::resolve_pin_dir(g.pin_dir);
+    auto dp = xlb::xdp_dataplane::open(dir);
+    if (!dp) {
+        throw cli_error(fmt::format("xlbctl status: backend xdp has no data path: {}", dp.error().message()), 255);
+    }
+    auto st = dp->report();
     if (!st) {
-        throw cli_error(fmt::format("xlbctl: {}", st.error().message()), 1);
+        throw cli_error(fmt::format("xlbctl status: {}", st.error().message()), 1);
     }
-    fmt::print("backend: xdp (selected with --backend xdp, the only backend so far)\n");
-    fmt::print("pin dir: {}\n", st->pin_dir);
-    fmt::print("program: id {}, {} verified instructions, {} bytes xlated, {} bytes jited\n", st->prog_id,
-               st->verified_insns, st->xlated_bytes, st->jited_bytes);
-    fmt::print("interfaces:\n");
-    if (st->attachments.empty()) {
-        fmt::print("  (none)\n");
-    }
-    for (const auto& a : st->attachments) {
-        fmt::print("  {:<16} ifindex {:<5} {}\n", a.ifname, a.ifindex, a.mode);
-    }
-    fmt::print("sweeper: {} sweeps so far\n", st->sweeps);
-    fmt::print("maps:\n");
-    for (const auto& m : st->maps) {
-        fmt::print("  {:<12} {:>10} / {:<10}\n", m.name, m.used, m.max_entries);
-    }
-    fmt::print("verdicts:\n");
-    for (int r = 0; r < XLB_R_MAX; ++r) {
-        fmt::print("  {:<20} {}\n", xlb::reason_name(static_cast<enum xlb_reason>(r)), st->reasons[r]);
-    }
+    st->backend.selected_by = g.backend_from;
+    std::fputs((g.json ? xlbctl::status_json(*st) : xlbctl::status_text(*st)).c_str(), stdout);
     return 0;
 }
 
@@ -256,7 +247,7 @@ int run(const std::vector<std::string>& argv) {
         } else if (a.rfind("--backend=", 0) == 0) {
             g.backend = a.substr(10);
         } else if (a == "--json") {
-            throw cli_error("xlbctl: --json is not supported yet", 2);
+            g.json = true;
         } else {
             break;
         }
@@ -264,11 +255,15 @@ int run(const std::vector<std::string>& argv) {
     if (g.backend.empty()) {
         const char* env = std::getenv("XLB_BACKEND");
         g.backend = env && *env ? env : "xdp";
+        g.backend_from = env && *env ? "XLB_BACKEND" : "default";
     }
     if (g.backend != "xdp") {
         throw cli_error(fmt::format("xlbctl: --backend {} is not available yet; only xdp is", g.backend), 2);
     }
     std::vector<std::string> rest(argv.begin() + static_cast<long>(i), argv.end());
+    if (g.json && (rest.empty() || rest[0] != "status")) {
+        throw cli_error("xlbctl: --json works only with `xlbctl status` so far", 2);
+    }
     if (!rest.empty() && !rest[0].empty() && rest[0][0] != '-') {
         std::string sub = rest[0];
         std::vector<std::string> args(rest.begin() + 1, rest.end());

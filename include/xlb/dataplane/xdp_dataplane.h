@@ -5,6 +5,7 @@
 
 #include <xlb/abi.h>
 #include <xlb/dataplane/dataplane.h>
+#include <xlb/dataplane/status.h>
 #include <xlb/util/fd.h>
 
 #include <array>
@@ -71,6 +72,8 @@ public:
     result<> attach(const std::string& ifname, xdp_mode mode);
     result<> detach(const std::string& ifname);
     [[nodiscard]] result<status_info> status() const;
+    // Everything `xlbctl status` shows (userspace/dataplane/status.cpp).
+    [[nodiscard]] result<status_report> report() const;
 
     result<> add_service(const service_config& svc) override;
     result<> edit_service(const service_config& svc) override;

@@ -1,0 +1,89 @@
+#pragma once
+// status_report: everything `xlbctl status` shows about an instance, read
+// from the kernel and the pinned maps. xdp_dataplane::report() gathers it;
+// xlbctl renders it as text or JSON (schema in README.md, "xlbctl status").
+
+#include <xlb/abi.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace xlb {
+
+// The backend serving the table, and why it is the one in use.
+struct backend_report {
+    std::string name;        // "xdp": the only backend so far
+    std::string selected_by; // "--backend", "XLB_BACKEND" or "default" (set by the caller)
+    std::string reason;      // e.g. "pinned data path found at /sys/fs/bpf/xlb/default"
+};
+
+// The loaded XDP program (bpf_prog_info).
+struct program_report {
+    uint32_t id = 0;
+    std::string name;           // the kernel's name for it (16 bytes at most)
+    std::string tag;            // 16 hex digits
+    std::string pinned_at;      // its path under the pin directory
+    uint32_t verified_insns = 0; // instructions the verifier processed (kernel 5.16+; 0 before)
+    uint32_t xlated_bytes = 0;
+    uint32_t jited_bytes = 0;
+    int64_t loaded_at_unix = 0; // wall-clock seconds, from the kernel's boot-time stamp
+    uint64_t run_count = 0;     // 0 unless sysctl kernel.bpf_stats_enabled=1
+    uint64_t run_time_ns = 0;
+};
+
+// An interface the program runs on, or should run on.
+struct interface_report {
+    std::string name;   // "ifindex N" if the index has no name in this namespace
+    int ifindex = 0;
+    std::string mode;   // "native", "generic", "offload", or "detached": in tx_ports but our program is not on it
+    std::string driver; // ethtool's driver name ("veth", "mlx5_core"); empty if unknown
+    bool tx_port = false; // in tx_ports, so XDP_REDIRECT can send out of it
+};
+
+// One pinned map with its size and fill level.
+struct map_report {
+    std::string name;
+    std::string type; // "hash", "lru_hash", "array", "percpu_array", ...
+    uint32_t id = 0;
+    uint32_t key_size = 0;
+    uint32_t value_size = 0;
+    uint32_t max_entries = 0; // ring buffer: bytes
+    // Entries in use, where that means something: "keys" for hash maps,
+    // "active" for svcs/dests (slots with the ACTIVE flag), "maps" for
+    // map-in-map slots holding a table. Empty for plain arrays.
+    std::optional<uint64_t> used;
+    std::string counted; // "keys", "active", "maps", or empty when used is empty
+    uint64_t memlock_bytes = 0; // memory the kernel charges for it
+};
+
+// One verdict reason (enum xlb_reason) with its packet count, summed over CPUs.
+struct reason_report {
+    std::string name;        // "pass_no_service", "drop_no_dest", ...
+    std::string verdict;     // "tx", "redirect", "pass" or "drop"
+    std::string description; // one line for operators
+    uint64_t packets = 0;
+};
+
+struct status_report {
+    backend_report backend;
+    std::string pin_dir;
+    program_report program;
+    std::vector<interface_report> interfaces;
+    uint32_t max_services = 0;
+    uint32_t max_dests = 0;
+    uint32_t max_flows = 0;
+    uint32_t mh_size = 0;
+    std::vector<map_report> maps; // every pinned map, by name
+    std::vector<reason_report> reasons; // in enum xlb_reason order
+    uint64_t sweeps = 0;                // runs of the connection sweeper so far
+};
+
+// "tx", "redirect", "pass" or "drop": what the program does with the packet.
+std::string_view reason_verdict(enum xlb_reason r) noexcept;
+// A one-line explanation of the reason.
+std::string_view reason_description(enum xlb_reason r) noexcept;
+
+} // namespace xlb

@@ -1,0 +1,150 @@
+#include "status.h"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <ctime>
+
+namespace xlbctl {
+namespace {
+
+namespace json = boost::json;
+
+// RFC 3339, UTC.
+std::string utc(int64_t unix_seconds) {
+    std::time_t t = static_cast<std::time_t>(unix_seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string selected_by_text(const std::string& by) {
+    if (by == "--backend") {
+        return "selected with --backend";
+    }
+    if (by == "XLB_BACKEND") {
+        return "selected by $XLB_BACKEND";
+    }
+    return "the default";
+}
+
+std::string counted_text(const std::string& counted) {
+    if (counted == "active") {
+        return "active slots";
+    }
+    if (counted == "maps") {
+        return "slots holding a table";
+    }
+    return counted;
+}
+
+} // namespace
+
+std::string status_text(const xlb::status_report& st) {
+    std::string o;
+    auto out = std::back_inserter(o);
+    fmt::format_to(out, "backend: {} ({}; {}; xdp is the only backend so far)\n", st.backend.name, st.backend.reason,
+                   selected_by_text(st.backend.selected_by));
+    fmt::format_to(out, "pin dir: {}\n", st.pin_dir);
+    const auto& p = st.program;
+    fmt::format_to(out, "program: {}, id {}, tag {}, loaded {}\n", p.name, p.id, p.tag, utc(p.loaded_at_unix));
+    fmt::format_to(out, "         {} verified instructions, {} bytes xlated, {} bytes jited\n", p.verified_insns,
+                   p.xlated_bytes, p.jited_bytes);
+    if (p.run_count != 0) {
+        fmt::format_to(out, "         {} runs, {} ns in total\n", p.run_count, p.run_time_ns);
+    }
+    fmt::format_to(out, "interfaces:\n");
+    if (st.interfaces.empty()) {
+        fmt::format_to(out, "  (none in this network namespace; attach with `xlbctl attach IFACE`)\n");
+    }
+    for (const auto& i : st.interfaces) {
+        fmt::format_to(out, "  {:<16} ifindex {:<5} {:<8} driver {}{}\n", i.name, i.ifindex, i.mode,
+                       i.driver.empty() ? "unknown" : i.driver, i.tx_port ? "" : " (not in tx_ports)");
+    }
+    fmt::format_to(out, "limits: {} services, {} dests, {} flows, Maglev table {}\n", st.max_services,
+                   st.max_dests, st.max_flows, st.mh_size);
+    fmt::format_to(out, "sweeper: {} sweeps so far\n", st.sweeps);
+    fmt::format_to(out, "maps:         {:>10}   {:<10} {:>6}  {}\n", "used", "max", "fill", "type");
+    for (const auto& m : st.maps) {
+        if (m.used) {
+            double pct = m.max_entries ? 100.0 * static_cast<double>(*m.used) / m.max_entries : 0.0;
+            fmt::format_to(out, "  {:<12} {:>10} / {:<10} {:>5.1f}%  {}, {}\n", m.name, *m.used,
+                           m.max_entries, pct, m.type, counted_text(m.counted));
+        } else {
+            fmt::format_to(out, "  {:<12} {:>10}   {:<10} {:>6}  {}\n", m.name, "-", m.max_entries, "", m.type);
+        }
+    }
+    fmt::format_to(out, "verdicts:                          packets\n");
+    uint64_t tx = 0, redirect = 0, pass = 0, drop = 0;
+    for (const auto& r : st.reasons) {
+        fmt::format_to(out, "  {:<20} {:<8} {:>12}  {}\n", r.name, r.verdict, r.packets, r.description);
+        (r.verdict == "tx" ? tx : r.verdict == "redirect" ? redirect : r.verdict == "pass" ? pass : drop) += r.packets;
+    }
+    fmt::format_to(out, "  total: {} tx, {} redirect, {} pass, {} drop\n", tx, redirect, pass, drop);
+    return o;
+}
+
+std::string status_json(const xlb::status_report& st) {
+    json::object root;
+    root["schema"] = status_schema;
+    root["backend"] = {{"name", st.backend.name},
+                       {"selected_by", st.backend.selected_by},
+                       {"reason", st.backend.reason}};
+    root["pin_dir"] = st.pin_dir;
+    const auto& p = st.program;
+    root["program"] = {{"id", p.id},
+                       {"name", p.name},
+                       {"tag", p.tag},
+                       {"pinned_at", p.pinned_at},
+                       {"verified_insns", p.verified_insns},
+                       {"xlated_bytes", p.xlated_bytes},
+                       {"jited_bytes", p.jited_bytes},
+                       {"loaded_at", utc(p.loaded_at_unix)},
+                       {"loaded_at_unix", p.loaded_at_unix},
+                       {"run_count", p.run_count},
+                       {"run_time_ns", p.run_time_ns}};
+    json::array ifs;
+    for (const auto& i : st.interfaces) {
+        ifs.push_back(json::object{{"name", i.name},
+                                   {"ifindex", i.ifindex},
+                                   {"mode", i.mode},
+                                   {"driver", i.driver.empty() ? json::value(nullptr) : json::value(i.driver)},
+                                   {"tx_port", i.tx_port}});
+    }
+    root["interfaces"] = std::move(ifs);
+    root["limits"] = {{"max_services", st.max_services},
+                      {"max_dests", st.max_dests},
+                      {"max_flows", st.max_flows},
+                      {"mh_size", st.mh_size}};
+    json::array maps;
+    for (const auto& m : st.maps) {
+        maps.push_back(json::object{{"name", m.name},
+                                    {"type", m.type},
+                                    {"id", m.id},
+                                    {"key_size", m.key_size},
+                                    {"value_size", m.value_size},
+                                    {"max_entries", m.max_entries},
+                                    {"used", m.used ? json::value(*m.used) : json::value(nullptr)},
+                                    {"counted", m.used ? json::value(m.counted) : json::value(nullptr)},
+                                    {"memlock_bytes", m.memlock_bytes}});
+    }
+    root["maps"] = std::move(maps);
+    root["sweeper"] = {{"runs", st.sweeps}};
+    json::array reasons;
+    json::object totals{{"tx", 0}, {"redirect", 0}, {"pass", 0}, {"drop", 0}};
+    for (const auto& r : st.reasons) {
+        reasons.push_back(json::object{{"name", r.name},
+                                       {"verdict", r.verdict},
+                                       {"packets", r.packets},
+                                       {"description", r.description}});
+        auto& t = totals[r.verdict];
+        t = t.to_number<uint64_t>() + r.packets;
+    }
+    root["reasons"] = std::move(reasons);
+    root["totals"] = std::move(totals);
+    return json::serialize(root) + "\n";
+}
+
+} // namespace xlbctl

@@ -1,0 +1,16 @@
+#pragma once
+// Rendering of `xlbctl status`: text for people, JSON (schema 1, README.md)
+// for programs. The data comes from xdp_dataplane::report().
+
+#include <xlb/dataplane/status.h>
+
+#include <string>
+
+namespace xlbctl {
+
+inline constexpr int status_schema = 1;
+
+std::string status_text(const xlb::status_report& st);
+std::string status_json(const xlb::status_report& st);
+
+} // namespace xlbctl
