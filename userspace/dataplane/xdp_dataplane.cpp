@@ -297,6 +297,17 @@ result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load
     if (!sched::is_prime(opts.mh_size)) {
         return make_error(EINVAL, "the Maglev table size must be a prime, not {}", opts.mh_size);
     }
+    // A load that fails leaves no empty pin directory of its own behind.
+    std::error_code ec;
+    const bool fresh = !fs::exists(pin_dir, ec);
+    auto r = load_into(pin_dir, opts);
+    if (!r && fresh) {
+        fs::remove(pin_dir, ec); // only if empty
+    }
+    return r;
+}
+
+result<xdp_dataplane> xdp_dataplane::load_into(const std::string& pin_dir, const load_options& opts) {
     if (auto r = ensure_bpffs(pin_dir); !r) {
         return r.error();
     }

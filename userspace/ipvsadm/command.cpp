@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <climits>
 #include <cstdint>
 
@@ -12,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <cerrno>
+#include <cstdlib>
 #include <charconv>
 #include <cstring>
 
@@ -74,7 +78,8 @@ struct spec {
     const char* unsupported; // why xlb refuses it for now, or nullptr
 };
 
-constexpr const char* later = "is not supported yet";
+constexpr const char* no_sync_daemon =
+    "is refused: xlb does not run IPVS's sync daemon; several xlb instances share no state (see README)";
 
 constexpr spec specs[] = {
     {'A', "add-service", true, c_add, false, nullptr},
@@ -87,10 +92,8 @@ constexpr spec specs[] = {
     {'d', "delete-server", true, c_delsrv, false, nullptr},
     {'e', "edit-server", true, c_editsrv, false, nullptr},
     {0, "set", true, c_timeout, false, nullptr},
-    {0, "start-daemon", true, c_startd, false,
-     "is refused: xlb does not run IPVS's sync daemon; several xlb instances share no state (see README)"},
-    {0, "stop-daemon", true, c_stopd, false,
-     "is refused: xlb does not run IPVS's sync daemon; several xlb instances share no state (see README)"},
+    {0, "start-daemon", true, c_startd, false, no_sync_daemon},
+    {0, "stop-daemon", true, c_stopd, false, no_sync_daemon},
     {'R', "restore", true, c_restore, false, nullptr},
     {'S', "save", true, c_save, false, nullptr},
     {'Z', "zero", true, c_zero, false, nullptr},
@@ -133,12 +136,12 @@ constexpr spec specs[] = {
     {0, "tun-nocsum", false, o_tun_nocsum, false, nullptr},
     {0, "tun-csum", false, o_tun_csum, false, nullptr},
     {0, "tun-remcsum", false, o_tun_remcsum, false, nullptr},
-    {0, "mcast-interface", false, o_mcast_interface, true, later},
-    {0, "syncid", false, o_syncid, true, later},
-    {0, "mcast-group", false, o_mcast_group, true, later},
-    {0, "mcast-port", false, o_mcast_port, true, later},
-    {0, "mcast-ttl", false, o_mcast_ttl, true, later},
-    {0, "sync-maxlen", false, o_sync_maxlen, true, later},
+    {0, "mcast-interface", false, o_mcast_interface, true, no_sync_daemon},
+    {0, "syncid", false, o_syncid, true, no_sync_daemon},
+    {0, "mcast-group", false, o_mcast_group, true, no_sync_daemon},
+    {0, "mcast-port", false, o_mcast_port, true, no_sync_daemon},
+    {0, "mcast-ttl", false, o_mcast_ttl, true, no_sync_daemon},
+    {0, "sync-maxlen", false, o_sync_maxlen, true, no_sync_daemon},
 };
 
 std::optional<unsigned long> parse_number(const std::string& s, unsigned long min, unsigned long max) {
@@ -152,6 +155,76 @@ std::optional<unsigned long> parse_number(const std::string& s, unsigned long mi
 
 bool all_digits(const std::string& s) {
     return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// parse_service() of ipvsadm: a literal address, else an IPv4 host name
+// (gethostbyname); a numeric port, else a service name for the protocol
+// given so far (none yet: no name is accepted). Digits alone are refused.
+std::optional<endpoint> resolve_endpoint(const std::string& arg, std::optional<protocol> proto) {
+    if (arg.empty() || all_digits(arg)) {
+        return std::nullopt;
+    }
+    if (auto e = endpoint::parse(arg)) {
+        return e;
+    }
+    std::string host = arg;
+    std::string port;
+    bool has_port = false;
+    if (arg.front() == '[') {
+        // [IPv6]:port, where only the port may be a name.
+        auto close = arg.find(']');
+        if (close == std::string::npos || arg.compare(close + 1, 1, ":") != 0) {
+            return std::nullopt;
+        }
+        host = arg.substr(1, close - 1);
+        port = arg.substr(close + 2);
+        has_port = true;
+        if (auto a = ip_address::parse(host); !a || a->is_v4()) {
+            return std::nullopt;
+        }
+    } else if (auto colon = arg.rfind(':'); colon != std::string::npos) {
+        host = arg.substr(0, colon);
+        port = arg.substr(colon + 1);
+        has_port = true;
+    }
+    auto addr = ip_address::parse(host);
+    // Names only: glibc never looks up digits and dots, nor would we.
+    if (!addr && !host.empty() && host.find_first_not_of("0123456789.") != std::string::npos &&
+        host.find(':') == std::string::npos) {
+        addrinfo hints{};
+        hints.ai_family = AF_INET;
+        addrinfo* res = nullptr;
+        if (getaddrinfo(host.c_str(), nullptr, &hints, &res) == 0 && res) {
+            const auto* sin = reinterpret_cast<const sockaddr_in*>(res->ai_addr);
+            char text[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
+            addr = ip_address::parse(text);
+        }
+        if (res) {
+            freeaddrinfo(res);
+        }
+    }
+    if (!addr) {
+        return std::nullopt;
+    }
+    endpoint e{*addr, 0};
+    if (has_port) {
+        if (auto n = parse_number(port, 0, 65535)) {
+            e.port = static_cast<uint16_t>(*n);
+        } else if (proto && !port.empty()) {
+            servent se{};
+            servent* found = nullptr;
+            char buf[1024];
+            getservbyname_r(port.c_str(), *proto == protocol::udp ? "udp" : "tcp", &se, buf, sizeof(buf), &found);
+            if (!found) {
+                return std::nullopt;
+            }
+            e.port = ntohs(static_cast<uint16_t>(found->s_port));
+        } else {
+            return std::nullopt;
+        }
+    }
+    return e;
 }
 
 const spec* find_short(char c) {
@@ -188,7 +261,6 @@ struct parser {
     int cmd_id = -1;
     uint64_t seen = 0; // bit per opt
     std::vector<std::string> positional; // --set's three values
-    std::string netmask;                 // -M, parsed once the family is known
     std::string sched_flags;             // -b, checked against the scheduler at the end
 
     // print_title() tests the format flags in a fixed order: the first set wins.
@@ -240,19 +312,22 @@ struct parser {
         }
         switch (s.id) {
         case o_service: {
-            auto e = endpoint::parse(arg);
-            if (!e || arg.find_first_not_of("0123456789") == std::string::npos) {
+            auto e = resolve_endpoint(arg, s.short_name == 'u' ? protocol::udp : protocol::tcp);
+            if (!e) {
                 return usage_error{"illegal virtual server address[:port] specified", 2};
             }
             cmd.service = service_key{s.short_name == 'u' ? protocol::udp : protocol::tcp, *e};
+            if (!e->addr.is_v4()) {
+                cmd.netmask = 128; // parse_service() resets the granularity for IPv6
+            }
             break;
         }
         case o_scheduler:
             cmd.sched_name = arg;
             break;
         case o_real_server: {
-            auto e = endpoint::parse(arg);
-            if (!e || arg.find_first_not_of("0123456789") == std::string::npos) {
+            auto e = resolve_endpoint(arg, cmd.service ? std::optional(cmd.service->proto) : std::nullopt);
+            if (!e) {
                 return usage_error{"illegal real server address[:port] specified", 2};
             }
             bool dest_port_given = e->port != 0 || arg.ends_with(":0");
@@ -307,7 +382,20 @@ struct parser {
             }
             break;
         case o_netmask:
-            netmask = arg;
+            // Read by the family of the service given so far, as ipvsadm does.
+            if (cmd.service && !cmd.service->vip.addr.is_v4()) {
+                int plen = std::atoi(arg.c_str());
+                if (plen < 1 || plen > 128) {
+                    return usage_error{"illegal ipv6 netmask specified", 2};
+                }
+                cmd.netmask = static_cast<uint32_t>(plen);
+            } else {
+                in_addr a{};
+                if (inet_aton(arg.c_str(), &a) == 0) {
+                    return usage_error{"illegal virtual server persistent mask specified", 2};
+                }
+                cmd.netmask = ntohl(a.s_addr);
+            }
             break;
         case o_sched_flags:
             sched_flags = arg;
@@ -553,22 +641,9 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
         p.cmd.what = op::version;
         return p.cmd;
     }
-    if (auto e = p.check_legality()) {
-        return *e;
-    }
-    switch (p.cmd_id) {
-    case c_add: p.cmd.what = op::add_service; break;
-    case c_edit: p.cmd.what = op::edit_service; break;
-    case c_del: p.cmd.what = op::del_service; break;
-    case c_flush: p.cmd.what = op::clear; break;
-    case c_list: p.cmd.what = op::list; break;
-    case c_addsrv: p.cmd.what = op::add_dest; break;
-    case c_delsrv: p.cmd.what = op::del_dest; break;
-    case c_editsrv: p.cmd.what = op::edit_dest; break;
-    case c_save: p.cmd.what = op::save; break;
-    case c_restore: p.cmd.what = op::restore; break;
-    case c_zero: p.cmd.what = op::zero; break;
-    case c_timeout: {
+    // parse_options() ends with --set's values and the scheduler flags;
+    // the legality table comes after them.
+    if (p.cmd_id == c_timeout) {
         // ipvsadm: exactly three values, each 0..31 days; 0 keeps the current one.
         if (p.positional.size() != 3) {
             return usage_error{"--set option requires 3 timeout values", 2};
@@ -584,45 +659,6 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
             v[i] = static_cast<uint32_t>(n);
         }
         p.cmd.set = {v[0], v[1], v[2]};
-        p.cmd.what = op::set_timeouts;
-        break;
-    }
-    default: return usage_error{tryhelp(prog), 255};
-    }
-
-    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) && p.cmd.service->vip.port == 0 &&
-        !(p.cmd.svc_flags & XLB_IPVS_SVC_F_PERSISTENT)) {
-        return usage_error{"Zero port specified for non-persistent service", 2};
-    }
-    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) &&
-        (p.cmd.svc_flags & XLB_IPVS_SVC_F_ONEPACKET) && p.cmd.service->proto != protocol::udp) {
-        return usage_error{"One-Packet Scheduling is only for UDP virtual services", 2};
-    }
-    if (p.cmd.what == op::list) {
-        auto has = [&](int o) { return (p.seen & (1ull << o)) != 0; };
-        if (((has(o_connection) || has(o_timeout) || has(o_daemon)) &&
-             (has(o_stats) || has(o_rate) || has(o_thresholds))) ||
-            ((has(o_timeout) || has(o_daemon)) && has(o_persistent_conn))) {
-            return usage_error{"options conflicts in the list command", 2};
-        }
-    }
-    if (p.cmd.service && !p.cmd.service->vip.addr.is_v4()) {
-        p.cmd.netmask = 128;
-    }
-    if (!p.netmask.empty()) {
-        if (p.cmd.service && !p.cmd.service->vip.addr.is_v4()) {
-            auto plen = parse_number(p.netmask, 1, 128);
-            if (!plen) {
-                return usage_error{"illegal ipv6 netmask specified", 2};
-            }
-            p.cmd.netmask = static_cast<uint32_t>(*plen);
-        } else {
-            in_addr a{};
-            if (inet_pton(AF_INET, p.netmask.c_str(), &a) != 1) {
-                return usage_error{"illegal virtual server netmask specified", 2};
-            }
-            p.cmd.netmask = ntohl(a.s_addr);
-        }
     }
     if (!p.sched_flags.empty()) {
         // parse_sched_flags(): sh-* only with sh, mh-* only with mh.
@@ -656,6 +692,41 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
                 break;
             }
             start = comma + 1;
+        }
+    }
+    if (auto e = p.check_legality()) {
+        return *e;
+    }
+    switch (p.cmd_id) {
+    case c_add: p.cmd.what = op::add_service; break;
+    case c_edit: p.cmd.what = op::edit_service; break;
+    case c_del: p.cmd.what = op::del_service; break;
+    case c_flush: p.cmd.what = op::clear; break;
+    case c_list: p.cmd.what = op::list; break;
+    case c_addsrv: p.cmd.what = op::add_dest; break;
+    case c_delsrv: p.cmd.what = op::del_dest; break;
+    case c_editsrv: p.cmd.what = op::edit_dest; break;
+    case c_save: p.cmd.what = op::save; break;
+    case c_restore: p.cmd.what = op::restore; break;
+    case c_zero: p.cmd.what = op::zero; break;
+    case c_timeout: p.cmd.what = op::set_timeouts; break;
+    default: return usage_error{tryhelp(prog), 255};
+    }
+
+    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) && p.cmd.service->vip.port == 0 &&
+        !(p.cmd.svc_flags & XLB_IPVS_SVC_F_PERSISTENT)) {
+        return usage_error{"Zero port specified for non-persistent service", 2};
+    }
+    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) &&
+        (p.cmd.svc_flags & XLB_IPVS_SVC_F_ONEPACKET) && p.cmd.service->proto != protocol::udp) {
+        return usage_error{"One-Packet Scheduling is only for UDP virtual services", 2};
+    }
+    if (p.cmd.what == op::list) {
+        auto has = [&](int o) { return (p.seen & (1ull << o)) != 0; };
+        if (((has(o_connection) || has(o_timeout) || has(o_daemon)) &&
+             (has(o_stats) || has(o_rate) || has(o_thresholds))) ||
+            ((has(o_timeout) || has(o_daemon)) && has(o_persistent_conn))) {
+            return usage_error{"options conflicts in the list command", 2};
         }
     }
     if (p.cmd.dest) {

@@ -106,6 +106,7 @@ public:
     };
 
 private:
+    static result<xdp_dataplane> load_into(const std::string& pin_dir, const load_options& opts);
     xdp_dataplane() = default;
     static result<xdp_dataplane> open_pinned(const std::string& pin_dir);
 
