@@ -120,6 +120,12 @@ result<next_hop> route_get(const ip_address& dst) {
 }
 
 result<> request(int ifindex, const ip_address& addr) {
+    // An entry that already answers is left alone: on this path the kernel
+    // may rewrite even a permanent entry into an incomplete one.
+    if (auto s = state(ifindex, addr);
+        s && (*s & (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP))) {
+        return {};
+    }
     request_buf req;
     auto* h = req.hdr();
     h->nlmsg_len = NLMSG_LENGTH(sizeof(ndmsg));
