@@ -148,8 +148,41 @@ TEST(ipvsadm_format, save_shows_persistence_flags_thresholds_and_tunnels) {
     d.config.l_threshold = 5;
     s.dests = {d};
     EXPECT_EQ(format_rules({s}, true), "-A -t 10.0.0.1:80 -s sh -p 360 -M 255.255.255.0 -b sh-fallback,sh-port\n"
-                                       "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -i -w 2 -x 10 -y 5 --tun-type gue "
-                                       "--tun-port 6080 --tun-csum\n");
+                                       "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -i -w 2 --tun-type gue "
+                                       "--tun-port 6080 --tun-csum -x 10 -y 5\n");
+}
+
+// print_service_entry(FMT_RULE) of ipvsadm 1.31: -p, -M, --pe, -o, -b in that
+// order; gue names its checksum option even when it is the default.
+TEST(ipvsadm_format, save_orders_pe_ops_and_sched_flags_as_ipvsadm) {
+    service_state s;
+    s.config.key = {protocol::udp, *endpoint::parse("10.0.0.1:5060")};
+    s.config.sched = scheduler::mh;
+    s.config.flags = XLB_IPVS_SVC_F_PERSISTENT | XLB_IPVS_SVC_F_ONEPACKET | XLB_IPVS_SVC_F_SCHED2 | XLB_SVC_PE_SIP;
+    s.config.timeout = 60;
+    auto d = dest("10.0.0.2:5060", forwarding::tun, 1);
+    d.config.tunnel = tun_type::gue;
+    d.config.tun_port = 6080;
+    auto i = dest("10.0.0.3:5060", forwarding::tun, 1);
+    s.dests = {d, i};
+    EXPECT_EQ(format_rules({s}, true), "-A -u 10.0.0.1:5060 -s mh -p 60 --pe sip -o -b mh-port\n"
+                                       "-a -u 10.0.0.1:5060 -r 10.0.0.2:5060 -i -w 1 --tun-type gue --tun-port 6080 "
+                                       "--tun-nocsum\n"
+                                       "-a -u 10.0.0.1:5060 -r 10.0.0.3:5060 -i -w 1 --tun-type ipip\n");
+    // -L: pe inside the persistence words, ops after them.
+    list_options o;
+    o.numeric = true;
+    auto l = format_list({s}, o, 4096);
+    EXPECT_NE(l.find("\nUDP  10.0.0.1:5060 mh (mh-port) persistent 60 pe sip ops\n"), std::string::npos) << l;
+    // --tun-info: fwd_tun_info()'s words in a 13-wide column.
+    o.format = list_format::tun_info;
+    EXPECT_EQ(format_list({s}, o, 4096),
+              "IP Virtual Server version 1.2.1 (size=4096)\n"
+              "Prot LocalAddress:Port Scheduler Flags\n"
+              "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n"
+              "UDP  10.0.0.1:5060 mh (mh-port) persistent 60 pe sip ops\n"
+              "  -> 10.0.0.2:5060                Tunnel  gue:6080:-c   1      0          0         \n"
+              "  -> 10.0.0.3:5060                Tunnel  ipip          1      0          0         \n");
 }
 
 TEST(ipvsadm_format, largenum_scales_like_print_largenum) {
@@ -483,4 +516,43 @@ TEST(ipvsadm_grammar, list_connections) {
               "The option 'timeout' conflicts with the 'connection' option in the 'list' command");
     EXPECT_EQ(parse_error({"-Z", "-c"}).message, "Illegal 'connection' option with the 'zero' command");
     EXPECT_EQ(parse_error({"-S", "-c"}).message, "Illegal 'connection' option with the 'save' command");
+}
+
+TEST(ipvsadm_grammar, ops_pe_version_and_names) {
+    auto ops = parse_ok({"-A", "-u", "10.0.0.1:5060", "-s", "rr", "-p", "--pe", "sip", "-o"});
+    EXPECT_TRUE(ops.svc_flags & XLB_IPVS_SVC_F_ONEPACKET);
+    EXPECT_EQ(ops.pe_name, "sip");
+    EXPECT_EQ(parse_error({"-A", "-t", "10.0.0.1:80", "-o"}).message,
+              "One-Packet Scheduling is only for UDP virtual services");
+    EXPECT_EQ(parse_ok({"-v"}).what, op::version);
+    EXPECT_EQ(version_line(), "ipvsadm v1.31 2019/12/24 (compiled with xlbctl and IPVS v1.2.1)\n");
+    EXPECT_EQ(parse_ok({"-R"}).what, op::restore);
+    EXPECT_EQ(parse_error({"-R", "-n"}).message, "Illegal 'numeric' option with the 'restore' command");
+    // Names, as ipvsadm's parse_service() takes them: /etc/hosts and /etc/services.
+    auto named = parse_ok({"-a", "-t", "localhost:http", "-r", "localhost:https", "-m"});
+    EXPECT_EQ(named.service->vip.to_string(), "127.0.0.1:80");
+    EXPECT_EQ(named.dest->to_string(), "127.0.0.1:443");
+    EXPECT_EQ(parse_ok({"-A", "-u", "[::1]:domain"}).service->vip.port, 53);
+    // -r before -t has no protocol to look its port name up with.
+    EXPECT_EQ(parse_error({"-a", "-r", "127.0.0.1:http", "-t", "127.0.0.1:80"}).message,
+              "illegal real server address[:port] specified");
+    EXPECT_EQ(parse_error({"-A", "-t", "localhost:nosuchservice"}).message,
+              "illegal virtual server address[:port] specified");
+    EXPECT_EQ(parse_error({"-A", "-t", "80"}).message, "illegal virtual server address[:port] specified");
+    // -M is read by the family of the service given before it.
+    EXPECT_EQ(parse_ok({"-A", "-t", "[2001:db8::1]:80", "-p", "-M", "64"}).netmask, 64u);
+    EXPECT_EQ(parse_ok({"-A", "-t", "[2001:db8::1]:80", "-p"}).netmask, 128u);
+    EXPECT_EQ(parse_error({"-A", "-t", "10.0.0.1:80", "-p", "-M", "300.1.1.1"}).message,
+              "illegal virtual server persistent mask specified");
+}
+
+TEST(ipvsadm_conns, sip_template_shows_engine_and_hash) {
+    auto t = templ("10.0.0.0:0", "10.0.0.1:5060", "10.0.1.1:5060", 60);
+    t.proto = protocol::udp;
+    t.pe_hash = 0x1a2b3c4d;
+    auto out = format_conns({t}, true, true);
+    EXPECT_EQ(out.substr(out.find('\n', out.find('\n') + 1) + 1),
+              "UDP 01:00  NONE        10.0.0.0:0         10.0.0.1:5060      10.0.1.1:5060      sip              "
+              "#1a2b3c4d\n");
+    EXPECT_EQ(format_conns({t}, true, false).find("sip"), std::string::npos);
 }

@@ -1395,6 +1395,7 @@ result<std::vector<conn_state>> xdp_dataplane::list_conns() const {
             c.is_template = true;
             c.assured = assured.count({key_bytes(k), p.dest}) != 0;
             c.expire_s = *left;
+            c.pe_hash = k.pe_hash;
             out.push_back(c);
         });
     if (!r) {

@@ -352,9 +352,18 @@ std::string format_conns(std::vector<conn_state> conns, bool numeric, bool persi
     std::sort(conns.begin(), conns.end());
     for (const auto& c : conns) {
         auto expire = fmt::format("{:02}:{:02}", c.expire_s / 60, c.expire_s % 60);
+        auto client = name_of(c.client, c.proto, numeric, names);
+        auto vip = name_of(c.vip, c.proto, numeric, names);
+        auto dest = name_of(conn_dest_as_printed(c), c.proto, numeric, names);
+        if (persistent_conn && c.pe_hash) {
+            // print_conn() with pe data: the engine's name and its data. The
+            // data is the Call-ID in IPVS; xlb keeps only its hash.
+            out += fmt::format("{:<3} {:<6} {:<11} {:<18} {:<18} {:<18} {:<16} {}\n", to_string(c.proto), expire,
+                               conn_state_name(c), client, vip, dest, "sip", fmt::format("#{:08x}", c.pe_hash));
+            continue;
+        }
         out += fmt::format("{:<3} {:<6} {:<11} {:<18} {:<18} {}\n", to_string(c.proto), expire, conn_state_name(c),
-                           name_of(c.client, c.proto, numeric, names), name_of(c.vip, c.proto, numeric, names),
-                           name_of(conn_dest_as_printed(c), c.proto, numeric, names));
+                           client, vip, dest);
     }
     return out;
 }
@@ -427,18 +436,20 @@ std::string format_rules(std::vector<service_state> services, bool numeric, bool
             const char* fwd = dc.fwd == forwarding::nat ? "-m" : dc.fwd == forwarding::tun ? "-i" : "-g";
             out += fmt::format("-a {} -r {} {} -w {}", svc, name_of(dc.addr, c.key.proto, numeric, names), fwd,
                                dc.weight);
-            if (dc.u_threshold) {
-                out += fmt::format(" -x {}", dc.u_threshold);
-            }
-            if (dc.l_threshold) {
-                out += fmt::format(" -y {}", dc.l_threshold);
-            }
             if (dc.fwd == forwarding::tun) {
                 // print_tunnel_rule(): gue always names its checksum option.
                 out += dc.tunnel == tun_type::gue
                            ? fmt::format(" --tun-type gue --tun-port {} --tun-{}", dc.tun_port,
                                          tun_checksum_name(dc.tun_flags))
                            : std::string(" --tun-type ipip");
+            }
+            // xlb's addition, after everything ipvsadm prints: ipvsadm -S
+            // forgets the thresholds, and a restore should not.
+            if (dc.u_threshold) {
+                out += fmt::format(" -x {}", dc.u_threshold);
+            }
+            if (dc.l_threshold) {
+                out += fmt::format(" -y {}", dc.l_threshold);
             }
             out += "\n";
         }

@@ -23,6 +23,9 @@ struct conn_state {
     // IP_VS_CTPL_S_ASSURED).
     bool assured = false;
     uint32_t expire_s = 0; // seconds until it expires, rounded down
+    // A --pe sip template's Call-ID hash (xlb keeps the hash, not the text);
+    // 0 for everything else.
+    uint32_t pe_hash = 0;
 
     auto operator<=>(const conn_state&) const noexcept = default;
 };
