@@ -347,7 +347,7 @@ TEST_F(xlbctl_cli, bad_input_is_refused_with_a_reason) {
         {"-A -t 10.0.0.1:80 -s rr -b sh-port", 2, "incompatible scheduler flag `sh-port'"},
         {"-A -t 10.0.0.1:80 -s sh -b bogus", 2, "invalid scheduler flag `bogus'"},
         {"-A -t 10.0.0.1:80 -s rr -p 0", 2, "invalid timeout value `0'"},
-        {"-A -t 10.0.0.1:80 -s rr -p -M 300.0.0.0", 2, "illegal virtual server netmask"},
+        {"-A -t 10.0.0.1:80 -s rr -p -M 300.0.0.0", 2, "illegal virtual server persistent mask"},
         {"-a -t 10.0.0.1:80 -r 10.0.0.2 -x 5 -y 9", 255, "Numerical result out of range"},
         {"-Q", 255, "Try `xlbctl -h'"},
         {"resolve --now", 2, "usage: xlbctl resolve"},

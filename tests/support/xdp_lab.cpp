@@ -46,6 +46,9 @@ void xdp_lab::setup_network() {
         "set -e\n"
         "ip link add {0} address {2} type veth peer name xb\n"
         "ip link add {1} address {3} type veth peer name yb\n"
+        // The peers stay silent: no router solicitations or MLD reports
+        // reaching a program attached to {0} behind a test's back.
+        "sysctl -qw net.ipv6.conf.xb.disable_ipv6=1 net.ipv6.conf.yb.disable_ipv6=1\n"
         "for d in {0} xb {1} yb; do ip link set dev $d up; done\n"
         "ip addr add 10.1.0.1/24 dev {0}\n"
         "ip -6 addr add fd01::1/64 dev {0} nodad\n"
