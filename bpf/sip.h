@@ -174,8 +174,10 @@ __attribute__((noinline)) __u32 xlb_sip_callid(struct xdp_md *ctx, __u32 svc, __
     len -= payload_off;
     if (len > XLB_SIP_SCAN)
         len = XLB_SIP_SCAN;
-    asm volatile("" : "+r"(len)); /* keep the bound check on the register passed */
-    if (len == 0 || len > XLB_SIP_SCAN || bpf_xdp_load_bytes(ctx, payload_off, buf->b, len) < 0)
+    /* 1..XLB_SIP_SCAN by construction, on the very register handed to the
+     * helper: older verifiers lose bounds proven on a copy. */
+    len = ((len - 1) & (XLB_SIP_SCAN - 1)) + 1;
+    if (bpf_xdp_load_bytes(ctx, payload_off, buf->b, len) < 0)
         return 0;
     s.len = len;
     s.state = XLB_OPAQUE(SIP_SKIP_LINE); /* the first line is the request or status line */
