@@ -168,6 +168,12 @@ result<> resolve(const ip_address& dst, std::chrono::milliseconds wait) {
     if (!hop) {
         return hop.error();
     }
+    // A static (PERMANENT, NOARP) or REACHABLE entry needs nothing. Asking
+    // anyway is harmful: on 6.18, NTF_USE turns a PERMANENT entry into an
+    // INCOMPLETE one, which then never resolves when the lladdr was static.
+    if (auto s = state(hop->ifindex, hop->addr); s && (*s & (NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE))) {
+        return {};
+    }
     if (auto r = request(hop->ifindex, hop->addr); !r) {
         return r;
     }
