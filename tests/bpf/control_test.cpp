@@ -340,7 +340,7 @@ TEST_F(xlbctl_cli, bad_input_is_refused_with_a_reason) {
         {"load --max-flows 0", 2, "positive integer"},
         {"load --max-flows", 2, "incomplete"},
         {"frobnicate", 2, "unknown command 'frobnicate'"},
-        {"--json -L -n", 2, "--json works only with `xlbctl status`"},
+        {"--json -A -t 10.0.0.1:80 -s rr", 2, "--json works only with `xlbctl status`"},
         {"--backend ipvs -L -n", 2, "not available yet"},
         {"-A -t 10.0.0.1:80 -s lblc", 2, "scheduler 'lblc' is refused"},
         {"-A -t 10.0.0.1:80 -s rr -o", 2, "One-Packet Scheduling is only for UDP virtual services"},

@@ -353,7 +353,7 @@ TEST_F(status, bad_input_and_no_instance_are_refused_clearly) {
     std::vector<row> rows = {
         {"status extra", 2, "unexpected argument 'extra'"},
         {"--json status --verbose", 2, "unexpected argument '--verbose'"},
-        {"--json -L -n", 2, "--json works only with `xlbctl status`"},
+        {"--json -C", 2, "--json works only with `xlbctl status`"},
         {"--json load", 2, "--json works only with `xlbctl status`"},
         {"--backend ipvs status", 2, "not available yet"},
     };

@@ -6,6 +6,7 @@
 #include <xlb/ipvsadm/command.h>
 #include <xlb/util/log.h>
 
+#include "list_json.h"
 #include "status.h"
 
 #include <fmt/format.h>
@@ -187,6 +188,17 @@ int run_ipvsadm(const globals& g, const std::vector<std::string>& args) {
         throw cli_error(e->message, e->exit_code);
     }
     const auto& cmd = std::get<xlb::ipvsadm::command>(parsed);
+    if (g.json) {
+        // Refused before the instance is even opened: nothing changes.
+        if (auto why = xlbctl::json_refusal(cmd)) {
+            throw cli_error(*why, 2);
+        }
+        auto dp = open_or_die(g);
+        auto o = xlbctl::execute_json(cmd, dp);
+        std::fputs(o.out.c_str(), stdout);
+        std::fputs(o.err.c_str(), stderr);
+        return o.exit_code;
+    }
     if (cmd.what == xlb::ipvsadm::op::help) {
         fmt::print("{}", xlb::ipvsadm::usage("xlbctl"));
         return 0;
@@ -261,8 +273,8 @@ int run(const std::vector<std::string>& argv) {
         throw cli_error(fmt::format("xlbctl: --backend {} is not available yet; only xdp is", g.backend), 2);
     }
     std::vector<std::string> rest(argv.begin() + static_cast<long>(i), argv.end());
-    if (g.json && (rest.empty() || rest[0] != "status")) {
-        throw cli_error("xlbctl: --json works only with `xlbctl status` so far", 2);
+    if (g.json && !rest.empty() && !rest[0].empty() && rest[0][0] != '-' && rest[0] != "status") {
+        throw cli_error("xlbctl: --json works only with `xlbctl status` and the listings (-L, -l)", 2);
     }
     if (!rest.empty() && !rest[0].empty() && rest[0][0] != '-') {
         std::string sub = rest[0];

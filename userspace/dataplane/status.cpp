@@ -215,6 +215,17 @@ std::string_view reason_description(enum xlb_reason r) noexcept {
     return "";
 }
 
+std::vector<reason_report> reason_reports(const std::array<uint64_t, XLB_R_MAX>& packets) {
+    std::vector<reason_report> out;
+    out.reserve(XLB_R_MAX);
+    for (int r = 0; r < XLB_R_MAX; ++r) {
+        auto e = static_cast<enum xlb_reason>(r);
+        out.push_back({std::string(reason_name(e)), std::string(reason_verdict(e)),
+                       std::string(reason_description(e)), packets[static_cast<size_t>(r)]});
+    }
+    return out;
+}
+
 result<status_report> xdp_dataplane::report() const {
     status_report st;
     st.pin_dir = _pin_dir;
@@ -394,11 +405,7 @@ result<status_report> xdp_dataplane::report() const {
     if (!rs) {
         return rs.error();
     }
-    for (int r = 0; r < XLB_R_MAX; ++r) {
-        auto e = static_cast<enum xlb_reason>(r);
-        st.reasons.push_back({std::string(reason_name(e)), std::string(reason_verdict(e)),
-                              std::string(reason_description(e)), (*rs)[static_cast<size_t>(r)]});
-    }
+    st.reasons = reason_reports(*rs);
     struct xlb_sweeper sw {};
     uint32_t zero = 0;
     if (bpf_map_lookup_elem(_maps.sweeper.get(), &zero, &sw) < 0) {

@@ -5,6 +5,7 @@
 
 #include <xlb/abi.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -85,5 +86,8 @@ struct status_report {
 std::string_view reason_verdict(enum xlb_reason r) noexcept;
 // A one-line explanation of the reason.
 std::string_view reason_description(enum xlb_reason r) noexcept;
+// Every reason, in enum order, with its name, verdict, description and the
+// packets counted for it (xdp_dataplane::reasons()).
+std::vector<reason_report> reason_reports(const std::array<uint64_t, XLB_R_MAX>& packets);
 
 } // namespace xlb
