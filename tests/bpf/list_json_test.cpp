@@ -6,6 +6,7 @@
 
 #include "support/netns.h"
 #include "support/packet.h"
+#include "support/cmd.h"
 #include "support/priv.h"
 #include "support/xdp_lab.h"
 
@@ -29,35 +30,6 @@ namespace {
 
 // rr's per-CPU cursor: one CPU, so 4 new flows split 2 and 2.
 [[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(true));
-
-const std::string xlbctl_bin = std::string(XLB_BINARY_DIR) + "/bin/xlbctl";
-
-struct cmd_result {
-    int code;
-    std::string out; // stdout only
-    std::string err;
-};
-
-cmd_result run_cmd(const std::string& cmd) {
-    auto err_file = fmt::format("/tmp/xlb-list-json-test-{}.err", getpid());
-    std::string out;
-    FILE* p = popen(fmt::format("{} 2>{}", cmd, err_file).c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
-        out.append(buf, n);
-    }
-    int rc = pclose(p);
-    std::string err;
-    if (FILE* e = fopen(err_file.c_str(), "r")) {
-        while ((n = fread(buf, 1, sizeof(buf), e)) > 0) {
-            err.append(buf, n);
-        }
-        fclose(e);
-    }
-    ::unlink(err_file.c_str());
-    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128, out, err};
-}
 
 ip_address v4(const char* s) { return *ip_address::parse(s); }
 
@@ -104,7 +76,7 @@ protected:
     }
 
     cmd_result x(const std::string& args) {
-        return run_cmd(fmt::format("{} --pin-dir {} {}", xlbctl_bin, _xlb->pin_dir(), args));
+        return run_cmd(fmt::format("{} --pin-dir {} {}", xlbctl_bin(), _xlb->pin_dir(), args));
     }
 
     json::object parse(const cmd_result& r, const std::string& what) {
@@ -269,8 +241,8 @@ TEST_F(list_json, one_service_and_a_missing_one) {
 
     // No instance: the same message and exit code as the text listing.
     auto none = fmt::format("/sys/fs/bpf/xlb/list-json-none-{}", getpid());
-    auto jn = run_cmd(fmt::format("{} --pin-dir {} --json -L -n", xlbctl_bin, none));
-    auto tn = run_cmd(fmt::format("{} --pin-dir {} -L -n", xlbctl_bin, none));
+    auto jn = run_cmd(fmt::format("{} --pin-dir {} --json -L -n", xlbctl_bin(), none));
+    auto tn = run_cmd(fmt::format("{} --pin-dir {} -L -n", xlbctl_bin(), none));
     EXPECT_EQ(jn.code, 255);
     EXPECT_EQ(jn.code, tn.code);
     EXPECT_TRUE(jn.out.empty()) << jn.out;

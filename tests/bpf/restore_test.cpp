@@ -2,6 +2,7 @@
 // ipvsadm's usage-error matrix through the built xlbctl, each against a real
 // loaded instance.
 
+#include "support/cmd.h"
 #include "support/priv.h"
 #include "support/xdp_lab.h"
 
@@ -27,33 +28,6 @@ using namespace xlb::test;
 namespace {
 
 [[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(false));
-
-const std::string xlbctl_bin = std::string(XLB_BINARY_DIR) + "/bin/xlbctl";
-
-struct cmd_result {
-    int code;
-    std::string out;
-    std::string err;
-};
-
-// Runs a shell command line; stdout and stderr apart.
-cmd_result run_cmd(const std::string& cmd) {
-    auto err_file = fmt::format("/tmp/xlb-restore-test-{}.err", getpid());
-    std::string out;
-    FILE* p = popen(fmt::format("{} 2>{}", cmd, err_file).c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
-        out.append(buf, n);
-    }
-    int rc = pclose(p);
-    std::string err;
-    if (std::ifstream e(err_file); e) {
-        err.assign(std::istreambuf_iterator<char>(e), {});
-    }
-    ::unlink(err_file.c_str());
-    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128, out, err};
-}
 
 std::vector<std::string> words(const std::string& line) {
     std::istringstream in(line);
@@ -169,7 +143,7 @@ protected:
     }
     std::string listing() { return run(dp(), "-L -n --tun-info").out + run(dp(), "-L -n --thresholds").out; }
     cmd_result x(const std::string& args) {
-        return run_cmd(fmt::format("{} --pin-dir {} {}", xlbctl_bin, _xlb->pin_dir(), args));
+        return run_cmd(fmt::format("{} --pin-dir {} {}", xlbctl_bin(), _xlb->pin_dir(), args));
     }
     std::optional<loaded_xlb> _xlb;
 };

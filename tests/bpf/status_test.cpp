@@ -5,6 +5,7 @@
 
 #include "support/netns.h"
 #include "support/packet.h"
+#include "support/cmd.h"
 #include "support/priv.h"
 #include "support/xdp_lab.h"
 
@@ -27,35 +28,6 @@ namespace json = boost::json;
 namespace {
 
 [[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(false));
-
-const std::string xlbctl_bin = std::string(XLB_BINARY_DIR) + "/bin/xlbctl";
-
-struct cmd_result {
-    int code;
-    std::string out; // stdout only
-    std::string err;
-};
-
-cmd_result run_cmd(const std::string& cmd) {
-    auto err_file = fmt::format("/tmp/xlb-status-test-{}.err", getpid());
-    std::string out;
-    FILE* p = popen(fmt::format("{} 2>{}", cmd, err_file).c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
-        out.append(buf, n);
-    }
-    int rc = pclose(p);
-    std::string err;
-    if (FILE* e = fopen(err_file.c_str(), "r")) {
-        while ((n = fread(buf, 1, sizeof(buf), e)) > 0) {
-            err.append(buf, n);
-        }
-        fclose(e);
-    }
-    ::unlink(err_file.c_str());
-    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128, out, err};
-}
 
 ip_address v4(const char* s) { return *ip_address::parse(s); }
 endpoint ep(const char* s) { return *endpoint::parse(s); }
@@ -125,7 +97,7 @@ protected:
     }
 
     cmd_result x(const std::string& args) {
-        return run_cmd(fmt::format("{} --pin-dir {} {}", xlbctl_bin, _xlb->pin_dir(), args));
+        return run_cmd(fmt::format("{} --pin-dir {} {}", xlbctl_bin(), _xlb->pin_dir(), args));
     }
 
     // What the loader pinned besides the program: one file per map.
@@ -336,7 +308,7 @@ TEST_F(status, json_has_schema_1_and_the_same_figures) {
         << text.out;
     EXPECT_NE(text.out.find("total: 3 tx, 0 redirect, 5 pass, 2 drop"), std::string::npos) << text.out;
 
-    auto env = run_cmd(fmt::format("XLB_BACKEND=xdp {} --pin-dir {} --json status", xlbctl_bin, _xlb->pin_dir()));
+    auto env = run_cmd(fmt::format("XLB_BACKEND=xdp {} --pin-dir {} --json status", xlbctl_bin(), _xlb->pin_dir()));
     ASSERT_EQ(env.code, 0) << env.err;
     EXPECT_EQ(json::parse(env.out).at("backend").at("selected_by").as_string(), "XLB_BACKEND");
     auto flag = x("--backend xdp --json status");
@@ -365,7 +337,7 @@ TEST_F(status, bad_input_and_no_instance_are_refused_clearly) {
     }
     auto none = fmt::format("/sys/fs/bpf/xlb/status-none-{}", getpid());
     for (const char* json : {"", "--json "}) {
-        auto res = run_cmd(fmt::format("{} --pin-dir {} {}status", xlbctl_bin, none, json));
+        auto res = run_cmd(fmt::format("{} --pin-dir {} {}status", xlbctl_bin(), none, json));
         EXPECT_EQ(res.code, 255) << json;
         EXPECT_TRUE(res.out.empty()) << res.out;
         EXPECT_NE(res.err.find("xlb is not loaded at " + none), std::string::npos) << res.err;
