@@ -168,6 +168,12 @@ result<> resolve(const ip_address& dst, std::chrono::milliseconds wait) {
     if (!hop) {
         return hop.error();
     }
+    // A static entry needs nothing, and NTF_USE would spoil it: on 6.18 it
+    // turns a PERMANENT entry into an INCOMPLETE one (REACHABLE and STALE
+    // ones are merely confirmed).
+    if (auto s = state(hop->ifindex, hop->addr); s && (*s & (NUD_PERMANENT | NUD_NOARP))) {
+        return {};
+    }
     if (auto r = request(hop->ifindex, hop->addr); !r) {
         return r;
     }
