@@ -330,27 +330,30 @@ TEST_F(ops_sip, header_forms) {
     add(vip, protocol::udp, ops_sip_flags, 60);
     struct form {
         const char* what;
-        std::string headers;
+        std::string payload;
         std::string value;
     };
     const std::vector<form> forms = {
-        {"canonical", "Call-ID: abc@host\r\n", "abc@host"},
-        {"compact", "i: compact-1\r\n", "compact-1"},
-        {"compact, upper case", "I:compact-2\r\n", "compact-2"},
-        {"name in odd case", "cAlL-iD: MiXeD\r\n", "MiXeD"},
-        {"upper case", "CALL-ID:upper\r\n", "upper"},
-        {"blanks around the colon", "Call-ID \t: \t blanks\r\n", "blanks"},
-        {"LF alone ends the value", "Call-ID: lf-only\n", "lf-only"},
-        {"CR alone ends the value", "Call-ID: cr-only\rX: y\r\n", "cr-only"},
-        {"after a header that starts like it", "Call-Info: <http://x>\r\nIn-Reply-To: z\r\nCall-ID: third\r\n",
+        {"canonical", sip("Call-ID: abc@host\r\n"), "abc@host"},
+        {"compact", sip("i: compact-1\r\n"), "compact-1"},
+        {"compact, upper case", sip("I:compact-2\r\n"), "compact-2"},
+        {"name in odd case", sip("cAlL-iD: MiXeD\r\n"), "MiXeD"},
+        {"upper case", sip("CALL-ID:upper\r\n"), "upper"},
+        {"blanks around the colon", sip("Call-ID \t: \t blanks\r\n"), "blanks"},
+        {"LF alone ends the value", sip("Call-ID: lf-only\n"), "lf-only"},
+        {"CR alone ends the value", sip("Call-ID: cr-only\rX: y\r\n"), "cr-only"},
+        {"after a header that starts like it", sip("Call-Info: <http://x>\r\nIn-Reply-To: z\r\nCall-ID: third\r\n"),
          "third"},
-        {"the first Call-ID wins", "Call-ID: first\r\nCall-ID: second\r\n", "first"},
-        {"255 bytes", "Call-ID: " + std::string(255, 'x') + "\r\n", std::string(255, 'x')},
+        {"the first Call-ID wins", sip("Call-ID: first\r\nCall-ID: second\r\n"), "first"},
+        {"CR alone ends every line", "INVITE sip:b@x SIP/2.0\rVia: SIP/2.0/UDP h\rCall-ID: cr-lines\rCSeq: 1 INVITE\r\r",
+         "cr-lines"},
+        {"an empty Call-ID, then one", sip("Call-ID:\r\ni: \r\nCall-ID: later\r\n"), "later"},
+        {"255 bytes", sip("Call-ID: " + std::string(255, 'x') + "\r\n"), std::string(255, 'x')},
     };
     int host = 1;
     for (const auto& f : forms) {
         auto client = fmt::format("10.9.1.{}", host++);
-        ASSERT_GT(pick(vip, client, 5060, sip(f.headers)), 0) << f.what;
+        ASSERT_GT(pick(vip, client, 5060, f.payload), 0) << f.what;
         auto t = template_of(client, fnv1a(f.value));
         EXPECT_TRUE(t) << f.what << ": no template with the Call-ID's hash; have "
                        << ::testing::PrintToString(templates());
