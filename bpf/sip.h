@@ -180,11 +180,15 @@ __attribute__((noinline)) __u32 xlb_sip_callid(struct xdp_md *ctx, __u32 svc, __
     len = (__u64)ctx->data_end - ctx->data;
     if (payload_off >= len)
         return 0;
-    len -= payload_off;
+    len -= payload_off; /* at least 1 */
     if (len > XLB_SIP_SCAN)
         len = XLB_SIP_SCAN;
-    asm volatile("" : "+r"(len)); /* keep the bound check on the register passed */
-    if (len == 0 || len > XLB_SIP_SCAN || bpf_xdp_load_bytes(ctx, payload_off, buf->b, len) < 0)
+    /* 6.1 learns no lower bound from len != 0, and a size of 0 is refused:
+     * take 1 off, mask (no-op at run time), and add it back: [1, 1024]. */
+    len -= 1;
+    asm volatile("" : "+r"(len));
+    len = (len & (XLB_SIP_SCAN - 1)) + 1;
+    if (bpf_xdp_load_bytes(ctx, payload_off, buf->b, len) < 0)
         return 0;
     s.len = len;
     s.state = XLB_OPAQUE(SIP_SKIP_LINE); /* the first line is the request or status line */
