@@ -33,19 +33,27 @@ struct {
 enum sip_state {
     SIP_SKIP_LINE,   /* until the end of this line */
     SIP_LINE_START,  /* just after a line feed */
-    SIP_NAME,        /* inside "call-id", at name_pos */
+    SIP_NAME,        /* inside "call-id", which began at mark */
     SIP_COMPACT,     /* after "i": a letter here means another header */
     SIP_BEFORE_COLON,
     SIP_AFTER_COLON,
     SIP_VALUE,
 };
 
+/*
+ * Positions are kept as the index where the name or the value began (mark),
+ * never as counters: a counter is a constant the verifier tracks, and every
+ * value of it (times every state) would be another state to verify. Each
+ * field starts from XLB_OPAQUE(), because kernels before 6.7 verify the
+ * callback once, with the context as it was before the first step (see
+ * bpf/sched.h): a field still constant there would have its branches
+ * hard-wired.
+ */
 struct sip_scan {
     __u32 len;      /* bytes in the buffer */
     __u32 state;
-    __u32 name_pos;
+    __u32 mark;     /* where the name or the value began */
     __u32 hash;     /* FNV-1a of the value so far */
-    __u32 value_len;
     __u32 found;    /* the value ended its line */
 };
 
@@ -92,12 +100,14 @@ static long sip_step(__u32 i, void *data)
             s->found = 1;
             return 1;
         }
-        if (sip_blank(c) || ++s->value_len > XLB_SIP_CALLID_MAX)
+        if (sip_blank(c) || i - s->mark >= XLB_SIP_CALLID_MAX)
             return 1; /* not a Call-ID IPVS would take: give up */
         s->hash = (s->hash ^ c) * 16777619u;
         return 0;
     }
-    if (c == '\n') {
+    /* ct_sip_get_header(): CR, LF or CRLF ends a line (RFC 2543 allows
+     * each); CRLF just passes through SIP_LINE_START twice. */
+    if (c == '\n' || c == '\r') {
         s->state = SIP_LINE_START;
         return 0;
     }
@@ -105,7 +115,7 @@ static long sip_step(__u32 i, void *data)
     case SIP_LINE_START:
         if (lc == 'c') {
             s->state = SIP_NAME;
-            s->name_pos = 1;
+            s->mark = i;
         } else if (lc == 'i') {
             s->state = SIP_COMPACT;
         } else {
@@ -113,11 +123,11 @@ static long sip_step(__u32 i, void *data)
         }
         return 0;
     case SIP_NAME:
-        if (lc != sip_call_id_char(s->name_pos)) {
+        if (lc != sip_call_id_char(i - s->mark)) {
             s->state = SIP_SKIP_LINE;
             return 0;
         }
-        if (++s->name_pos == 7)
+        if (i - s->mark == 6) /* the 'd' */
             s->state = SIP_BEFORE_COLON;
         return 0;
     case SIP_COMPACT:
@@ -136,10 +146,9 @@ static long sip_step(__u32 i, void *data)
     case SIP_AFTER_COLON:
         if (sip_blank(c))
             return 0;
-        if (c == '\r')
-            return 1; /* an empty Call-ID */
+        /* (An empty Call-ID ended its line above: as IPVS, look further.) */
         s->state = SIP_VALUE;
-        s->value_len = 1;
+        s->mark = i;
         s->hash = (2166136261u ^ c) * 16777619u;
         return 0;
     default:
@@ -171,16 +180,21 @@ __attribute__((noinline)) __u32 xlb_sip_callid(struct xdp_md *ctx, __u32 svc, __
     len = (__u64)ctx->data_end - ctx->data;
     if (payload_off >= len)
         return 0;
-    len -= payload_off;
+    len -= payload_off; /* at least 1 */
     if (len > XLB_SIP_SCAN)
         len = XLB_SIP_SCAN;
-    /* 1..XLB_SIP_SCAN by construction, on the very register handed to the
-     * helper: older verifiers lose bounds proven on a copy. */
-    len = ((len - 1) & (XLB_SIP_SCAN - 1)) + 1;
+    /* 6.1 learns no lower bound from len != 0, and a size of 0 is refused:
+     * take 1 off, mask (no-op at run time), and add it back: [1, 1024]. */
+    len -= 1;
+    asm volatile("" : "+r"(len));
+    len = (len & (XLB_SIP_SCAN - 1)) + 1;
     if (bpf_xdp_load_bytes(ctx, payload_off, buf->b, len) < 0)
         return 0;
     s.len = len;
     s.state = XLB_OPAQUE(SIP_SKIP_LINE); /* the first line is the request or status line */
+    s.mark = XLB_OPAQUE(0);
+    s.hash = XLB_OPAQUE(0);
+    s.found = XLB_OPAQUE(0);
     bpf_loop(XLB_SIP_SCAN, sip_step, &s, 0);
     if (!s.found)
         return 0;
