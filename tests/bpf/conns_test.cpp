@@ -58,6 +58,8 @@ protected:
     }
 
     // The one entry from client (a template when sport is 0).
+    // Not on a temporary: the pointer would outlive the vector.
+    static const conn_state* find(std::vector<conn_state>&&, const char*, bool = false) = delete;
     static const conn_state* find(const std::vector<conn_state>& all, const char* client, bool is_template = false) {
         auto it = std::find_if(all.begin(), all.end(), [&](const conn_state& c) {
             return c.client == ep(client) && c.is_template == is_template;
@@ -105,7 +107,8 @@ TEST_F(conns, tcp_states_addresses_and_expiry) {
     // --set changes what ESTABLISHED has left at once, as IPVS's timer would
     // on the next packet; the listing reads the current timeouts.
     ASSERT_TRUE(dp().set_timeouts({100, 0, 0}));
-    auto est = find(dp().list_conns().value(), "10.1.0.200:20000");
+    auto after_set = dp().list_conns().value();
+    auto est = find(after_set, "10.1.0.200:20000");
     ASSERT_NE(est, nullptr);
     EXPECT_GE(est->expire_s, 99u);
     EXPECT_LE(est->expire_s, 100u);
@@ -185,7 +188,8 @@ TEST_F(conns, persistence_templates_none_then_assured) {
     EXPECT_LE(t->expire_s, 300u);
 
     send(pkt("10.1.0.200", "10.1.0.143", 80, 21000, tcp_ack));
-    t = find(dp().list_conns().value(), "10.1.0.0:0", true);
+    auto assured = dp().list_conns().value();
+    t = find(assured, "10.1.0.0:0", true);
     ASSERT_NE(t, nullptr);
     EXPECT_EQ(conn_state_name(*t), "ASSURED") << "its connection reached ESTABLISHED";
 
@@ -221,7 +225,8 @@ TEST_F(conns, expired_and_orphaned_flows_are_not_listed) {
     send(pkt("10.1.0.200", "10.1.0.145", 80, 23001));
     // (The data path judges expiry by the current timeouts, so an expired
     // flow not yet swept lives again once its timeout grows: so does its row.)
-    ASSERT_NE(find(dp().list_conns().value(), "10.1.0.200:23001"), nullptr);
+    auto live = dp().list_conns().value();
+    ASSERT_NE(find(live, "10.1.0.200:23001"), nullptr);
     ASSERT_TRUE(dp().del_dest(k, {xdp_lab::backend4(7), 80}));
     EXPECT_TRUE(dp().list_conns().value().empty()) << "a deleted dest's flows wait for rescheduling, unlisted";
 }
