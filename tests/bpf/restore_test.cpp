@@ -106,15 +106,19 @@ std::vector<std::string> random_table(std::mt19937& rng) {
             int fwd = static_cast<int>(num(0, 2)); // 0 dr, 1 nat, 2 tun
             bool dest_v6 = fwd == 2 && chance(0.2) ? !v6 : v6;
             // Tunnels need a route to their dest: the lab's subnets have one.
-            std::string addr = dest_v6 ? fmt::format("[fd01::{:x}]", num(2, 0xfff))
+            // ipvsadm takes IPv6 bare, or in brackets with a port.
+            std::string addr = dest_v6 ? fmt::format("fd01::{:x}", num(2, 0xfff))
                                        : fmt::format("10.1.0.{}", num(2, 254));
             // NAT keeps its own port; -g and -i take the virtual one.
-            std::string rs = fwd == 1 && chance(0.5) ? fmt::format("{}:{}", addr, num(1, 65535)) : addr;
+            std::string rs = addr;
+            if (fwd == 1 && chance(0.5)) {
+                rs = dest_v6 ? fmt::format("[{}]:{}", addr, num(1, 65535)) : fmt::format("{}:{}", addr, num(1, 65535));
+            }
             if (!dests.insert(addr).second) {
                 continue;
             }
             std::string dl = fmt::format("-a {} -r {} {} -w {}", svc, rs, fwd == 0 ? "-g" : fwd == 1 ? "-m" : "-i",
-                                         pick(std::vector<uint32_t>{0, 1, 3, 100, 65535}));
+                                         pick(std::vector<uint32_t>{0, 1, 3, 100, 65535, 2147483647}));
             if (fwd == 2 && chance(0.5)) {
                 dl += fmt::format(" --tun-type gue --tun-port {}", num(1, 65535));
                 dl += pick(std::vector<std::string>{"", " --tun-nocsum", " --tun-csum", " --tun-remcsum"});
@@ -181,7 +185,7 @@ TEST_F(restore_test, xlbctl_save_pipe_restore) {
         "-a -u 10.0.0.1:5060 -r 10.1.0.11 -m -w 2",
         "-a -u 10.0.0.1:5060 -r 10.1.0.12:5070 -m -w 1 -x 10 -y 5",
         "-A -t [2001:db8::1]:443 -s mh -b mh-port,mh-fallback",
-        "-a -t [2001:db8::1]:443 -r [fd01::13] -i -w 7 --tun-type gue --tun-port 6080 --tun-csum",
+        "-a -t [2001:db8::1]:443 -r [fd01::13]:443 -i -w 7 --tun-type gue --tun-port 6080 --tun-csum",
         "-a -t [2001:db8::1]:443 -r 10.1.0.14 -i -w 1",
         "-A -t 10.0.0.2:0 -s sh -p",
         "-a -t 10.0.0.2:0 -r 10.1.0.15 -g -w 0",
@@ -425,7 +429,7 @@ TEST_F(restore_test, usage_error_matrix_leaves_the_table_unchanged) {
     };
     const std::vector<other> others = {
         {"-A -t 10.0.0.1:80 -w", 255, "-w: missing argument\n"},
-        {"-A -A -t 10.0.0.9:80", 2, "multiple commands specified\n"},
+        {"-A -A -t 10.0.0.9:80", 2, "invalid option `-A'\n"},
         {"-A -t 10.0.0.9:80 -s rr -s wrr", 2, "multiple 'scheduler' options specified\n"},
         {"-A -t 10.0.0.9:0", 2, "Zero port specified for non-persistent service\n"},
         {"-A -t 10.0.0.9:80 -o", 2, "One-Packet Scheduling is only for UDP virtual services\n"},
@@ -438,7 +442,7 @@ TEST_F(restore_test, usage_error_matrix_leaves_the_table_unchanged) {
         {"-A -t 10.0.0.9:80 -s rr -b sh-port", 2, "incompatible scheduler flag `sh-port'\n"},
         {"-A -t 10.0.0.9:80 -s nosuch", 255, "Scheduler or persistence engine not found\n"},
         {"-A -t 10.0.0.9:80 -p --pe nosuch", 255, "Scheduler or persistence engine not found\n"},
-        {"-a -t 10.0.0.1:80 -r 10.0.0.3 -w 65536", 2, "illegal weight specified\n"},
+        {"-a -t 10.0.0.1:80 -r 10.0.0.3 -w 2147483648", 2, "illegal weight specified\n"},
         {"-a -t 10.0.0.1:80 -r 10.0.0.3 -x -1", 2, "illegal u_threshold specified\n"},
         {"-a -t 10.0.0.1:80 -r 10.0.0.3 -y z", 2, "illegal l_threshold specified\n"},
         {"-a -t 10.0.0.1:80 -r 2001:db8::3", 2, "Different address family is allowed only for tunneling servers\n"},

@@ -77,7 +77,7 @@ TEST_F(dr_lab, deleted_server_gets_no_new_connections) {
 TEST_F(dr_lab, ipv6_dr) {
     ASSERT_EQ(xlbctl("-A -t [fd77::100]:80 -s rr"), 0);
     for (const char* b : {"fd77::11", "fd77::12", "fd77::13"}) {
-        ASSERT_EQ(xlbctl(fmt::format("-a -t [fd77::100]:80 -r [{}] -g", b)), 0);
+        ASSERT_EQ(xlbctl(fmt::format("-a -t [fd77::100]:80 -r {} -g", b)), 0);
     }
     auto t = connect("fd77::100", 60);
     EXPECT_EQ(t["failed"], 0);

@@ -5,8 +5,8 @@
 
 namespace xlb::test {
 
-std::map<std::string, std::string> ipvsadm_golden() {
-    std::ifstream in(std::string(XLB_SOURCE_DIR) + "/tests/fixtures/ipvsadm/basic.golden");
+std::map<std::string, std::string> ipvsadm_golden(const std::string& file) {
+    std::ifstream in(std::string(XLB_SOURCE_DIR) + "/tests/fixtures/ipvsadm/" + file);
     std::stringstream ss;
     ss << in.rdbuf();
     const std::string all = ss.str();

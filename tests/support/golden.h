@@ -7,7 +7,8 @@
 
 namespace xlb::test {
 
-std::map<std::string, std::string> ipvsadm_golden();
+// FILE is one of tests/fixtures/ipvsadm/*.golden.
+std::map<std::string, std::string> ipvsadm_golden(const std::string& file = "basic.golden");
 // A section's text before its "rc=" line (the ERRn sections).
 std::string golden_message(const std::string& section);
 

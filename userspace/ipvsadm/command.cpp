@@ -164,6 +164,11 @@ std::optional<endpoint> resolve_endpoint(const std::string& arg, std::optional<p
     if (arg.empty() || all_digits(arg)) {
         return std::nullopt;
     }
+    // Brackets always come with a port: ipvsadm refuses "[2001:db8::1]"
+    // and takes a bare 2001:db8::1.
+    if (arg.front() == '[' && arg.find("]:") == std::string::npos) {
+        return std::nullopt;
+    }
     if (auto e = endpoint::parse(arg)) {
         return e;
     }
@@ -261,6 +266,7 @@ struct parser {
     int cmd_id = -1;
     uint64_t seen = 0; // bit per opt
     std::vector<std::string> positional; // --set's three values
+    std::string word;                    // the argument being applied, as given
     std::string sched_flags;             // -b, checked against the scheduler at the end
 
     // print_title() tests the format flags in a fixed order: the first set wins.
@@ -302,7 +308,9 @@ struct parser {
         }
         if (s.is_command) {
             if (cmd_id >= 0) {
-                return usage_error{"multiple commands specified", 2};
+                // ipvsadm takes a command only as its first option; popt
+                // then names the whole word a later one came in.
+                return usage_error{fmt::format("invalid option `{}'", word), 2};
             }
             cmd_id = s.id;
             return std::nullopt;
@@ -412,9 +420,10 @@ struct parser {
             break;
         }
         case o_weight: {
+            // Debian's ipvsadm 1.31, captured: 0 to INT_MAX (upstream says 65535).
             int w = -1;
             auto [p, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), w);
-            if (arg.empty() || ec != std::errc() || p != arg.data() + arg.size() || w < 0 || w > 65535) {
+            if (arg.empty() || ec != std::errc() || p != arg.data() + arg.size() || w < 0) {
                 return usage_error{"illegal weight specified", 2};
             }
             cmd.weight = w;
@@ -590,6 +599,7 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
                 all_digits(args[i + 1])) {
                 value = args[++i];
             }
+            p.word = a;
             if (auto e = p.apply(*s, value)) {
                 return *e;
             }
@@ -618,6 +628,7 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
                         value = args[++i];
                     }
                 }
+                p.word = a;
                 if (auto e = p.apply(*s, value)) {
                     return *e;
                 }
@@ -872,6 +883,11 @@ std::string kernel_message(op what, const error& e) {
     }
     if (e.code == EPERM) {
         return "Permission denied (you must be root)";
+    }
+    // What kernel IPVS also answers gets ipvsadm's strerror() text; what only
+    // xlb refuses (a full table, no route to a tunnel server) keeps its reason.
+    if (e.code == ERANGE || e.code == EINVAL) {
+        return std::strerror(e.code);
     }
     return e.message();
 }
