@@ -178,6 +178,30 @@ static __attribute__((noinline)) int nat_track(const struct xlb_flow_key *fwd, _
     return 0;
 }
 
+/* ip_vs_in()'s is_new_conn() && is_new_conn_expected(): a SYN (no ACK, no
+ * RST) on a TCP 5-tuple whose connection is in TIME_WAIT or CLOSE opens a
+ * new connection, unless a persistence template controls the old one. */
+XLB_INLINE bool flow_reused(const struct xlb_pkt *pkt, const struct xlb_flow *f)
+{
+    return pkt->key.proto == IPPROTO_TCP &&
+           (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST | XLB_TCPF_ACK)) == XLB_TCPF_SYN &&
+           (f->state == XLB_TCP_S_TIME_WAIT || f->state == XLB_TCP_S_CLOSE) && !(f->flags & XLB_FLOW_F_PERSIST);
+}
+
+/* The flow's connection ends: its dest counts one connection less. */
+XLB_INLINE void flow_release(const struct xlb_flow *f)
+{
+    __u32 id = f->dest;
+    struct xlb_dest_conns *c = bpf_map_lookup_elem(&dest_conns, &id);
+
+    if (!c)
+        return;
+    if (f->flags & XLB_FLOW_F_ACTIVE)
+        __sync_fetch_and_add(&c->active, -1);
+    else
+        __sync_fetch_and_add(&c->inactive, -1);
+}
+
 /* The flow is in the table: take the scheduler's turn and count the connection. */
 XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_pkt *pkt, __u64 now)
 {
@@ -359,6 +383,12 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     /* An established flow needs no service lookup: its dest is live only
      * while its service exists (deleting a service retires its dests). */
     f = bpf_map_lookup_elem(&flows, &pkt->key);
+    if (f && !flow_expired(cfg, f, pkt->key.proto, now) && flow_dest(f) && flow_reused(pkt, f)) {
+        /* IPVS's conn_reuse_mode 1: the old connection ends now and the SYN
+         * is scheduled as a new one (counted, and maybe elsewhere). */
+        flow_release(f);
+        f = NULL;
+    }
     if (f && !flow_expired(cfg, f, pkt->key.proto, now) && flow_dest(f)) {
         dest_id = f->dest;
         svc = f->svc;

@@ -514,6 +514,36 @@ TEST_F(datapath, stats_and_connection_states) {
     EXPECT_EQ(inactive, 1u) << "FIN_WAIT counts as inactive";
 }
 
+// IPVS's conn_reuse_mode 1: a SYN on a 5-tuple whose connection is in CLOSE
+// or TIME_WAIT ends that connection and is scheduled as a new one; in any
+// other state it stays on its connection.
+TEST_F(datapath, a_syn_reusing_a_closed_five_tuple_is_a_new_connection) {
+    auto k = tcp("10.1.0.124:80");
+    add_service(k, scheduler::rr, {{1, 1}, {2, 1}});
+    auto first = backend_of(run(build(syn4("10.1.0.124", 80, 12000))));
+    ASSERT_GT(first, 0);
+    EXPECT_EQ(backend_of(run(build(syn4("10.1.0.124", 80, 12000, tcp_ack)))), first);
+    // A SYN while ESTABLISHED (a retransmission, say) changes nothing.
+    EXPECT_EQ(backend_of(run(build(syn4("10.1.0.124", 80, 12000)))), first);
+    EXPECT_EQ(dp().list().value()[0].stats.conns, 1u);
+    // RST: CLOSE. The next SYN is a new connection, on rr's next server.
+    EXPECT_EQ(backend_of(run(build(syn4("10.1.0.124", 80, 12000, tcp_rst)))), first);
+    auto second = backend_of(run(build(syn4("10.1.0.124", 80, 12000))));
+    EXPECT_GT(second, 0);
+    EXPECT_NE(second, first);
+    auto all = dp().list().value();
+    EXPECT_EQ(all[0].stats.conns, 2u);
+    uint32_t active = 0, inactive = 0;
+    for (const auto& d : all[0].dests) {
+        active += d.active_conns;
+        inactive += d.inactive_conns;
+    }
+    EXPECT_EQ(active + inactive, 1u) << "the closed connection is no longer counted";
+    EXPECT_EQ(active, 1u) << "SYN_RECV counts as active (tcp_state_active_table)";
+    // The new connection lives on: its ACK follows it.
+    EXPECT_EQ(backend_of(run(build(syn4("10.1.0.124", 80, 12000, tcp_ack)))), second);
+}
+
 TEST_F(datapath, expired_flows_follow_the_set_timeouts) {
     add_service(tcp("10.1.0.121:80"), scheduler::rr, {{1, 1}});
     auto cfg = dp().config().value();
