@@ -2,6 +2,7 @@
 // more.golden: what Debian 12's ipvsadm 1.31 printed for the same lines on
 // kernel IPVS (captured with scripts/ipvsadm-golden in the qemu VM).
 
+#include "support/cmd.h"
 #include "support/golden.h"
 #include "support/priv.h"
 #include "support/xdp_lab.h"
@@ -24,25 +25,10 @@ namespace {
 // Tunnel real servers need routes: the lab has 10.1.0.0/24 and fd01::/64.
 [[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(false));
 
-std::vector<std::string> words(const std::string& line) {
-    std::istringstream in(line);
-    std::vector<std::string> w;
-    for (std::string s; in >> s;) {
-        w.push_back(s);
-    }
-    return w;
-}
-
 // What ipvsadm-golden records for one command: stdout and stderr, then
 // rc=N when it failed. The program is called "ipvsadm" in messages.
 std::string run(dataplane& dp, const std::string& line) {
-    auto parsed = ipvsadm::parse(words(line), "ipvsadm");
-    ipvsadm::outcome o;
-    if (auto* e = std::get_if<ipvsadm::usage_error>(&parsed)) {
-        o = {e->exit_code, "", e->message + "\n"};
-    } else {
-        o = ipvsadm::execute(std::get<ipvsadm::command>(parsed), dp);
-    }
+    auto o = run_ipvsadm(dp, line, "ipvsadm");
     auto text = o.out + o.err;
     if (o.exit_code != 0) {
         text += fmt::format("rc={}\n", o.exit_code);

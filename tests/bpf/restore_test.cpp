@@ -29,23 +29,7 @@ namespace {
 
 [[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(false));
 
-std::vector<std::string> words(const std::string& line) {
-    std::istringstream in(line);
-    std::vector<std::string> w;
-    for (std::string s; in >> s;) {
-        w.push_back(s);
-    }
-    return w;
-}
-
-// One ipvsadm command line run in-process, through the parser and execute().
-ipvsadm::outcome run(dataplane& dp, const std::string& line) {
-    auto parsed = ipvsadm::parse(words(line), "xlbctl");
-    if (auto* e = std::get_if<ipvsadm::usage_error>(&parsed)) {
-        return {e->exit_code, "", e->message};
-    }
-    return ipvsadm::execute(std::get<ipvsadm::command>(parsed), dp);
-}
+ipvsadm::outcome run(dataplane& dp, const std::string& line) { return run_ipvsadm(dp, line); }
 
 ipvsadm::outcome restore(dataplane& dp, const std::string& text) {
     std::istringstream in(text);

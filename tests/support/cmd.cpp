@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 namespace xlb::test {
 
@@ -37,6 +38,23 @@ cmd_result run_cmd(const std::string& cmd) {
 const std::string& xlbctl_bin() {
     static const std::string path = std::string(XLB_BINARY_DIR) + "/bin/xlbctl";
     return path;
+}
+
+std::vector<std::string> split_words(const std::string& line) {
+    std::istringstream in(line);
+    std::vector<std::string> w;
+    for (std::string s; in >> s;) {
+        w.push_back(s);
+    }
+    return w;
+}
+
+ipvsadm::outcome run_ipvsadm(dataplane& dp, const std::string& line, const std::string& prog) {
+    auto parsed = ipvsadm::parse(split_words(line), prog);
+    if (auto* e = std::get_if<ipvsadm::usage_error>(&parsed)) {
+        return {e->exit_code, "", e->message + "\n"};
+    }
+    return ipvsadm::execute(std::get<ipvsadm::command>(parsed), dp);
 }
 
 } // namespace xlb::test
