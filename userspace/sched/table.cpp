@@ -48,13 +48,14 @@ void fill_bands(struct xlb_sched_table& t, scheduler s, const std::vector<member
         }
     }
     std::sort(weights.begin(), weights.end());
-    int32_t cw = max_w - (di - 1);
+    // 64-bit steps: weights go up to INT_MAX, and cw - floor + di - 1 with them.
+    int64_t cw = int64_t{max_w} - (di - 1);
     while (cw > 0) {
         auto below = std::lower_bound(weights.begin(), weights.end(), cw);
-        int32_t floor_w = below == weights.begin() ? 0 : *(below - 1);
+        int64_t floor_w = below == weights.begin() ? 0 : *(below - 1);
         auto levels = static_cast<uint32_t>((cw - floor_w + di - 1) / di);
-        add_band(cw, levels);
-        cw -= static_cast<int32_t>(levels) * di;
+        add_band(static_cast<int32_t>(cw), levels);
+        cw -= int64_t{levels} * di;
     }
 }
 
