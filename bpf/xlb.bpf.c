@@ -383,13 +383,7 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     /* An established flow needs no service lookup: its dest is live only
      * while its service exists (deleting a service retires its dests). */
     f = bpf_map_lookup_elem(&flows, &pkt->key);
-    if (f && !flow_expired(cfg, f, pkt->key.proto, now) && flow_dest(f) && flow_reused(pkt, f)) {
-        /* IPVS's conn_reuse_mode 1: the old connection ends now and the SYN
-         * is scheduled as a new one (counted, and maybe elsewhere). */
-        flow_release(f);
-        f = NULL;
-    }
-    if (f && !flow_expired(cfg, f, pkt->key.proto, now) && flow_dest(f)) {
+    if (f && !flow_expired(cfg, f, pkt->key.proto, now) && flow_dest(f) && !flow_reused(pkt, f)) {
         dest_id = f->dest;
         svc = f->svc;
         f->last_seen = now;
@@ -405,6 +399,13 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
      * whose dest was deleted is rescheduled on any packet, as with
      * expire_nodest_conn=1. */
     live = f && !flow_expired(cfg, f, pkt->key.proto, now);
+    if (live && flow_reused(pkt, f)) {
+        /* IPVS's conn_reuse_mode 1: the old connection ends now and the SYN
+         * is scheduled as a new one (counted, and maybe elsewhere). */
+        if (flow_dest(f))
+            flow_release(f);
+        live = false;
+    }
     rc = service_lookup(pkt, &svc);
     if (rc == -XLB_R_PASS_NO_SERVICE && (cfg->flags & XLB_CFG_F_NAT))
         return xlb_nat_reply(ctx, eth, pkt, now);
