@@ -6,7 +6,6 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-#include <arpa/inet.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -32,18 +31,6 @@ std::string_view forwarding_name(xlb::forwarding f) {
     case xlb::forwarding::nat: return "masq";
     }
     return "unknown";
-}
-
-// What -M takes to recreate it: a dotted mask for IPv4, a prefix length for
-// IPv6. Always given, the full mask included.
-std::string netmask_string(const xlb::service_config& c) {
-    if (!c.key.vip.addr.is_v4()) {
-        return std::to_string(c.netmask);
-    }
-    uint32_t be = htonl(c.netmask);
-    char buf[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &be, buf, sizeof(buf));
-    return buf;
 }
 
 json::array sched_flags(const xlb::service_config& c) {
@@ -75,7 +62,7 @@ json::value tunnel_value(const xlb::dest_config& d) {
         return nullptr;
     }
     const bool gue = d.tunnel == xlb::tun_type::gue;
-    const char* csum = (d.tun_flags & XLB_TUN_F_REMCSUM) ? "remcsum" : (d.tun_flags & XLB_TUN_F_CSUM) ? "csum" : "nocsum";
+    const char* csum = xlb::ipvsadm::tun_checksum_name(d.tun_flags);
     return json::object{{"type", gue ? "gue" : "ipip"},
                         {"port", gue ? json::value(d.tun_port) : json::value(nullptr)},
                         {"checksum", gue ? json::value(csum) : json::value(nullptr)}};
@@ -113,7 +100,7 @@ json::object service_object(const xlb::service_state& s) {
             {"sched_flags", sched_flags(c)},
             {"persistent", c.persistent()},
             {"timeout", c.persistent() ? c.timeout : 0},
-            {"netmask", netmask_string(c)},
+            {"netmask", xlb::ipvsadm::netmask_text(c)},
             {"ops", (c.flags & XLB_IPVS_SVC_F_ONEPACKET) != 0},
             {"pe", (c.flags & XLB_SVC_PE_SIP) ? json::value("sip") : json::value(nullptr)},
             {"stats", stats_object(s.stats)},

@@ -896,6 +896,11 @@ std::string kernel_message(op what, const error& e) {
 
 namespace {
 
+// IPVS's only persistence engine is sip; none at all is fine too.
+bool known_pe(const command& cmd) {
+    return cmd.pe_name.empty() || cmd.pe_name == "sip";
+}
+
 // The scheduler an -A/-E asks for, or what ipvsadm answers when the table
 // has none by that name (xlb refuses two that IPVS has).
 std::variant<scheduler, outcome> scheduler_for(const command& cmd) {
@@ -941,7 +946,7 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         if (auto* bad = std::get_if<outcome>(&s)) {
             return *bad;
         }
-        if (!cmd.pe_name.empty() && cmd.pe_name != "sip") {
+        if (!known_pe(cmd)) {
             return fail(error{ENOENT, "persistence engine"});
         }
         uint32_t flags = cmd.svc_flags | (cmd.pe_name == "sip" ? XLB_SVC_PE_SIP : 0);
@@ -1059,7 +1064,7 @@ std::optional<outcome> simulate(const command& cmd, table_model& model) {
         if (auto* bad = std::get_if<outcome>(&s)) {
             return *bad;
         }
-        if (!cmd.pe_name.empty() && cmd.pe_name != "sip") {
+        if (!known_pe(cmd)) {
             return refuse(ENOENT);
         }
         if (cmd.what == op::add_service && svc != model.end()) {

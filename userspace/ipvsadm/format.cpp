@@ -99,16 +99,8 @@ void sort_by(std::vector<T>& items, std::vector<sort_rec> recs, int (*cmp)(const
 // The persistence netmask as ipvsadm shows it (-L "mask", -S "-M"): dotted
 // for IPv4, a prefix length for IPv6; empty when it is the full mask.
 std::string persistence_mask(const service_config& c) {
-    if (c.key.vip.addr.is_v4()) {
-        if (c.netmask == 0xffffffff) {
-            return {};
-        }
-        uint32_t be = htonl(c.netmask);
-        char buf[INET_ADDRSTRLEN] = {};
-        inet_ntop(AF_INET, &be, buf, sizeof(buf));
-        return buf;
-    }
-    return c.netmask == 128 ? std::string() : std::to_string(c.netmask);
+    const uint32_t full = c.key.vip.addr.is_v4() ? 0xffffffff : 128;
+    return c.netmask == full ? std::string() : netmask_text(c);
 }
 
 std::string name_of(const endpoint& e, protocol p, bool numeric, const name_fn& names) {
@@ -172,11 +164,6 @@ void print_counters(std::string& out, const counters& c, bool exact) {
     out += largenum(c.outpkts, exact);
     out += largenum(c.inbytes, exact);
     out += largenum(c.outbytes, exact);
-}
-
-// --tun-csum and friends without their "--tun-" (one at most is set).
-const char* tun_checksum_name(uint8_t flags) {
-    return (flags & XLB_TUN_F_REMCSUM) ? "remcsum" : (flags & XLB_TUN_F_CSUM) ? "csum" : "nocsum";
 }
 
 // fwd_tun_info(): "ipip", "gue:PORT:-c|+c|r+c", or "n/a" for other methods.
@@ -471,6 +458,20 @@ std::string format_list(std::vector<service_state> services, const list_options&
         print_service(out, s, opts, names);
     }
     return out;
+}
+
+std::string netmask_text(const service_config& c) {
+    if (!c.key.vip.addr.is_v4()) {
+        return std::to_string(c.netmask);
+    }
+    uint32_t be = htonl(c.netmask);
+    char buf[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &be, buf, sizeof(buf));
+    return buf;
+}
+
+const char* tun_checksum_name(uint8_t flags) {
+    return (flags & XLB_TUN_F_REMCSUM) ? "remcsum" : (flags & XLB_TUN_F_CSUM) ? "csum" : "nocsum";
 }
 
 } // namespace xlb::ipvsadm

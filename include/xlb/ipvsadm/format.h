@@ -48,6 +48,14 @@ std::string format_rules(std::vector<service_state> services, bool numeric, bool
 std::string format_conns(std::vector<conn_state> conns, bool numeric, bool persistent_conn,
                          const name_fn& names = resolve_names);
 
+// -M's argument for the service's netmask: dotted for IPv4, a prefix length
+// for IPv6, the full mask included.
+std::string netmask_text(const service_config& c);
+
+// The checksum option of a GUE dest without its "--tun-": "nocsum", "csum"
+// or "remcsum" (one at most is set).
+const char* tun_checksum_name(uint8_t flags);
+
 // print_largenum: width 9, scaled by K/M/G/T unless exact.
 std::string largenum(uint64_t n, bool exact);
 
