@@ -31,6 +31,9 @@ using namespace xlb::test;
 
 namespace {
 
+// --pe sip, for add() below (not an IPVS flag bit).
+constexpr uint32_t pe_sip = 1u << 31;
+
 [[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(true));
 
 const std::string xlbctl_bin = std::string(XLB_BINARY_DIR) + "/bin/xlbctl";
@@ -109,10 +112,12 @@ protected:
     }
 
     // A service with backends 1..n (IPVS's list in that order), each weight 1.
+    // flags are IPVS's, plus pe_sip for --pe sip.
     service_key add(const std::string& vip, protocol proto, uint32_t flags, uint32_t timeout = 0, int n = 3,
                     forwarding fwd = forwarding::dr, bool v6 = false) {
         service_key k{proto, {addr(vip), 5060}};
-        EXPECT_TRUE(dp().add_service({k, scheduler::rr, flags, timeout, v6 ? 128u : 0xffffffffu}));
+        std::string pe = (flags & pe_sip) ? "sip" : "";
+        EXPECT_TRUE(dp().add_service({k, scheduler::rr, flags & ~pe_sip, timeout, v6 ? 128u : 0xffffffffu, pe}));
         for (int b = n; b >= 1; --b) {
             auto a = v6 ? xdp_lab::backend6(b) : xdp_lab::backend4(b);
             EXPECT_TRUE(dp().add_dest(k, {{a, 5060}, fwd, 1, 0, 0}));
@@ -293,7 +298,7 @@ TEST_F(ops_sip, ops_nat_reply_finds_no_connection) {
 
 // --- --pe sip ---------------------------------------------------------------------
 
-constexpr uint32_t ops_sip_flags = XLB_IPVS_SVC_F_PERSISTENT | XLB_IPVS_SVC_F_ONEPACKET | XLB_SVC_PE_SIP;
+constexpr uint32_t ops_sip_flags = XLB_IPVS_SVC_F_PERSISTENT | XLB_IPVS_SVC_F_ONEPACKET | pe_sip;
 
 TEST_F(ops_sip, call_id_keeps_a_call_on_one_dest) {
     const std::string vip = "10.1.0.184", c1 = "10.9.0.1", c2 = "10.9.0.2";
@@ -459,7 +464,7 @@ TEST_F(ops_sip, ipv6) {
 // Call-ID; each new flow is placed by its message's Call-ID.
 TEST_F(ops_sip, without_ops_the_flow_comes_first) {
     const std::string vip = "10.1.0.187", c = "10.9.6.1";
-    auto k = add(vip, protocol::udp, XLB_IPVS_SVC_F_PERSISTENT | XLB_SVC_PE_SIP, 60);
+    auto k = add(vip, protocol::udp, XLB_IPVS_SVC_F_PERSISTENT | pe_sip, 60);
     std::string seq;
     seq += std::to_string(pick(vip, c, 6000, sip_call("x")));
     seq += std::to_string(pick(vip, c, 6000, sip_call("y"))); // the flow of port 6000
@@ -477,7 +482,7 @@ TEST_F(ops_sip, without_ops_the_flow_comes_first) {
 // TCP is never scanned: --pe sip on a TCP service is plain persistence.
 TEST_F(ops_sip, tcp_is_plain_persistence) {
     const std::string vip = "10.1.0.188";
-    add(vip, protocol::tcp, XLB_IPVS_SVC_F_PERSISTENT | XLB_SVC_PE_SIP, 60);
+    add(vip, protocol::tcp, XLB_IPVS_SVC_F_PERSISTENT | pe_sip, 60);
     std::string seq;
     seq += std::to_string(pick(vip, "10.9.7.1", 7000, sip_call("t-1"), 6));
     seq += std::to_string(pick(vip, "10.9.7.1", 7001, sip_call("t-2"), 6));

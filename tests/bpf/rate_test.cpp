@@ -7,6 +7,7 @@
 #include "support/priv.h"
 #include "support/xdp_lab.h"
 
+#include <xlb/dataplane/xdp/convert.h>
 #include <xlb/dataplane/xdp_dataplane.h>
 
 #include <bpf/bpf.h>
@@ -88,7 +89,7 @@ protected:
         _key = {protocol::tcp, {*ip_address::parse("10.1.0.100"), 80}};
         ASSERT_TRUE(dp().add_service({_key, scheduler::rr}));
         ASSERT_TRUE(dp().add_dest(_key, {{xdp_lab::backend4(1), 80}, forwarding::dr, 1, 0, 0}));
-        auto k = _key.to_abi();
+        auto k = xdp::svc_key_to_abi(_key);
         ASSERT_EQ(bpf_map_lookup_elem(_svc_index.get(), &k, &_svc), 0);
         _dest = dest_id(1);
 

@@ -158,7 +158,8 @@ TEST(ipvsadm_format, save_orders_pe_ops_and_sched_flags_as_ipvsadm) {
     service_state s;
     s.config.key = {protocol::udp, *endpoint::parse("10.0.0.1:5060")};
     s.config.sched = scheduler::mh;
-    s.config.flags = XLB_IPVS_SVC_F_PERSISTENT | XLB_IPVS_SVC_F_ONEPACKET | XLB_IPVS_SVC_F_SCHED2 | XLB_SVC_PE_SIP;
+    s.config.flags = XLB_IPVS_SVC_F_PERSISTENT | XLB_IPVS_SVC_F_ONEPACKET | XLB_IPVS_SVC_F_SCHED2;
+    s.config.pe_name = "sip";
     s.config.timeout = 60;
     auto d = dest("10.0.0.2:5060", forwarding::tun, 1);
     d.config.tunnel = tun_type::gue;

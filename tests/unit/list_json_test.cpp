@@ -34,10 +34,10 @@ std::vector<service_state> table() {
     service_state v4;
     v4.config = {{protocol::tcp, ep("10.0.0.1:80")},
                  scheduler::sh,
-                 XLB_IPVS_SVC_F_PERSISTENT | XLB_IPVS_SVC_F_SCHED1 | XLB_IPVS_SVC_F_SCHED2 | XLB_IPVS_SVC_F_ONEPACKET |
-                     XLB_SVC_PE_SIP,
+                 XLB_IPVS_SVC_F_PERSISTENT | XLB_IPVS_SVC_F_SCHED1 | XLB_IPVS_SVC_F_SCHED2 | XLB_IPVS_SVC_F_ONEPACKET,
                  300,
-                 0xffffff00};
+                 0xffffff00,
+                 "sip"};
     v4.stats = {7, 100, 6000, 90, 5000000000ull}; // conns, inpkts, inbytes, outpkts, outbytes
     v4.rate = {1, 2, 3, 4, 5};
     dest_state gue;

@@ -102,7 +102,7 @@ json::object service_object(const xlb::service_state& s) {
             {"timeout", c.persistent() ? c.timeout : 0},
             {"netmask", xlb::ipvsadm::netmask_text(c)},
             {"ops", (c.flags & XLB_IPVS_SVC_F_ONEPACKET) != 0},
-            {"pe", (c.flags & XLB_SVC_PE_SIP) ? json::value("sip") : json::value(nullptr)},
+            {"pe", c.pe_name.empty() ? json::value(nullptr) : json::value(c.pe_name)},
             {"stats", stats_object(s.stats)},
             {"rate", rate_object(s.rate)},
             {"dests", std::move(dests)}};

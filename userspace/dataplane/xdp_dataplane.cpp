@@ -1,4 +1,5 @@
 #include <xlb/dataplane/neigh.h>
+#include <xlb/dataplane/xdp/convert.h>
 #include <xlb/dataplane/xdp_dataplane.h>
 #include <xlb/sched/table.h>
 #include <xlb/util/clock.h>
@@ -191,18 +192,6 @@ result<rates> read_rates(int fd, uint32_t key) {
     return r;
 }
 
-dest_config dest_from_abi(const struct xlb_dest& d) {
-    dest_config c;
-    c.addr = endpoint{ip_address::from_abi(d.af, d.addr), ntohs(d.port)};
-    c.fwd = static_cast<forwarding>(d.fwd);
-    c.weight = d.weight;
-    c.u_threshold = d.u_threshold;
-    c.l_threshold = d.l_threshold;
-    c.tunnel = static_cast<tun_type>(d.tun_type);
-    c.tun_port = ntohs(d.tun_port);
-    c.tun_flags = d.tun_flags;
-    return c;
-}
 
 // Visits every entry of a hash map with batched lookups.
 template <class K, class V, class F>
@@ -660,7 +649,7 @@ result<timeouts> xdp_dataplane::get_timeouts() const {
     return timeouts{cfg->tcp_timeout[XLB_TCP_S_ESTABLISHED], cfg->tcp_timeout[XLB_TCP_S_FIN_WAIT], cfg->udp_timeout};
 }
 
-result<> xdp_dataplane::set_timeouts(const timeouts& t) {
+result<> xdp_dataplane::op_set_timeouts(const timeouts& t) {
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
         return lock.error();
@@ -681,7 +670,7 @@ result<> xdp_dataplane::set_timeouts(const timeouts& t) {
     return update(_maps.config.get(), 0, *cfg, "config");
 }
 
-result<> xdp_dataplane::zero(const std::optional<service_key>& key) {
+result<> xdp_dataplane::op_zero(const std::optional<service_key>& key) {
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
         return lock.error();
@@ -728,7 +717,7 @@ result<> xdp_dataplane::zero(const std::optional<service_key>& key) {
 }
 
 result<xdp_dataplane::svc_slot> xdp_dataplane::find_service(const service_key& key) const {
-    auto k = key.to_abi();
+    auto k = xdp::svc_key_to_abi(key);
     uint32_t idx = 0;
     if (bpf_map_lookup_elem(_maps.svc_index.get(), &k, &idx) < 0) {
         return make_error(ESRCH, "service {} {}", to_string(key.proto), key.vip.to_string());
@@ -758,15 +747,6 @@ result<std::vector<xdp_dataplane::dest_slot>> xdp_dataplane::service_dests(uint3
 
 namespace {
 
-service_config config_from_abi(const struct xlb_svc& s) {
-    service_config c;
-    c.key = service_key::from_abi(s.key);
-    c.sched = static_cast<scheduler>(s.sched);
-    c.flags = s.ipvs_flags;
-    c.timeout = s.timeout;
-    c.netmask = s.netmask;
-    return c;
-}
 
 // A new inner map holding `value` at key 0..n-1, ready to be swapped in.
 template <class T>
@@ -793,9 +773,9 @@ result<> xdp_dataplane::rebuild_table(uint32_t svc_idx, const struct xlb_svc& sv
     }
     std::vector<sched::member> members;
     for (const auto& d : *dests) {
-        members.push_back({d.id, d.dest.weight, dest_from_abi(d.dest).addr, d.dest.last_weight});
+        members.push_back({d.id, d.dest.weight, xdp::dest_from_abi(d.dest).addr, d.dest.last_weight});
     }
-    auto cfg = config_from_abi(svc);
+    auto cfg = xdp::svc_config_from_abi(svc);
     // The generation only has to differ from the table it replaces.
     uint32_t gen = static_cast<uint32_t>(monotonic_coarse_ns() / 1000) ^ (svc_idx << 20);
     auto table = sched::build_table(cfg, members, gen);
@@ -851,12 +831,12 @@ result<> xdp_dataplane::reset_estimator(int est_fd, int stats_fd, uint32_t key) 
     return update(est_fd, key, e, "estimator");
 }
 
-result<> xdp_dataplane::add_service(const service_config& cfg) {
+result<> xdp_dataplane::op_add_service(const service_config& cfg) {
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
         return lock.error();
     }
-    auto key = cfg.key.to_abi();
+    auto key = xdp::svc_key_to_abi(cfg.key);
     uint32_t existing = 0;
     if (bpf_map_lookup_elem(_maps.svc_index.get(), &key, &existing) == 0) {
         return make_error(EEXIST, "service {} {}", to_string(cfg.key.proto), cfg.key.vip.to_string());
@@ -879,7 +859,7 @@ result<> xdp_dataplane::add_service(const service_config& cfg) {
     svc.key = key;
     svc.flags = XLB_SVC_F_ACTIVE;
     svc.sched = static_cast<uint32_t>(cfg.sched);
-    svc.ipvs_flags = cfg.flags;
+    svc.ipvs_flags = xdp::svc_flags_to_abi(cfg);
     svc.timeout = cfg.timeout;
     svc.netmask = cfg.netmask;
     // Everything the data path needs exists before the key is published.
@@ -911,7 +891,7 @@ result<> xdp_dataplane::add_service(const service_config& cfg) {
     return {};
 }
 
-result<> xdp_dataplane::edit_service(const service_config& cfg) {
+result<> xdp_dataplane::op_edit_service(const service_config& cfg) {
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
         return lock.error();
@@ -921,7 +901,7 @@ result<> xdp_dataplane::edit_service(const service_config& cfg) {
         return slot.error();
     }
     slot->svc.sched = static_cast<uint32_t>(cfg.sched);
-    slot->svc.ipvs_flags = cfg.flags;
+    slot->svc.ipvs_flags = xdp::svc_flags_to_abi(cfg);
     slot->svc.timeout = cfg.timeout;
     slot->svc.netmask = cfg.netmask;
     if (auto r = rebuild_table(slot->idx, slot->svc); !r) {
@@ -963,7 +943,7 @@ result<> xdp_dataplane::remove_service(const svc_slot& slot) {
     return update(_maps.svcs.get(), slot.idx, svc, "svcs");
 }
 
-result<> xdp_dataplane::del_service(const service_key& key) {
+result<> xdp_dataplane::op_del_service(const service_key& key) {
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
         return lock.error();
@@ -975,7 +955,7 @@ result<> xdp_dataplane::del_service(const service_key& key) {
     return remove_service(*slot);
 }
 
-result<> xdp_dataplane::clear() {
+result<> xdp_dataplane::op_clear() {
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
         return lock.error();
@@ -1017,7 +997,7 @@ result<xdp_dataplane::dest_match> xdp_dataplane::find_dest(const service_key& ke
     }
     dest_match m{*slot, dests->size(), std::nullopt};
     for (const auto& d : *dests) {
-        if (dest_from_abi(d.dest).addr == addr) {
+        if (xdp::dest_from_abi(d.dest).addr == addr) {
             m.dest = d;
         }
     }
@@ -1072,7 +1052,7 @@ result<> xdp_dataplane::rewrite_dest(const svc_slot& svc, const dest_slot& dest)
     return rebuild_table(svc.idx, svc.svc);
 }
 
-result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg) {
+result<> xdp_dataplane::op_add_dest(const service_key& key, const dest_config& cfg) {
     if (auto r = check_thresholds(cfg); !r) {
         return r;
     }
@@ -1150,7 +1130,7 @@ result<> xdp_dataplane::add_dest(const service_key& key, const dest_config& cfg)
     return {};
 }
 
-result<> xdp_dataplane::edit_dest(const service_key& key, const dest_config& cfg) {
+result<> xdp_dataplane::op_edit_dest(const service_key& key, const dest_config& cfg) {
     if (auto r = check_thresholds(cfg); !r) {
         return r;
     }
@@ -1184,7 +1164,7 @@ result<> xdp_dataplane::edit_dest(const service_key& key, const dest_config& cfg
     return rewrite_dest(found->svc, d);
 }
 
-result<> xdp_dataplane::del_dest(const service_key& key, const endpoint& addr) {
+result<> xdp_dataplane::op_del_dest(const service_key& key, const endpoint& addr) {
     auto lock = instance_lock::take(_pin_dir);
     if (!lock) {
         return lock.error();
@@ -1214,7 +1194,7 @@ result<std::vector<service_state>> xdp_dataplane::list() const {
             continue;
         }
         service_state st;
-        st.config = config_from_abi(*s);
+        st.config = xdp::svc_config_from_abi(*s);
         auto c = read_stats(_maps.svc_stats.get(), i);
         if (!c) {
             return c.error();
@@ -1231,7 +1211,7 @@ result<std::vector<service_state>> xdp_dataplane::list() const {
         }
         for (const auto& d : *dests) {
             dest_state ds;
-            ds.config = dest_from_abi(d.dest);
+            ds.config = xdp::dest_from_abi(d.dest);
             auto dc = read_stats(_maps.dest_stats.get(), d.id);
             if (!dc) {
                 return dc.error();
@@ -1383,7 +1363,7 @@ result<std::vector<conn_state>> xdp_dataplane::list_conns() const {
             if (!left || !d) {
                 return;
             }
-            auto svc = service_key::from_abi(s->second.key);
+            auto svc = xdp::svc_key_from_abi(s->second.key);
             // ip_vs_sched_persist(): <proto, caddr, 0, vaddr, vport, daddr,
             // dport>, with vport and dport 0 for a port-0 or an FTP service.
             bool ports = svc.vip.port != 0 && svc.vip.port != 21;
@@ -1434,6 +1414,47 @@ result<size_t> xdp_dataplane::resolve_pending_neighbours(std::chrono::millisecon
         ++handled;
     }
     return handled;
+}
+
+
+const capabilities& xdp_dataplane::caps() const noexcept {
+    static const capabilities c = [] {
+        capabilities c;
+        c.backend = "xdp";
+        return c;
+    }();
+    return c;
+}
+
+result<std::vector<reason_report>> xdp_dataplane::verdicts() const {
+    auto r = reasons();
+    if (!r) {
+        return r.error();
+    }
+    return reason_reports(*r);
+}
+
+// Interim: one change at a time (the indexed, crash-atomic table replaces it).
+apply_result xdp_dataplane::apply(const change_set& changes) {
+    for (size_t i = 0; i < changes.size(); ++i) {
+        const auto& c = changes[i];
+        result<> r;
+        switch (c.what) {
+        case change::kind::add_service: r = op_add_service(c.service); break;
+        case change::kind::edit_service: r = op_edit_service(c.service); break;
+        case change::kind::del_service: r = op_del_service(c.service.key); break;
+        case change::kind::clear: r = op_clear(); break;
+        case change::kind::add_dest: r = op_add_dest(c.service.key, c.dest); break;
+        case change::kind::edit_dest: r = op_edit_dest(c.service.key, c.dest); break;
+        case change::kind::del_dest: r = op_del_dest(c.service.key, c.dest.addr); break;
+        case change::kind::set_timeouts: r = op_set_timeouts(c.set); break;
+        case change::kind::zero: r = op_zero(c.all ? std::nullopt : std::optional<service_key>(c.service.key)); break;
+        }
+        if (!r) {
+            return change_error{i, r.error()};
+        }
+    }
+    return {};
 }
 
 } // namespace xlb

@@ -949,8 +949,7 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         if (!known_pe(cmd)) {
             return fail(error{ENOENT, "persistence engine"});
         }
-        uint32_t flags = cmd.svc_flags | (cmd.pe_name == "sip" ? XLB_SVC_PE_SIP : 0);
-        service_config cfg{*cmd.service, std::get<scheduler>(s), flags, cmd.timeout, cmd.netmask};
+        service_config cfg{*cmd.service, std::get<scheduler>(s), cmd.svc_flags, cmd.timeout, cmd.netmask, cmd.pe_name};
         auto r = cmd.what == op::add_service ? dp.add_service(cfg) : dp.edit_service(cfg);
         if (!r) {
             return fail(r.error());

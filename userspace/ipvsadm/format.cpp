@@ -207,8 +207,8 @@ void print_service(std::string& out, const service_state& s, const list_options&
             if (auto mask = persistence_mask(c); !mask.empty()) {
                 out += fmt::format(" mask {}", mask);
             }
-            if (c.flags & XLB_SVC_PE_SIP) {
-                out += " pe sip";
+            if (!c.pe_name.empty()) {
+                out += fmt::format(" pe {}", c.pe_name);
             }
         }
         if (c.flags & XLB_IPVS_SVC_F_ONEPACKET) {
@@ -408,8 +408,8 @@ std::string format_rules(std::vector<service_state> services, bool numeric, bool
                 out += fmt::format(" -M {}", mask);
             }
         }
-        if (c.flags & XLB_SVC_PE_SIP) {
-            out += " --pe sip";
+        if (!c.pe_name.empty()) {
+            out += fmt::format(" --pe {}", c.pe_name);
         }
         if (c.flags & XLB_IPVS_SVC_F_ONEPACKET) {
             out += " -o";

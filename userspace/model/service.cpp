@@ -1,7 +1,5 @@
 #include <xlb/model/service.h>
 
-#include <arpa/inet.h>
-
 #include <iterator>
 
 namespace xlb {
@@ -34,6 +32,8 @@ std::string_view to_string(protocol p) noexcept {
         return "TCP";
     case protocol::udp:
         return "UDP";
+    case protocol::sctp:
+        return "SCTP";
     }
     return "?";
 }
@@ -48,20 +48,6 @@ std::string_view forward_name(forwarding f) noexcept {
         return "Masq";
     }
     return "?";
-}
-
-struct xlb_svc_key service_key::to_abi() const noexcept {
-    struct xlb_svc_key k {};
-    k.vip = vip.addr.to_abi();
-    k.vport = htons(vip.port);
-    k.proto = static_cast<uint8_t>(proto);
-    k.af = static_cast<uint8_t>(vip.addr.af());
-    return k;
-}
-
-service_key service_key::from_abi(const struct xlb_svc_key& k) noexcept {
-    return service_key{static_cast<protocol>(k.proto),
-                       endpoint{ip_address::from_abi(k.af, k.vip), ntohs(k.vport)}};
 }
 
 } // namespace xlb

@@ -95,7 +95,7 @@ result<std::unique_ptr<struct xlb_sched_table>> build_table(const service_config
     std::memset(t.get(), 0, sizeof(*t));
     t->gen = gen;
     t->sched = static_cast<uint32_t>(svc.sched);
-    t->ipvs_flags = svc.flags;
+    t->ipvs_flags = (svc.flags & ~XLB_SVC_PE_SIP) | (svc.pe_name == "sip" ? XLB_SVC_PE_SIP : 0u);
     t->timeout = svc.timeout;
     // The data path masks network-order words: an IPv4 mask goes in network
     // order, an IPv6 prefix length as a number.

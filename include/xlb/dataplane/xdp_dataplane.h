@@ -73,21 +73,15 @@ public:
     result<> detach(const std::string& ifname);
     [[nodiscard]] result<status_info> status() const;
     // Everything `xlbctl status` shows (userspace/dataplane/status.cpp).
-    [[nodiscard]] result<status_report> report() const;
+    [[nodiscard]] result<status_report> report() const override;
 
-    result<> add_service(const service_config& svc) override;
-    result<> edit_service(const service_config& svc) override;
-    result<> del_service(const service_key& key) override;
-    result<> clear() override;
-    result<> add_dest(const service_key& svc, const dest_config& dest) override;
-    result<> edit_dest(const service_key& svc, const dest_config& dest) override;
-    result<> del_dest(const service_key& svc, const endpoint& dest) override;
+    [[nodiscard]] const capabilities& caps() const noexcept override;
+    apply_result apply(const change_set& changes) override;
     [[nodiscard]] result<std::vector<service_state>> list() const override;
     [[nodiscard]] result<std::vector<conn_state>> list_conns() const override;
     [[nodiscard]] uint32_t conn_table_size() const override { return _sizes.max_flows; }
     [[nodiscard]] result<timeouts> get_timeouts() const override;
-    result<> set_timeouts(const timeouts& t) override;
-    result<> zero(const std::optional<service_key>& key) override;
+    [[nodiscard]] result<std::vector<reason_report>> verdicts() const override;
 
     [[nodiscard]] result<struct xlb_config> config() const;
     result<> set_config(const struct xlb_config& cfg);
@@ -106,6 +100,16 @@ public:
     };
 
 private:
+    result<> op_add_service(const service_config& svc);
+    result<> op_edit_service(const service_config& svc);
+    result<> op_del_service(const service_key& key);
+    result<> op_clear();
+    result<> op_add_dest(const service_key& svc, const dest_config& dest);
+    result<> op_edit_dest(const service_key& svc, const dest_config& dest);
+    result<> op_del_dest(const service_key& svc, const endpoint& dest);
+    result<> op_set_timeouts(const timeouts& t);
+    result<> op_zero(const std::optional<service_key>& key);
+
     static result<xdp_dataplane> load_into(const std::string& pin_dir, const load_options& opts);
     xdp_dataplane() = default;
     static result<xdp_dataplane> open_pinned(const std::string& pin_dir);

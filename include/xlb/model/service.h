@@ -13,7 +13,7 @@
 
 namespace xlb {
 
-enum class protocol : uint8_t { tcp = 6, udp = 17 };
+enum class protocol : uint8_t { tcp = 6, udp = 17, sctp = 132 };
 // Every IPVS scheduler, so a table can be described; the XDP data path
 // schedules those for which supported() is true.
 enum class scheduler : uint32_t {
@@ -38,25 +38,29 @@ std::optional<scheduler> parse_scheduler(std::string_view name) noexcept;
 std::string_view to_string(scheduler s) noexcept;
 // Whether the XDP data path implements it yet.
 bool supported(scheduler s) noexcept;
-std::string_view to_string(protocol p) noexcept; // "TCP", "UDP"
+std::string_view to_string(protocol p) noexcept; // "TCP", "UDP", "SCTP"
 // ipvsadm's column: "Route", "Tunnel", "Masq".
 std::string_view forward_name(forwarding f) noexcept;
 
+// A virtual service: {protocol, VIP, port}, or a firewall-mark service
+// (ipvsadm -f): fwmark non-zero, proto and port unused, and the family in
+// vip.addr (a zero address of that family).
 struct service_key {
     protocol proto = protocol::tcp;
     endpoint vip;
+    uint32_t fwmark = 0;
 
-    [[nodiscard]] struct xlb_svc_key to_abi() const noexcept;
-    static service_key from_abi(const struct xlb_svc_key& k) noexcept;
+    [[nodiscard]] bool is_fwmark() const noexcept { return fwmark != 0; }
     auto operator<=>(const service_key&) const noexcept = default;
 };
 
 struct service_config {
     service_key key;
     scheduler sched = scheduler::wrr;
-    uint32_t flags = 0;            // XLB_IPVS_SVC_F_*: persistent, scheduler flags (-b); XLB_SVC_PE_SIP (--pe sip)
+    uint32_t flags = 0;            // XLB_IPVS_SVC_F_*: persistent, one-packet (-o), scheduler flags (-b)
     uint32_t timeout = 0;          // persistence timeout, seconds (-p)
     uint32_t netmask = 0xffffffff; // -M: IPv4 netmask (host order), or IPv6 prefix length
+    std::string pe_name{};         // --pe: the persistence engine ("sip"), empty for none
 
     [[nodiscard]] bool persistent() const noexcept { return flags & XLB_IPVS_SVC_F_PERSISTENT; }
 };
