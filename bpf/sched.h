@@ -39,10 +39,17 @@ _Static_assert((XLB_MAX_DESTS_PER_SVC & XLB_BAND_MASK) == 0, "XLB_MAX_DESTS_PER_
 /* How many overloaded entries rr/wrr step over before giving up on a pick. */
 #define XLB_SCHED_SKIP_MAX 256
 
+/* The slot of svc's per-service tables (sched_tables, mh_tables) in the
+ * published table. Every per-service table lookup goes through it. */
+XLB_INLINE __u32 xlb_table_slot(__u32 svc)
+{
+    return svc;
+}
+
 XLB_INLINE struct xlb_sched_table *sched_table(__u32 svc)
 {
-    __u32 zero = 0;
-    void *inner = bpf_map_lookup_elem(&sched_tables, &svc);
+    __u32 zero = 0, slot = xlb_table_slot(svc);
+    void *inner = bpf_map_lookup_elem(&sched_tables, &slot);
 
     if (!inner)
         return NULL;
@@ -419,10 +426,10 @@ static long mh_probe_cb(__u32 offset, struct mh_probe *p)
 XLB_INLINE long sched_mh(__u32 svc, const struct xlb_sched_table *t, const struct xlb_flow_key *k)
 {
     struct mh_probe p = {};
-    __u32 *id;
+    __u32 *id, slot = xlb_table_slot(svc);
 
     p.id = XLB_OPAQUE(-XLB_R_DROP_NO_DEST);
-    p.table = bpf_map_lookup_elem(&mh_tables, &svc);
+    p.table = bpf_map_lookup_elem(&mh_tables, &slot);
     if (!p.table)
         return -XLB_R_DROP_NO_DEST;
     p.fold = addr_fold_host(&k->saddr, k->af);

@@ -72,12 +72,9 @@ static long sweep_flow_cb(struct bpf_map *map, struct xlb_flow_key *key, struct 
         struct xlb_persist_key pk;
         struct xlb_sched_table *t;
         struct xlb_persist *p;
-        __u32 zero = 0, svc = f->svc;
-        void *inner = bpf_map_lookup_elem(&sched_tables, &svc);
-
-        t = inner ? bpf_map_lookup_elem(inner, &zero) : NULL;
+        t = sched_table(f->svc);
         if (t) {
-            persist_key_of(&pk, svc, t, key->af, &key->saddr);
+            persist_key_of(&pk, f->svc, t, key->af, &key->saddr);
             p = bpf_map_lookup_elem(&persist, &pk);
             if (p && p->dest == id)
                 p->last_seen = ctx->now;
@@ -91,11 +88,9 @@ static long sweep_persist_cb(struct bpf_map *map, struct xlb_persist_key *key, s
 {
     struct xlb_sched_table *t;
     struct xlb_dest_conns *s;
-    __u32 zero = 0, id = p->dest, svc = key->svc;
-    void *inner;
+    __u32 id = p->dest;
 
-    inner = bpf_map_lookup_elem(&sched_tables, &svc);
-    t = inner ? bpf_map_lookup_elem(inner, &zero) : NULL;
+    t = sched_table(key->svc);
     if (!t || !(t->ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT) ||
         ctx->now - p->last_seen > (__u64)t->timeout * ctx->cfg->hz) {
         bpf_map_delete_elem(map, key);
