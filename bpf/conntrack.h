@@ -135,7 +135,7 @@ XLB_INLINE void conn_transition(__u32 id, struct xlb_flow *f, __u8 proto)
 /* The flow's dest if it is still usable: the slot holds the same generation. */
 XLB_INLINE struct xlb_dest *flow_dest(const struct xlb_flow *f)
 {
-    struct xlb_dest *d = bpf_map_lookup_elem(&dests, &f->dest);
+    struct xlb_dest *d = dest_get(f->dest);
 
     if (!d || !(d->flags & XLB_DEST_F_ACTIVE) || d->gen != f->dest_gen)
         return NULL;

@@ -96,7 +96,7 @@ static long est_svc_cb(__u32 i, struct est_ctx *ctx)
     struct xlb_est *e;
     __u32 k = i;
 
-    s = bpf_map_lookup_elem(&svcs, &k);
+    s = svc_get(k);
     e = bpf_map_lookup_elem(&svc_est, &k);
     if (!s || !e)
         return 1;
@@ -115,7 +115,7 @@ static long est_dest_cb(__u32 i, struct est_ctx *ctx)
     struct xlb_est *e;
     __u32 k = i;
 
-    d = bpf_map_lookup_elem(&dests, &k);
+    d = dest_get(k);
     e = bpf_map_lookup_elem(&dest_est, &k);
     if (!d || !e)
         return 1;

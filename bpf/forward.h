@@ -103,7 +103,7 @@ __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_pkt_inf
     if (!cfg || !pkt)
         return -XLB_R_DROP_INTERNAL;
     if (dest_id != XLB_NO_DEST) {
-        d = bpf_map_lookup_elem(&dests, &dest_id);
+        d = dest_get(dest_id);
         if (!d)
             return -XLB_R_DROP_INTERNAL;
         dst = &d->addr;

@@ -238,7 +238,7 @@ static __attribute__((noinline)) int icmp_nat_rewrite(struct xdp_md *ctx, struct
                                                       __u32 dest_id)
 {
     void *data_end = (void *)(long)ctx->data_end;
-    struct xlb_dest *d = bpf_map_lookup_elem(&dests, &dest_id);
+    struct xlb_dest *d = dest_get(dest_id);
     __u16 *icheck = icmp + 2;
     __be16 *ports, old_ports[2], new_ports[2];
 

@@ -10,30 +10,56 @@ const volatile __u32 xlb_max_dests = XLB_DEFAULT_MAX_DESTS;
 const volatile __u32 xlb_max_services = XLB_DEFAULT_MAX_SERVICES;
 const volatile __u32 xlb_nr_cpus = 1; /* possible CPUs: the per-CPU maps' width */
 
+/* The publish switch (struct xlb_table_ctl in <xlb/abi.h>). */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct xlb_table_ctl);
+} table_ctl SEC(".maps");
+
+/* The side this CPU's packet (or sweep) reads, copied from table_ctl once
+ * when it starts, so that one packet never reads both sides. XDP and the
+ * sweeper's timer run to completion on their CPU without being preempted. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} cur_side SEC(".maps");
+
+/* Written and read by writers only: the slots the last one touched. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct xlb_journal_entry);
+} journal SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
-    __type(key, struct xlb_svc_key);
+    __uint(max_entries, 2 * XLB_DEFAULT_MAX_SERVICES);
+    __type(key, struct xlb_svc_index_key);
     __type(value, __u32); /* service index */
 } svc_index SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
-    __type(key, struct xlb_svc_key);
+    __uint(max_entries, 2 * XLB_DEFAULT_MAX_SERVICES);
+    __type(key, struct xlb_svc_index_key);
     __type(value, __u32); /* services on this address */
 } vips SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
+    __uint(max_entries, 2 * XLB_DEFAULT_MAX_SERVICES);
     __type(key, __u32);
     __type(value, struct xlb_svc);
 } svcs SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, XLB_DEFAULT_MAX_DESTS);
+    __uint(max_entries, 2 * XLB_DEFAULT_MAX_DESTS);
     __type(key, __u32);
     __type(value, struct xlb_dest);
 } dests SEC(".maps");
@@ -49,7 +75,7 @@ struct sched_inner {
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
+    __uint(max_entries, 2 * XLB_DEFAULT_MAX_SERVICES);
     __type(key, __u32);
     __array(values, struct sched_inner);
 } sched_tables SEC(".maps");
@@ -72,7 +98,7 @@ struct mh_inner {
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-    __uint(max_entries, XLB_DEFAULT_MAX_SERVICES);
+    __uint(max_entries, 2 * XLB_DEFAULT_MAX_SERVICES);
     __type(key, __u32);
     __array(values, struct mh_inner);
 } mh_tables SEC(".maps");
@@ -183,4 +209,46 @@ struct {
     __uint(max_entries, 4096 * 4);
 } neigh_events SEC(".maps");
 
+
+/* --- the published side --------------------------------------------------- */
+
+/* Copies the published side for this CPU's packet or sweep: called once at
+ * the start of each. */
+XLB_INLINE void table_side_enter(void)
+{
+    __u32 zero = 0, *cur = bpf_map_lookup_elem(&cur_side, &zero);
+    struct xlb_table_ctl *ctl = bpf_map_lookup_elem(&table_ctl, &zero);
+
+    if (cur)
+        *cur = ctl ? ctl->side & 1 : 0;
+}
+
+XLB_INLINE __u32 table_side(void)
+{
+    __u32 zero = 0, *cur = bpf_map_lookup_elem(&cur_side, &zero);
+
+    return cur ? *cur & 1 : 0;
+}
+
+/* dests[id] on the published side. */
+XLB_INLINE struct xlb_dest *dest_get(__u32 id)
+{
+    __u32 k;
+
+    if (id >= xlb_max_dests)
+        return NULL;
+    k = id + table_side() * xlb_max_dests;
+    return bpf_map_lookup_elem(&dests, &k);
+}
+
+/* svcs[idx] on the published side. */
+XLB_INLINE struct xlb_svc *svc_get(__u32 idx)
+{
+    __u32 k;
+
+    if (idx >= xlb_max_services)
+        return NULL;
+    k = idx + table_side() * xlb_max_services;
+    return bpf_map_lookup_elem(&svcs, &k);
+}
 #endif

@@ -53,7 +53,7 @@ XLB_INLINE long persist_find(const struct xlb_persist_key *k, const struct xlb_s
     if (!p || now - p->last_seen > (__u64)t->timeout * cfg->hz)
         return -1;
     id = p->dest;
-    d = bpf_map_lookup_elem(&dests, &id);
+    d = dest_get(id);
     if (!d || !(d->flags & XLB_DEST_F_ACTIVE) || d->gen != p->dest_gen)
         return -1;
     return id;

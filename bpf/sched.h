@@ -43,7 +43,7 @@ _Static_assert((XLB_MAX_DESTS_PER_SVC & XLB_BAND_MASK) == 0, "XLB_MAX_DESTS_PER_
  * published table. Every per-service table lookup goes through it. */
 XLB_INLINE __u32 xlb_table_slot(__u32 svc)
 {
-    return svc;
+    return svc + table_side() * xlb_max_services;
 }
 
 XLB_INLINE struct xlb_sched_table *sched_table(__u32 svc)
@@ -81,7 +81,7 @@ XLB_INLINE __u64 dest_active(__u32 id)
 /* sh/dh/mh: a dest in the table is usable if live, weighted and not overloaded. */
 XLB_INLINE bool dest_usable(__u32 id)
 {
-    struct xlb_dest *d = bpf_map_lookup_elem(&dests, &id);
+    struct xlb_dest *d = dest_get(id);
 
     return d && (d->flags & XLB_DEST_F_ACTIVE) && d->weight > 0 && !dest_overloaded(id);
 }

@@ -56,7 +56,7 @@ static long sweep_flow_cb(struct bpf_map *map, struct xlb_flow_key *key, struct 
     }
     /* A flow of a deleted dest stays until its next packet reschedules it,
      * but counts nowhere. */
-    d = bpf_map_lookup_elem(&dests, &id);
+    d = dest_get(id);
     if (!d || !(d->flags & XLB_DEST_F_ACTIVE) || d->gen != f->dest_gen)
         return 0;
     s = bpf_map_lookup_elem(&conn_scratch, &id);
@@ -110,7 +110,7 @@ static long sweep_store_cb(__u32 i, void *unused)
 
     s = bpf_map_lookup_elem(&conn_scratch, &k);
     c = bpf_map_lookup_elem(&dest_conns, &k);
-    d = bpf_map_lookup_elem(&dests, &k);
+    d = dest_get(k);
     if (!s || !c || !d)
         return 1;
     if (!(d->flags & XLB_DEST_F_ACTIVE))
@@ -144,6 +144,7 @@ static int sweep_cb(void *map, __u32 *key, struct xlb_sweeper *sw)
     struct sweep_ctx ctx;
     __u32 zero = 0;
 
+    table_side_enter();
     ctx.cfg = bpf_map_lookup_elem(&config, &zero);
     if (!ctx.cfg)
         return 0;

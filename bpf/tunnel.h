@@ -127,7 +127,7 @@ __attribute__((noinline)) int tun_encap(struct xdp_md *ctx, struct xlb_pkt_info 
     bool outer6, gue;
     void *outer;
 
-    d = bpf_map_lookup_elem(&dests, &dest_id);
+    d = dest_get(dest_id);
     if (!d || !pkt)
         return -XLB_R_DROP_INTERNAL;
     if (d->tun_type != XLB_TUN_IPIP && d->tun_type != XLB_TUN_GUE)

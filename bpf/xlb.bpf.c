@@ -23,25 +23,27 @@ char LICENSE[] SEC("license") = "GPL";
 
 XLB_INLINE bool is_vip(const struct xlb_pkt *pkt)
 {
-    struct xlb_svc_key k = {};
+    struct xlb_svc_index_key k = {};
 
-    k.af = pkt->key.af;
-    k.vip = pkt->key.daddr;
+    k.svc.af = pkt->key.af;
+    k.svc.vip = pkt->key.daddr;
+    k.side = table_side();
     return bpf_map_lookup_elem(&vips, &k) != NULL;
 }
 
 XLB_INLINE int service_lookup(const struct xlb_pkt *pkt, __u32 *svc)
 {
-    struct xlb_svc_key k = {};
+    struct xlb_svc_index_key k = {};
     __u32 *idx;
 
-    k.af = pkt->key.af;
-    k.proto = pkt->key.proto;
-    k.vip = pkt->key.daddr;
-    k.vport = pkt->key.dport;
+    k.svc.af = pkt->key.af;
+    k.svc.proto = pkt->key.proto;
+    k.svc.vip = pkt->key.daddr;
+    k.svc.vport = pkt->key.dport;
+    k.side = table_side();
     idx = bpf_map_lookup_elem(&svc_index, &k);
     if (!idx) {
-        k.vport = 0; /* all-port service */
+        k.svc.vport = 0; /* all-port service */
         idx = bpf_map_lookup_elem(&svc_index, &k);
         if (!idx)
             return -XLB_R_PASS_NO_SERVICE;
@@ -84,7 +86,7 @@ static __attribute__((noinline)) long persist_step(__u32 svc, const struct xlb_f
     if (chosen < 0)
         return persist_find(&pkey, t, cfg, now);
     id = (__u32)chosen;
-    d = bpf_map_lookup_elem(&dests, &id);
+    d = dest_get(id);
     if (!d)
         return -1;
     persist_store(&pkey, id, d->gen, now, (chosen >> 32) & 1);
@@ -131,7 +133,7 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
         return id;
 
     id32 = id;
-    d = bpf_map_lookup_elem(&dests, &id32);
+    d = dest_get(id32);
     if (!d || !(d->flags & XLB_DEST_F_ACTIVE))
         return -XLB_R_DROP_INTERNAL;
     __builtin_memset(&nf->f, 0, sizeof(nf->f));
@@ -168,7 +170,7 @@ static __attribute__((noinline)) int nat_track(const struct xlb_flow_key *fwd, _
 {
     struct xlb_nat_rev rev;
     struct xlb_flow_key rk;
-    struct xlb_dest *d = bpf_map_lookup_elem(&dests, &id);
+    struct xlb_dest *d = dest_get(id);
 
     if (!d || !fwd)
         return 0;
@@ -283,7 +285,7 @@ static __attribute__((noinline)) int xlb_icmp_related(struct xdp_md *ctx, struct
     if (dest < 0)
         return -XLB_R_PASS_NOT_L4;
     id = dest;
-    d = bpf_map_lookup_elem(&dests, &id);
+    d = dest_get(id);
     if (!d)
         return -XLB_R_DROP_INTERNAL;
     if (d->fwd == XLB_FWD_NAT) {
@@ -428,7 +430,7 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     new_conn = true;
 
 forward:
-    d = bpf_map_lookup_elem(&dests, &dest_id);
+    d = dest_get(dest_id);
     if (!d)
         return -XLB_R_DROP_INTERNAL;
     stats_inbound(svc, dest_id, pkt->l3_len, new_conn);
@@ -473,6 +475,7 @@ int xlb_xdp(struct xdp_md *ctx)
     __u32 reason;
     int rc, action;
 
+    table_side_enter();
     rc = xlb_handle(ctx, &pkt);
     if (rc >= 0 && (rc & XLB_ACT_ICMP)) {
         action = XDP_TX;

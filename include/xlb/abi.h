@@ -56,6 +56,45 @@ struct xlb_svc_key {
     __u8 af;
 };
 
+/*
+ * The published table is double-buffered: svc_index, vips, svcs, dests,
+ * sched_tables and mh_tables hold two sides, and table_ctl[0].side says which
+ * one packets read. A writer builds the other side, then publishes it with
+ * one update of table_ctl: a packet sees the old table or the new one, never
+ * a mix, whenever the writer dies. Slot i of side s is at i + s * max (the
+ * map's size is twice the configured maximum); hash keys carry the side.
+ */
+struct xlb_svc_index_key {
+    struct xlb_svc_key svc;
+    __u32 side;
+};
+
+/* table_ctl[0]. Only the data path's read of `side` is on the packet path. */
+#define XLB_TABLE_CLEAN 0     /* both sides hold the published table */
+#define XLB_TABLE_BUILDING 1  /* the unpublished side is being written (or its writer died) */
+#define XLB_TABLE_PUBLISHED 2 /* flipped; the unpublished side still holds the table before */
+struct xlb_table_ctl {
+    __u32 side;    /* 0 or 1: the side packets read */
+    __u32 state;   /* XLB_TABLE_* */
+    __u64 seq;     /* publishes so far; listings retry if it moves under them */
+    __u64 flip_ns; /* CLOCK_MONOTONIC of the last publish */
+    __u32 journal_len; /* entries of journal[] the last writer touched */
+    __u32 pad;
+};
+
+/* journal[i], i < journal_len: the slots the last writer touched on the
+ * unpublished side. The next writer copies them from the published side so
+ * that both sides agree again before it builds. */
+#define XLB_JOURNAL_SVC 1  /* svcs, sched_tables, mh_tables at idx */
+#define XLB_JOURNAL_DEST 2 /* dests at idx */
+#define XLB_JOURNAL_KEY 3  /* svc_index at key */
+#define XLB_JOURNAL_VIP 4  /* vips at key */
+struct xlb_journal_entry {
+    __u32 kind;
+    __u32 idx;
+    struct xlb_svc_key key;
+};
+
 /* Scheduler ids. The names are ipvsadm's. */
 enum xlb_sched {
     XLB_SCHED_RR = 0,
@@ -395,6 +434,9 @@ static_assert(sizeof(union xlb_addr) == 16);
 static_assert(sizeof(struct xlb_svc_key) == 20);
 static_assert(offsetof(struct xlb_svc_key, vport) == 16);
 static_assert(offsetof(struct xlb_svc_key, af) == 19);
+static_assert(sizeof(struct xlb_svc_index_key) == 24);
+static_assert(sizeof(struct xlb_table_ctl) == 32);
+static_assert(sizeof(struct xlb_journal_entry) == 28);
 static_assert(sizeof(struct xlb_svc) == 44);
 static_assert(offsetof(struct xlb_svc, flags) == 20);
 static_assert(sizeof(struct xlb_dest) == 72);

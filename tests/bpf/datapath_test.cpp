@@ -97,7 +97,8 @@ protected:
     }
 
     void add_service(const service_key& k, scheduler s, const std::vector<std::pair<int, int>>& backends) {
-        ASSERT_TRUE(dp().add_service({k, s}));
+        // IPVS takes an IPv6 service only with a prefix length (ipvsadm's default 128).
+        ASSERT_TRUE(dp().add_service({k, s, 0, 0, k.vip.addr.is_v4() ? 0xffffffffu : 128u}));
         for (auto [i, w] : backends) {
             auto addr = k.vip.addr.is_v4() ? xdp_lab::backend4(i) : xdp_lab::backend6(i);
             ASSERT_TRUE(dp().add_dest(k, dr(addr, k.vip.port, w)));

@@ -323,6 +323,19 @@ result<status_report> xdp_dataplane::report() const {
     };
     const uint32_t svcs_id = id_of(_maps.svcs.get());
     const uint32_t dests_id = id_of(_maps.dests.get());
+    const uint32_t svc_index_id = id_of(_maps.svc_index.get());
+    const uint32_t vips_id = id_of(_maps.vips.get());
+    const uint32_t sched_tables_id = id_of(_maps.sched_tables.get());
+    const uint32_t mh_tables_id = id_of(_maps.mh_tables.get());
+    uint32_t side = 0;
+    {
+        struct xlb_table_ctl ctl {};
+        uint32_t zero = 0;
+        if (bpf_map_lookup_elem(_maps.table_ctl.get(), &zero, &ctl) < 0) {
+            return errno_error("read table_ctl");
+        }
+        side = ctl.side & 1;
+    }
     std::vector<fs::path> entries;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(_pin_dir, ec)) {
@@ -363,7 +376,24 @@ result<status_report> xdp_dataplane::report() const {
         m.value_size = mi.value_size;
         m.max_entries = mi.max_entries;
         m.memlock_bytes = to_u64(fi["memlock"]);
-        if (is_hash(mi.type)) {
+        // The published table's maps hold two sides: show one, the one
+        // packets read (table_ctl), as the size load was given.
+        const bool sided = mi.id == svcs_id || mi.id == dests_id || mi.id == svc_index_id || mi.id == vips_id ||
+                           mi.id == sched_tables_id || mi.id == mh_tables_id;
+        if (sided) {
+            m.max_entries = mi.max_entries / 2;
+        }
+        if (mi.id == svc_index_id || mi.id == vips_id) {
+            uint64_t n = 0;
+            auto r = for_each_entry(fd.get(), mi.key_size, mi.value_size, [&](const void* k, const void*) {
+                n += k && static_cast<const struct xlb_svc_index_key*>(k)->side == side;
+            });
+            if (!r) {
+                return make_error(r.error().code, "count the entries of {}", m.name);
+            }
+            m.used = n;
+            m.counted = "keys";
+        } else if (is_hash(mi.type)) {
             uint32_t vsize = is_percpu(mi.type) ? ((mi.value_size + 7) & ~7u) * static_cast<uint32_t>(possible_cpus())
                                                 : mi.value_size;
             uint64_t n = 0;
@@ -375,23 +405,23 @@ result<status_report> xdp_dataplane::report() const {
         } else if (mi.id == svcs_id || mi.id == dests_id) {
             uint64_t n = 0;
             bool svcs = mi.id == svcs_id;
-            auto r = for_each_entry(fd.get(), mi.key_size, mi.value_size, [&](const void*, const void* v) {
-                if (!v) {
-                    return;
+            const uint32_t half = mi.max_entries / 2;
+            for (uint32_t k = side * half; k < (side + 1) * half; ++k) {
+                std::vector<uint8_t> v(mi.value_size);
+                if (bpf_map_lookup_elem(fd.get(), &k, v.data()) < 0) {
+                    return errno_error("count the active slots of {}", m.name);
                 }
-                uint32_t flags = svcs ? static_cast<const struct xlb_svc*>(v)->flags
-                                      : static_cast<const struct xlb_dest*>(v)->flags;
+                uint32_t flags = svcs ? reinterpret_cast<const struct xlb_svc*>(v.data())->flags
+                                      : reinterpret_cast<const struct xlb_dest*>(v.data())->flags;
                 n += (flags & (svcs ? XLB_SVC_F_ACTIVE : XLB_DEST_F_ACTIVE)) != 0;
-            });
-            if (!r) {
-                return make_error(r.error().code, "count the active slots of {}", m.name);
             }
             m.used = n;
             m.counted = "active";
         } else if (mi.type == BPF_MAP_TYPE_ARRAY_OF_MAPS) {
             // From userspace a slot reads as the inner map's id; empty is ENOENT.
             uint64_t n = 0;
-            for (uint32_t k = 0; k < mi.max_entries; ++k) {
+            const uint32_t half = mi.max_entries / 2;
+            for (uint32_t k = side * half; k < (side + 1) * half; ++k) {
                 uint32_t inner = 0;
                 n += bpf_map_lookup_elem(fd.get(), &k, &inner) == 0;
             }

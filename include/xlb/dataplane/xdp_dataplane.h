@@ -96,51 +96,18 @@ public:
     struct maps {
         file_desc svc_index, vips, svcs, dests, sched_tables, sched_cursor, flows, svc_stats, dest_stats,
             reasons, config, fib_cache, tx_ports, neigh_events, mh_tables, dest_conns, conn_scratch,
-            persist, sweeper, nat_rev, svc_est, dest_est;
+            persist, sweeper, nat_rev, svc_est, dest_est, table_ctl, cur_side, journal;
     };
+    [[nodiscard]] const maps& map_fds() const noexcept { return _maps; }
+    [[nodiscard]] const load_options& sizes() const noexcept { return _sizes; }
 
 private:
-    result<> op_add_service(const service_config& svc);
-    result<> op_edit_service(const service_config& svc);
-    result<> op_del_service(const service_key& key);
-    result<> op_clear();
-    result<> op_add_dest(const service_key& svc, const dest_config& dest);
-    result<> op_edit_dest(const service_key& svc, const dest_config& dest);
-    result<> op_del_dest(const service_key& svc, const endpoint& dest);
-    result<> op_set_timeouts(const timeouts& t);
-    result<> op_zero(const std::optional<service_key>& key);
-
     static result<xdp_dataplane> load_into(const std::string& pin_dir, const load_options& opts);
     xdp_dataplane() = default;
     static result<xdp_dataplane> open_pinned(const std::string& pin_dir);
 
-    struct svc_slot {
-        uint32_t idx;
-        struct xlb_svc svc;
-    };
-    struct dest_slot {
-        uint32_t id;
-        struct xlb_dest dest;
-    };
-
-    [[nodiscard]] result<svc_slot> find_service(const service_key& key) const;
-    [[nodiscard]] result<std::vector<dest_slot>> service_dests(uint32_t svc) const;
-    struct dest_match {
-        svc_slot svc;
-        size_t ndests = 0;             // dests the service has
-        std::optional<dest_slot> dest; // the one at the address, if any
-    };
-    // The service (ESRCH if missing) and its dest at addr.
-    [[nodiscard]] result<dest_match> find_dest(const service_key& key, const endpoint& addr) const;
     result<> enable_nat_replies();
     static result<> set_tunnel(struct xlb_dest& d, const dest_config& cfg);
-    // Writes an existing dest's slot and rebuilds its service's table.
-    result<> rewrite_dest(const svc_slot& svc, const dest_slot& dest);
-    result<> rebuild_table(uint32_t svc_idx, const struct xlb_svc& svc);
-    result<> remove_service(const svc_slot& slot);
-    result<> zero_percpu(int fd, uint32_t key, size_t value_size);
-    // ip_vs_zero_estimator(): the last counts become the current ones, the averages 0.
-    result<> reset_estimator(int est_fd, int stats_fd, uint32_t key);
 
     std::string _pin_dir;
     file_desc _prog;

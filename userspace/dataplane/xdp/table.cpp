@@ -1,0 +1,805 @@
+// The XDP backend's table: change sets checked against the model
+// (memory_dataplane), diffed against the index read at open, built on the
+// unpublished side of the double-buffered maps and published with one
+// update of table_ctl.
+//
+// A writer, under the lock:
+//   1. recover(): if the last writer left the unpublished side different from
+//      the published one, copy the slots its journal names across;
+//   2. reads the published side (one batch read per map): the index;
+//   3. runs the change set through the model; a refusal changes nothing;
+//   4. diffs the model's table against the index: services and dests keep
+//      their slots (and counters) where they stay, new ones take free slots;
+//   5. writes the journal, marks the table BUILDING, writes the unpublished
+//      side, then flips table_ctl.side: the publish.
+// A writer killed anywhere before 5's flip leaves the published side as it
+// was; killed after it, the new table is published. Either way the next
+// writer's recover() reclaims what it left on the other side.
+
+#include <xlb/dataplane/memory_dataplane.h>
+#include <xlb/dataplane/neigh.h>
+#include <xlb/dataplane/xdp/capabilities.h>
+#include <xlb/dataplane/xdp/convert.h>
+#include <xlb/dataplane/xdp_dataplane.h>
+#include <xlb/sched/table.h>
+#include <xlb/util/log.h>
+
+#include "table.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <thread>
+
+namespace xlb {
+using namespace xdp;
+
+namespace xdp {
+namespace {
+
+// A publish older than this is past any packet that read the side before
+// it (a packet's run is microseconds); a newer one waits for an RCU grace
+// period instead, which every XDP run is inside of.
+constexpr uint64_t grace_ns = 1000ull * 1000 * 1000;
+
+uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Waits until no XDP run that started before the call is still going.
+void wait_for_readers(uint64_t flip_ns) {
+    if (monotonic_ns() - flip_ns >= grace_ns) {
+        return;
+    }
+    // MEMBARRIER_CMD_GLOBAL is synchronize_rcu() in the kernel; on one CPU
+    // no XDP run can be in progress while this thread runs.
+    if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) < 0) {
+        auto left = grace_ns - (monotonic_ns() - flip_ns);
+        std::this_thread::sleep_for(std::chrono::nanoseconds(left));
+    }
+}
+
+// Reads n consecutive slots from first of an array map, in one batch call.
+template <class V>
+result<std::vector<V>> read_range(int fd, uint32_t first, uint32_t n, const char* what) {
+    std::vector<uint32_t> keys(n);
+    std::vector<V> vals(n);
+    uint32_t done = 0;
+    while (done < n) {
+        uint32_t count = n - done;
+        uint32_t in = first + done - 1;
+        uint32_t out = 0;
+        int rc = bpf_map_lookup_batch(fd, first + done == 0 ? nullptr : &in, &out, keys.data() + done,
+                                      vals.data() + done, &count, nullptr);
+        if (rc < 0 && errno != ENOENT) {
+            return errno_error("read {}", what);
+        }
+        if (count == 0) {
+            return make_error(EIO, "read {}: the batch stopped at {} of {}", what, done, n);
+        }
+        done += count;
+    }
+    return vals;
+}
+
+template <class V>
+result<> write_batch(int fd, const std::vector<uint32_t>& keys, const std::vector<V>& vals, const char* what) {
+    if (keys.empty()) {
+        return {};
+    }
+    uint32_t count = static_cast<uint32_t>(keys.size());
+    if (bpf_map_update_batch(fd, keys.data(), vals.data(), &count, nullptr) < 0) {
+        return errno_error("write {}", what);
+    }
+    return {};
+}
+
+result<struct xlb_table_ctl> read_ctl(const xdp_dataplane::maps& m) {
+    return lookup<struct xlb_table_ctl>(m.table_ctl.get(), 0, "table_ctl");
+}
+
+result<snapshot> read_snapshot(const xdp_dataplane::maps& m, const load_options& sizes) {
+    snapshot s;
+    auto ctl = read_ctl(m);
+    if (!ctl) {
+        return ctl.error();
+    }
+    s.ctl = *ctl;
+    const uint32_t side = s.ctl.side & 1;
+    auto svcs = read_range<struct xlb_svc>(m.svcs.get(), sided(0, side, sizes.max_services), sizes.max_services,
+                                           "svcs");
+    if (!svcs) {
+        return svcs.error();
+    }
+    auto dests = read_range<struct xlb_dest>(m.dests.get(), sided(0, side, sizes.max_dests), sizes.max_dests,
+                                             "dests");
+    if (!dests) {
+        return dests.error();
+    }
+    s.svcs = std::move(*svcs);
+    s.dests = std::move(*dests);
+    std::vector<size_t> at(sizes.max_services, SIZE_MAX);
+    for (uint32_t i = 0; i < sizes.max_services; ++i) {
+        if (s.svcs[i].flags & XLB_SVC_F_ACTIVE) {
+            at[i] = s.services.size();
+            s.by_key.emplace(svc_key_from_abi(s.svcs[i].key), s.services.size());
+            s.services.push_back({i, s.svcs[i], {}});
+        }
+    }
+    for (uint32_t id = 0; id < sizes.max_dests; ++id) {
+        const auto& d = s.dests[id];
+        if ((d.flags & XLB_DEST_F_ACTIVE) && d.svc < sizes.max_services && at[d.svc] != SIZE_MAX) {
+            s.services[at[d.svc]].dests.push_back(id);
+        }
+    }
+    for (auto& svc : s.services) {
+        std::sort(svc.dests.begin(), svc.dests.end(),
+                  [&](uint32_t a, uint32_t b) { return s.dests[a].order > s.dests[b].order; });
+    }
+    return s;
+}
+
+// Copies one slot of a map-in-map from side `from` to side `to`.
+result<> copy_inner(int outer, uint32_t from, uint32_t to, const char* what) {
+    uint32_t id = 0;
+    if (bpf_map_lookup_elem(outer, &from, &id) < 0) {
+        if (errno != ENOENT) {
+            return errno_error("read {}[{}]", what, from);
+        }
+        if (bpf_map_delete_elem(outer, &to) < 0 && errno != ENOENT) {
+            return errno_error("clear {}[{}]", what, to);
+        }
+        return {};
+    }
+    file_desc fd(bpf_map_get_fd_by_id(id));
+    if (!fd) {
+        return errno_error("open inner map {} of {}", id, what);
+    }
+    int raw = fd.get();
+    if (bpf_map_update_elem(outer, &to, &raw, BPF_ANY) < 0) {
+        return errno_error("write {}[{}]", what, to);
+    }
+    return {};
+}
+
+// Copies a sided hash map's key from side `from` to side `to`.
+result<> copy_key(int fd, const struct xlb_svc_key& key, uint32_t from, uint32_t to, const char* what) {
+    struct xlb_svc_index_key k {};
+    k.svc = key;
+    k.side = from;
+    uint32_t v = 0;
+    bool present = bpf_map_lookup_elem(fd, &k, &v) == 0;
+    k.side = to;
+    if (present) {
+        if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0) {
+            return errno_error("write {}", what);
+        }
+    } else if (bpf_map_delete_elem(fd, &k) < 0 && errno != ENOENT) {
+        return errno_error("clear {}", what);
+    }
+    return {};
+}
+
+} // namespace
+
+const svc_slot* snapshot::find(const service_key& k) const {
+    auto it = by_key.find(k);
+    return it == by_key.end() ? nullptr : &services[it->second];
+}
+
+result<snapshot> read_published(const xdp_dataplane::maps& m, const load_options& sizes) {
+    for (int attempt = 0;; ++attempt) {
+        auto s = read_snapshot(m, sizes);
+        if (!s) {
+            return s.error();
+        }
+        auto after = read_ctl(m);
+        if (!after) {
+            return after.error();
+        }
+        // Unchanged: nothing was published while we read. A side that was
+        // published is not written again before the next writer's recover().
+        if (after->seq == s->ctl.seq || attempt >= 8) {
+            return s;
+        }
+    }
+}
+
+result<> recover(const xdp_dataplane::maps& m, const load_options& sizes) {
+    auto ctl = read_ctl(m);
+    if (!ctl) {
+        return ctl.error();
+    }
+    if (ctl->state == XLB_TABLE_CLEAN) {
+        return {};
+    }
+    if (ctl->state == XLB_TABLE_PUBLISHED) {
+        wait_for_readers(ctl->flip_ns);
+    }
+    const uint32_t a = ctl->side & 1, b = a ^ 1;
+    const uint32_t n = std::min<uint32_t>(ctl->journal_len, 4 * sizes.max_services + sizes.max_dests + 16);
+    std::vector<struct xlb_journal_entry> entries;
+    if (n > 0) {
+        auto e = read_range<struct xlb_journal_entry>(m.journal.get(), 0, n, "journal");
+        if (!e) {
+            return e.error();
+        }
+        entries = std::move(*e);
+    }
+    for (const auto& e : entries) {
+        result<> r;
+        switch (e.kind) {
+        case XLB_JOURNAL_SVC: {
+            if (e.idx >= sizes.max_services) {
+                break;
+            }
+            auto v = lookup<struct xlb_svc>(m.svcs.get(), sided(e.idx, a, sizes.max_services), "svcs");
+            if (!v) {
+                return v.error();
+            }
+            r = update(m.svcs.get(), sided(e.idx, b, sizes.max_services), *v, "svcs");
+            if (r) {
+                r = copy_inner(m.sched_tables.get(), sided(e.idx, a, sizes.max_services),
+                               sided(e.idx, b, sizes.max_services), "sched_tables");
+            }
+            if (r) {
+                r = copy_inner(m.mh_tables.get(), sided(e.idx, a, sizes.max_services),
+                               sided(e.idx, b, sizes.max_services), "mh_tables");
+            }
+            break;
+        }
+        case XLB_JOURNAL_DEST: {
+            if (e.idx >= sizes.max_dests) {
+                break;
+            }
+            auto v = lookup<struct xlb_dest>(m.dests.get(), sided(e.idx, a, sizes.max_dests), "dests");
+            if (!v) {
+                return v.error();
+            }
+            r = update(m.dests.get(), sided(e.idx, b, sizes.max_dests), *v, "dests");
+            break;
+        }
+        case XLB_JOURNAL_KEY:
+            r = copy_key(m.svc_index.get(), e.key, a, b, "svc_index");
+            break;
+        case XLB_JOURNAL_VIP:
+            r = copy_key(m.vips.get(), e.key, a, b, "vips");
+            break;
+        default:
+            break;
+        }
+        if (!r) {
+            return r;
+        }
+    }
+    struct xlb_table_ctl clean = *ctl;
+    clean.state = XLB_TABLE_CLEAN;
+    clean.journal_len = 0;
+    return update(m.table_ctl.get(), 0, clean, "table_ctl");
+}
+
+} // namespace xdp
+
+namespace {
+
+// What the writer puts on the unpublished side.
+struct plan {
+    std::map<uint32_t, struct xlb_svc> svcs;   // idx -> record (inactive: deleted)
+    std::map<uint32_t, struct xlb_dest> dests; // id -> record
+    std::set<uint32_t> rebuild;                // services whose scheduling tables change
+    std::set<uint32_t> gone;                   // services deleted: their tables go
+    std::vector<std::pair<struct xlb_svc_key, std::optional<uint32_t>>> keys; // svc_index: set or delete
+    std::vector<std::pair<struct xlb_svc_key, std::optional<uint32_t>>> vips; // vips: set or delete
+    std::vector<uint32_t> new_svcs, new_dests; // fresh slots: their counters start at zero
+    std::vector<uint32_t> zero_svcs;           // -Z, applied after the publish
+    std::optional<timeouts> times;             // --set, applied after the publish
+    bool nat = false;                          // a NAT dest exists
+    std::vector<ip_address> next_hops;         // dests added or edited: keep their neighbours resolved
+};
+
+bool same_bytes(const void* a, const void* b, size_t n) { return std::memcmp(a, b, n) == 0; }
+
+struct xlb_svc svc_record(const service_config& c) {
+    struct xlb_svc s {};
+    s.key = svc_key_to_abi(c.key);
+    s.flags = XLB_SVC_F_ACTIVE;
+    s.sched = static_cast<uint32_t>(c.sched);
+    s.ipvs_flags = svc_flags_to_abi(c);
+    s.timeout = c.timeout;
+    s.netmask = c.netmask;
+    return s;
+}
+
+struct xlb_svc_key vip_key(const struct xlb_svc_key& k) {
+    struct xlb_svc_key v {};
+    v.af = k.af;
+    v.vip = k.vip;
+    return v;
+}
+
+struct key_less {
+    bool operator()(const struct xlb_svc_key& a, const struct xlb_svc_key& b) const noexcept {
+        return std::memcmp(&a, &b, sizeof(a)) < 0;
+    }
+};
+
+// The table as the model sees it: configs and list order, from the index.
+std::vector<service_state> model_table(const snapshot& s) {
+    std::vector<service_state> out;
+    for (const auto& svc : s.services) {
+        service_state st;
+        st.config = svc_config_from_abi(svc.svc);
+        for (uint32_t id : svc.dests) {
+            dest_state d;
+            d.config = dest_from_abi(s.dests[id]);
+            st.dests.push_back(d);
+        }
+        out.push_back(std::move(st));
+    }
+    return out;
+}
+
+} // namespace
+
+const capabilities& xdp_dataplane::caps() const noexcept {
+    static const capabilities c = xdp::xdp_capabilities(XLB_MAX_DESTS_PER_SVC, XLB_MAX_DESTS_PER_SVC);
+    return c;
+}
+
+apply_result xdp_dataplane::apply(const change_set& changes) {
+    auto fail = [](const error& e) { return change_error{0, e}; };
+    auto lock = instance_lock::take(_pin_dir);
+    if (!lock) {
+        return fail(lock.error());
+    }
+    if (auto r = recover(_maps, _sizes); !r) {
+        return fail(r.error());
+    }
+    auto snap = read_snapshot(_maps, _sizes);
+    if (!snap) {
+        return fail(snap.error());
+    }
+    auto before_times = get_timeouts();
+    if (!before_times) {
+        return fail(before_times.error());
+    }
+
+    // 3. The model decides, with the kernel's checks and this backend's limits.
+    memory_dataplane model(caps(), memory_limits{_sizes.max_services, _sizes.max_dests, _sizes.max_flows});
+    model.assign(model_table(*snap), *before_times);
+    if (auto r = model.apply(changes); !r) {
+        return r.error();
+    }
+    auto desired = model.list();
+    auto desired_times = model.get_timeouts();
+    if (!desired || !desired_times) {
+        return fail(desired ? desired_times.error() : desired.error());
+    }
+
+    // 4. The diff.
+    plan p;
+    std::vector<uint32_t> free_svcs, free_dests;
+    for (uint32_t i = _sizes.max_services; i-- > 0;) {
+        if (!(snap->svcs[i].flags & XLB_SVC_F_ACTIVE)) {
+            free_svcs.push_back(i); // popped from the back: lowest first
+        }
+    }
+    for (uint32_t i = _sizes.max_dests; i-- > 0;) {
+        if (!(snap->dests[i].flags & XLB_DEST_F_ACTIVE)) {
+            free_dests.push_back(i);
+        }
+    }
+    std::set<uint32_t> kept_svcs;
+    std::map<struct xlb_svc_key, int, key_less> vip_delta;
+    for (const auto& st : *desired) {
+        const auto& cfg = st.config;
+        const svc_slot* old = snap->find(cfg.key);
+        uint32_t idx = 0;
+        auto rec = svc_record(cfg);
+        bool rebuild = false;
+        if (old) {
+            idx = old->idx;
+            kept_svcs.insert(idx);
+            if (!same_bytes(&old->svc, &rec, sizeof(rec))) {
+                p.svcs[idx] = rec;
+                rebuild = true;
+            }
+        } else {
+            if (free_svcs.empty()) {
+                return fail(make_error(ENOSPC, "all {} service slots are in use (xlbctl load --max-services)",
+                                       _sizes.max_services));
+            }
+            idx = free_svcs.back();
+            free_svcs.pop_back();
+            p.svcs[idx] = rec;
+            p.new_svcs.push_back(idx);
+            p.keys.emplace_back(rec.key, idx);
+            ++vip_delta[vip_key(rec.key)];
+            rebuild = true;
+        }
+        // The dests, in list order: the oldest gets order 0.
+        std::map<endpoint, uint32_t> old_ids;
+        if (old) {
+            for (uint32_t id : old->dests) {
+                old_ids.emplace(dest_from_abi(snap->dests[id]).addr, id);
+            }
+        }
+        std::vector<uint32_t> ids;
+        const uint32_t n = static_cast<uint32_t>(st.dests.size());
+        for (uint32_t pos = 0; pos < n; ++pos) {
+            const auto& dc = st.dests[pos].config;
+            auto it = old_ids.find(dc.addr);
+            uint32_t id = 0;
+            struct xlb_dest d {};
+            if (it != old_ids.end()) {
+                id = it->second;
+                old_ids.erase(it);
+                d = snap->dests[id];
+            } else {
+                if (free_dests.empty()) {
+                    return fail(make_error(ENOSPC, "all {} dest slots are in use (xlbctl load --max-dests)",
+                                           _sizes.max_dests));
+                }
+                id = free_dests.back();
+                free_dests.pop_back();
+                d.gen = snap->dests[id].gen + 1; // flows of the slot's last user no longer match
+                d.last_weight = dc.weight;
+                p.new_dests.push_back(id);
+            }
+            struct xlb_dest before = d;
+            bool fresh = it == old_ids.end();
+            d.addr = dc.addr.addr.to_abi();
+            d.port = htons(dc.addr.port);
+            d.af = static_cast<uint8_t>(dc.addr.addr.af());
+            d.fwd = static_cast<uint8_t>(dc.fwd);
+            d.flags = XLB_DEST_F_ACTIVE;
+            d.svc = idx;
+            d.weight = dc.weight;
+            if (dc.weight > 0) {
+                d.last_weight = dc.weight; // mh keeps a quiesced dest's slots
+            }
+            d.u_threshold = dc.u_threshold;
+            d.l_threshold = dc.l_threshold;
+            d.order = n - 1 - pos;
+            const auto old_cfg = dest_from_abi(before);
+            bool tunnel_changed = fresh || old_cfg.fwd != dc.fwd || old_cfg.tunnel != dc.tunnel ||
+                                  old_cfg.tun_port != dc.tun_port || old_cfg.tun_flags != dc.tun_flags;
+            if (tunnel_changed) {
+                if (auto r = set_tunnel(d, dc); !r) {
+                    return fail(r.error());
+                }
+            }
+            if (dc.fwd == forwarding::nat) {
+                p.nat = true;
+            }
+            if (fresh || !same_bytes(&before, &d, sizeof(d))) {
+                if (fresh || before.weight != d.weight || before.last_weight != d.last_weight ||
+                    before.order != d.order || !(before.flags & XLB_DEST_F_ACTIVE)) {
+                    rebuild = true;
+                }
+                p.dests[id] = d;
+                p.next_hops.push_back(dc.addr.addr);
+            }
+            ids.push_back(id);
+        }
+        // Dests the service no longer has: inactive, so their flows are
+        // rescheduled on their next packet; the generation stays and moves
+        // on when the slot is reused.
+        for (const auto& [addr, id] : old_ids) {
+            struct xlb_dest d = snap->dests[id];
+            d.flags = 0;
+            p.dests[id] = d;
+            rebuild = true;
+        }
+        if (rebuild) {
+            p.rebuild.insert(idx);
+        }
+    }
+    for (const auto& svc : snap->services) {
+        if (kept_svcs.count(svc.idx)) {
+            continue;
+        }
+        struct xlb_svc s = svc.svc;
+        s.flags = 0;
+        p.svcs[svc.idx] = s;
+        p.gone.insert(svc.idx);
+        p.keys.emplace_back(svc.svc.key, std::nullopt);
+        --vip_delta[vip_key(svc.svc.key)];
+        for (uint32_t id : svc.dests) {
+            struct xlb_dest d = snap->dests[id];
+            d.flags = 0;
+            p.dests[id] = d;
+        }
+    }
+    if (!vip_delta.empty()) {
+        // The services each address has after the set.
+        std::map<struct xlb_svc_key, uint32_t, key_less> counts;
+        for (const auto& st : *desired) {
+            ++counts[vip_key(svc_key_to_abi(st.config.key))];
+        }
+        for (const auto& [v, delta] : vip_delta) {
+            if (delta == 0) {
+                continue;
+            }
+            auto it = counts.find(v);
+            p.vips.emplace_back(v, it == counts.end() ? std::nullopt : std::optional<uint32_t>(it->second));
+        }
+    }
+    for (const auto& c : changes) {
+        if (c.what != change::kind::zero) {
+            continue;
+        }
+        for (const auto& st : *desired) {
+            if (c.all || st.config.key == c.service.key) {
+                p.zero_svcs.push_back(snap->find(st.config.key) ? snap->find(st.config.key)->idx : UINT32_MAX);
+            }
+        }
+    }
+    if (!(*desired_times == *before_times)) {
+        p.times = *desired_times;
+    }
+
+    // Scheduling tables for the services that change, built before anything
+    // is written: a build that fails changes nothing.
+    std::map<uint32_t, std::pair<file_desc, file_desc>> tables; // idx -> {sched, mh}
+    for (uint32_t idx : p.rebuild) {
+        const auto& rec = p.svcs.count(idx) ? p.svcs[idx] : snap->svcs[idx];
+        std::vector<std::pair<uint32_t, struct xlb_dest>> members;
+        for (const auto& [id, d] : p.dests) {
+            if (d.svc == idx && (d.flags & XLB_DEST_F_ACTIVE)) {
+                members.emplace_back(id, d);
+            }
+        }
+        if (const svc_slot* old = snap->find(svc_key_from_abi(rec.key)); old && old->idx == idx) {
+            for (uint32_t id : old->dests) {
+                if (!p.dests.count(id)) {
+                    members.emplace_back(id, snap->dests[id]);
+                }
+            }
+        }
+        std::sort(members.begin(), members.end(),
+                  [](const auto& a, const auto& b) { return a.second.order > b.second.order; });
+        std::vector<sched::member> ms;
+        for (const auto& [id, d] : members) {
+            ms.push_back({id, d.weight, dest_from_abi(d).addr, d.last_weight});
+        }
+        auto cfg = svc_config_from_abi(rec);
+        uint32_t gen = static_cast<uint32_t>(monotonic_coarse_ns() / 1000) ^ (idx << 20);
+        auto table = sched::build_table(cfg, ms, gen);
+        if (!table) {
+            return fail(table.error());
+        }
+        auto inner = make_inner("xlb_sched", table->get(), 1, "scheduling table");
+        if (!inner) {
+            return fail(inner.error());
+        }
+        file_desc mh;
+        if (cfg.sched == scheduler::mh) {
+            auto lookup_table = sched::build_maglev(ms, _sizes.mh_size);
+            auto m = make_inner("xlb_mh", lookup_table.data(), _sizes.mh_size, "Maglev table");
+            if (!m) {
+                return fail(m.error());
+            }
+            mh = std::move(*m);
+        }
+        tables.emplace(idx, std::make_pair(std::move(*inner), std::move(mh)));
+    }
+
+    // Counters of fresh slots start from zero; nothing reads them yet.
+    for (uint32_t idx : p.new_svcs) {
+        if (auto r = zero_percpu(_maps.svc_stats.get(), idx, sizeof(struct xlb_stats)); !r) {
+            return fail(r.error());
+        }
+        if (auto r = reset_estimator(_maps.svc_est.get(), _maps.svc_stats.get(), idx); !r) {
+            return fail(r.error());
+        }
+    }
+    for (uint32_t id : p.new_dests) {
+        if (auto r = zero_percpu(_maps.dest_stats.get(), id, sizeof(struct xlb_stats)); !r) {
+            return fail(r.error());
+        }
+        if (auto r = reset_estimator(_maps.dest_est.get(), _maps.dest_stats.get(), id); !r) {
+            return fail(r.error());
+        }
+        if (auto r = update(_maps.dest_conns.get(), id, xlb_dest_conns{}, "dest_conns"); !r) {
+            return fail(r.error());
+        }
+    }
+    if (p.nat) {
+        if (auto r = enable_nat_replies(); !r) {
+            return fail(r.error());
+        }
+    }
+
+    // 5. Journal, BUILDING, the unpublished side, the flip.
+    const uint32_t side = snap->ctl.side & 1, other = side ^ 1;
+    std::vector<struct xlb_journal_entry> journal;
+    for (const auto& [idx, s] : p.svcs) {
+        journal.push_back({XLB_JOURNAL_SVC, idx, {}});
+    }
+    for (uint32_t idx : p.rebuild) {
+        if (!p.svcs.count(idx)) {
+            journal.push_back({XLB_JOURNAL_SVC, idx, {}});
+        }
+    }
+    for (const auto& [id, d] : p.dests) {
+        journal.push_back({XLB_JOURNAL_DEST, id, {}});
+    }
+    for (const auto& [k, v] : p.keys) {
+        journal.push_back({XLB_JOURNAL_KEY, 0, k});
+    }
+    for (const auto& [k, v] : p.vips) {
+        journal.push_back({XLB_JOURNAL_VIP, 0, k});
+    }
+    const bool table_changes = !journal.empty();
+    if (table_changes) {
+        std::vector<uint32_t> keys(journal.size());
+        std::iota(keys.begin(), keys.end(), 0u);
+        if (auto r = write_batch(_maps.journal.get(), keys, journal, "journal"); !r) {
+            return fail(r.error());
+        }
+        struct xlb_table_ctl ctl = snap->ctl;
+        ctl.state = XLB_TABLE_BUILDING;
+        ctl.journal_len = static_cast<uint32_t>(journal.size());
+        if (auto r = update(_maps.table_ctl.get(), 0, ctl, "table_ctl"); !r) {
+            return fail(r.error());
+        }
+
+        std::vector<uint32_t> dkeys;
+        std::vector<struct xlb_dest> dvals;
+        for (const auto& [id, d] : p.dests) {
+            dkeys.push_back(sided(id, other, _sizes.max_dests));
+            dvals.push_back(d);
+        }
+        if (auto r = write_batch(_maps.dests.get(), dkeys, dvals, "dests"); !r) {
+            return fail(r.error());
+        }
+        std::vector<uint32_t> skeys;
+        std::vector<struct xlb_svc> svals;
+        for (const auto& [idx, s] : p.svcs) {
+            skeys.push_back(sided(idx, other, _sizes.max_services));
+            svals.push_back(s);
+        }
+        if (auto r = write_batch(_maps.svcs.get(), skeys, svals, "svcs"); !r) {
+            return fail(r.error());
+        }
+        for (const auto& [idx, fds] : tables) {
+            uint32_t slot = sided(idx, other, _sizes.max_services);
+            int sched_fd = fds.first.get();
+            if (bpf_map_update_elem(_maps.sched_tables.get(), &slot, &sched_fd, BPF_ANY) < 0) {
+                return fail(errno_error("install the scheduling table of service {}", idx));
+            }
+            if (fds.second) {
+                int mh_fd = fds.second.get();
+                if (bpf_map_update_elem(_maps.mh_tables.get(), &slot, &mh_fd, BPF_ANY) < 0) {
+                    return fail(errno_error("install the Maglev table of service {}", idx));
+                }
+            } else if (bpf_map_delete_elem(_maps.mh_tables.get(), &slot) < 0 && errno != ENOENT) {
+                return fail(errno_error("remove the Maglev table of service {}", idx));
+            }
+        }
+        for (uint32_t idx : p.gone) {
+            uint32_t slot = sided(idx, other, _sizes.max_services);
+            bpf_map_delete_elem(_maps.sched_tables.get(), &slot);
+            bpf_map_delete_elem(_maps.mh_tables.get(), &slot);
+        }
+        auto put_keys = [&](int fd, const auto& list, const char* what) -> result<> {
+            for (const auto& [k, v] : list) {
+                struct xlb_svc_index_key key {};
+                key.svc = k;
+                key.side = other;
+                if (v) {
+                    uint32_t val = *v;
+                    if (bpf_map_update_elem(fd, &key, &val, BPF_ANY) < 0) {
+                        return errno_error("write {}", what);
+                    }
+                } else if (bpf_map_delete_elem(fd, &key) < 0 && errno != ENOENT) {
+                    return errno_error("delete from {}", what);
+                }
+            }
+            return {};
+        };
+        if (auto r = put_keys(_maps.svc_index.get(), p.keys, "svc_index"); !r) {
+            return fail(r.error());
+        }
+        if (auto r = put_keys(_maps.vips.get(), p.vips, "vips"); !r) {
+            return fail(r.error());
+        }
+
+        // The publish: one update.
+        ctl.side = other;
+        ctl.state = XLB_TABLE_PUBLISHED;
+        ctl.seq += 1;
+        ctl.flip_ns = monotonic_ns();
+        if (auto r = update(_maps.table_ctl.get(), 0, ctl, "table_ctl"); !r) {
+            return fail(r.error());
+        }
+    }
+
+    // After the publish: counters and timeouts, which are not part of it.
+    for (uint32_t idx : p.zero_svcs) {
+        if (idx == UINT32_MAX) {
+            continue; // a service added by this set starts at zero anyway
+        }
+        if (auto r = zero_percpu(_maps.svc_stats.get(), idx, sizeof(struct xlb_stats)); !r) {
+            return fail(r.error());
+        }
+        if (auto r = reset_estimator(_maps.svc_est.get(), _maps.svc_stats.get(), idx); !r) {
+            return fail(r.error());
+        }
+        if (const svc_slot* s = snap->find(svc_key_from_abi(snap->svcs[idx].key))) {
+            for (uint32_t id : s->dests) {
+                if (auto r = zero_percpu(_maps.dest_stats.get(), id, sizeof(struct xlb_stats)); !r) {
+                    return fail(r.error());
+                }
+                if (auto r = reset_estimator(_maps.dest_est.get(), _maps.dest_stats.get(), id); !r) {
+                    return fail(r.error());
+                }
+            }
+        }
+    }
+    if (p.times) {
+        auto cfg = config();
+        if (!cfg) {
+            return fail(cfg.error());
+        }
+        cfg->tcp_timeout[XLB_TCP_S_ESTABLISHED] = p.times->tcp;
+        cfg->tcp_timeout[XLB_TCP_S_FIN_WAIT] = p.times->tcp_fin;
+        cfg->udp_timeout = p.times->udp;
+        if (auto r = update(_maps.config.get(), 0, *cfg, "config"); !r) {
+            return fail(r.error());
+        }
+    }
+    return {};
+}
+
+// TUN: the outer header's source is this director's address toward the dest,
+// the preferred source of the kernel's route to it.
+result<> xdp_dataplane::set_tunnel(struct xlb_dest& d, const dest_config& cfg) {
+    d.tun_type = static_cast<uint8_t>(cfg.tunnel);
+    d.tun_port = htons(cfg.tun_port);
+    d.tun_flags = cfg.tun_flags;
+    d.tun_src = {};
+    if (cfg.fwd != forwarding::tun) {
+        return {};
+    }
+    if (cfg.tunnel == tun_type::gre) {
+        return make_error(EOPNOTSUPP, "GRE tunnels are not supported yet");
+    }
+    if (cfg.tunnel == tun_type::gue && cfg.tun_port == 0) {
+        return make_error(EINVAL, "a GUE tunnel needs --tun-port");
+    }
+    auto hop = neigh::route_get(cfg.addr.addr);
+    if (!hop) {
+        return hop.error();
+    }
+    if (!hop->source) {
+        return make_error(EADDRNOTAVAIL, "no source address toward {} for the tunnel", cfg.addr.addr.to_string());
+    }
+    d.tun_src = hop->source->to_abi();
+    return {};
+}
+
+// The data path looks for NAT replies only once a NAT dest exists, so DR-only
+// directors pay nothing for it. The flag stays set.
+result<> xdp_dataplane::enable_nat_replies() {
+    auto cfg = config();
+    if (!cfg) {
+        return cfg.error();
+    }
+    if (cfg->flags & XLB_CFG_F_NAT) {
+        return {};
+    }
+    cfg->flags |= XLB_CFG_F_NAT;
+    return update(_maps.config.get(), 0, *cfg, "config");
+}
+
+} // namespace xlb

@@ -1,0 +1,172 @@
+#pragma once
+// Map access shared by the XDP backend's loader, table and statistics.
+// Private to userspace/dataplane/xdp/.
+
+#include <xlb/abi.h>
+#include <xlb/model/service.h>
+#include <xlb/util/error.h>
+#include <xlb/util/fd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <time.h>
+
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace xlb::xdp {
+
+class instance_lock {
+public:
+    static result<instance_lock> take(const std::string& dir) {
+        instance_lock l;
+        l._fd = file_desc(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!l._fd) {
+            return errno_error("open pin directory {}", dir);
+        }
+        if (::flock(l._fd.get(), LOCK_EX) < 0) {
+            return errno_error("lock pin directory {}", dir);
+        }
+        return l;
+    }
+
+private:
+    file_desc _fd; // closing it releases the lock
+};
+
+inline uint64_t monotonic_coarse_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+inline size_t ncpus() {
+    static const size_t n = [] {
+        int c = libbpf_num_possible_cpus();
+        return c > 0 ? static_cast<size_t>(c) : size_t{1};
+    }();
+    return n;
+}
+
+template <class T>
+result<T> lookup(int fd, uint32_t key, const char* what) {
+    T v{};
+    if (bpf_map_lookup_elem(fd, &key, &v) < 0) {
+        return errno_error("read {}[{}]", what, key);
+    }
+    return v;
+}
+
+template <class T>
+result<> update(int fd, uint32_t key, const T& v, const char* what) {
+    if (bpf_map_update_elem(fd, &key, &v, BPF_ANY) < 0) {
+        return errno_error("write {}[{}]", what, key);
+    }
+    return {};
+}
+
+inline result<bpf_map_info> map_info(int fd) {
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+        return errno_error("map info");
+    }
+    return info;
+}
+
+// Sum of a per-CPU xlb_stats value.
+inline result<counters> read_stats(int fd, uint32_t key) {
+    std::vector<struct xlb_stats> vals(ncpus());
+    if (bpf_map_lookup_elem(fd, &key, vals.data()) < 0) {
+        return errno_error("read stats[{}]", key);
+    }
+    counters c;
+    for (const auto& v : vals) {
+        c.conns += v.conns;
+        c.inpkts += v.inpkts;
+        c.inbytes += v.inbytes;
+        c.outpkts += v.outpkts;
+        c.outbytes += v.outbytes;
+    }
+    return c;
+}
+
+// ip_vs_read_estimator(): the averages without their scaling, rounded.
+inline result<rates> read_rates(int fd, uint32_t key) {
+    auto e = lookup<struct xlb_est>(fd, key, "estimator");
+    if (!e) {
+        return e.error();
+    }
+    rates r;
+    r.cps = (e->cps + 0x1FF) >> 10;
+    r.inpps = (e->inpps + 0x1FF) >> 10;
+    r.outpps = (e->outpps + 0x1FF) >> 10;
+    r.inbps = (e->inbps + 0xF) >> 5;
+    r.outbps = (e->outbps + 0xF) >> 5;
+    return r;
+}
+
+
+// Visits every entry of a hash map with batched lookups.
+template <class K, class V, class F>
+result<> for_each_entry(int fd, const char* what, F&& f) {
+    constexpr uint32_t chunk = 4096;
+    std::vector<K> keys(chunk);
+    std::vector<V> vals(chunk);
+    uint32_t out_batch = 0;
+    bool first = true;
+    for (;;) {
+        uint32_t count = chunk;
+        int rc = bpf_map_lookup_batch(fd, first ? nullptr : &out_batch, &out_batch, keys.data(), vals.data(),
+                                      &count, nullptr);
+        int err = rc < 0 ? errno : 0;
+        for (uint32_t i = 0; i < count; ++i) {
+            f(keys[i], vals[i]);
+        }
+        if (rc < 0) {
+            if (err == ENOENT) {
+                return {};
+            }
+            return make_error(err, "read {}", what);
+        }
+        first = false;
+    }
+}
+
+// Visits every flow with batched lookups.
+template <class F>
+result<> for_each_flow(int fd, F&& f) {
+    return for_each_entry<struct xlb_flow_key, struct xlb_flow>(fd, "flows", std::forward<F>(f));
+}
+
+
+
+// A new inner map holding `value` at key 0..n-1, ready to be swapped in.
+template <class T>
+result<file_desc> make_inner(const char* name, const T* values, uint32_t n, const char* what) {
+    file_desc fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(uint32_t), sizeof(T), n, nullptr));
+    if (!fd) {
+        return errno_error("create {}", what);
+    }
+    std::vector<uint32_t> keys(n);
+    std::iota(keys.begin(), keys.end(), 0u);
+    uint32_t count = n;
+    if (bpf_map_update_batch(fd.get(), keys.data(), values, &count, nullptr) < 0) {
+        return errno_error("fill {}", what);
+    }
+    return fd;
+}
+
+
+// Zeroes a per-CPU entry on every CPU.
+result<> zero_percpu(int fd, uint32_t key, size_t value_size);
+// ip_vs_zero_estimator(): the last counts become the current ones, the averages 0.
+result<> reset_estimator(int est_fd, int stats_fd, uint32_t key);
+
+inline std::string pin_path(const std::string& dir, const char* name) { return dir + "/" + name; }
+
+} // namespace xlb::xdp
