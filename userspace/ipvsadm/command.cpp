@@ -920,6 +920,64 @@ std::variant<scheduler, outcome> scheduler_for(const command& cmd) {
 
 } // namespace
 
+namespace {
+
+// The write a command asks for, or what ipvsadm answers before the table
+// sees it (a scheduler no kernel has).
+std::variant<change, outcome> to_change(const command& cmd) {
+    switch (cmd.what) {
+    case op::add_service:
+    case op::edit_service: {
+        auto s = scheduler_for(cmd);
+        if (auto* bad = std::get_if<outcome>(&s)) {
+            return *bad;
+        }
+        if (!known_pe(cmd)) {
+            return outcome{255, "", kernel_message(cmd.what, error{ENOENT, "persistence engine"}) + "\n"};
+        }
+        service_config cfg{*cmd.service, std::get<scheduler>(s), cmd.svc_flags, cmd.timeout, cmd.netmask, cmd.pe_name};
+        return cmd.what == op::add_service ? change::add_service(cfg) : change::edit_service(cfg);
+    }
+    case op::del_service:
+        return change::del_service(*cmd.service);
+    case op::clear:
+        return change::clear_all();
+    case op::add_dest:
+    case op::edit_dest: {
+        dest_config d{*cmd.dest,  cmd.fwd,     cmd.weight,   cmd.u_threshold,
+                      cmd.l_threshold, cmd.tunnel, cmd.tun_port, cmd.tun_flags};
+        return cmd.what == op::add_dest ? change::add_dest(*cmd.service, d) : change::edit_dest(*cmd.service, d);
+    }
+    case op::del_dest:
+        return change::del_dest(*cmd.service, *cmd.dest);
+    case op::set_timeouts:
+        return change::set_timeouts(cmd.set);
+    case op::zero:
+        return cmd.service ? change::zero_service(*cmd.service) : change::zero_all();
+    default:
+        return outcome{};
+    }
+}
+
+bool is_write(op what) {
+    switch (what) {
+    case op::add_service:
+    case op::edit_service:
+    case op::del_service:
+    case op::clear:
+    case op::add_dest:
+    case op::edit_dest:
+    case op::del_dest:
+    case op::set_timeouts:
+    case op::zero:
+        return true;
+    default:
+        return false;
+    }
+}
+
+} // namespace
+
 outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
     outcome o;
     auto fail = [&](const error& e) {
@@ -927,7 +985,6 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         o.err = kernel_message(cmd.what, e) + "\n";
         return o;
     };
-    auto sched_for = [&]() -> std::variant<scheduler, outcome> { return scheduler_for(cmd); };
 
     switch (cmd.what) {
     case op::help:
@@ -941,56 +998,23 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         // loop guard.
         return outcome{255, "", tryhelp("xlbctl") + "\n"};
     case op::add_service:
-    case op::edit_service: {
-        auto s = sched_for();
-        if (auto* bad = std::get_if<outcome>(&s)) {
+    case op::edit_service:
+    case op::del_service:
+    case op::clear:
+    case op::add_dest:
+    case op::edit_dest:
+    case op::del_dest:
+    case op::set_timeouts:
+    case op::zero: {
+        auto c = to_change(cmd);
+        if (auto* bad = std::get_if<outcome>(&c)) {
             return *bad;
         }
-        if (!known_pe(cmd)) {
-            return fail(error{ENOENT, "persistence engine"});
-        }
-        service_config cfg{*cmd.service, std::get<scheduler>(s), cmd.svc_flags, cmd.timeout, cmd.netmask, cmd.pe_name};
-        auto r = cmd.what == op::add_service ? dp.add_service(cfg) : dp.edit_service(cfg);
-        if (!r) {
-            return fail(r.error());
+        if (auto r = dp.apply({std::get<change>(c)}); !r) {
+            return fail(r.error().err);
         }
         return o;
     }
-    case op::del_service:
-        if (auto r = dp.del_service(*cmd.service); !r) {
-            return fail(r.error());
-        }
-        return o;
-    case op::clear:
-        if (auto r = dp.clear(); !r) {
-            return fail(r.error());
-        }
-        return o;
-    case op::add_dest:
-    case op::edit_dest: {
-        dest_config d{*cmd.dest,  cmd.fwd,     cmd.weight,   cmd.u_threshold,
-                      cmd.l_threshold, cmd.tunnel, cmd.tun_port, cmd.tun_flags};
-        auto r = cmd.what == op::add_dest ? dp.add_dest(*cmd.service, d) : dp.edit_dest(*cmd.service, d);
-        if (!r) {
-            return fail(r.error());
-        }
-        return o;
-    }
-    case op::del_dest:
-        if (auto r = dp.del_dest(*cmd.service, *cmd.dest); !r) {
-            return fail(r.error());
-        }
-        return o;
-    case op::set_timeouts:
-        if (auto r = dp.set_timeouts(cmd.set); !r) {
-            return fail(r.error());
-        }
-        return o;
-    case op::zero:
-        if (auto r = dp.zero(cmd.service); !r) {
-            return fail(r.error());
-        }
-        return o;
     case op::save: {
         auto all = dp.list();
         if (!all) {
@@ -1045,102 +1069,6 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
     return o;
 }
 
-namespace {
-
-// What the table holds, as far as -R's checks need: services and their dests.
-using table_model = std::map<service_key, std::set<endpoint>>;
-
-// The error the table would give for cmd, or nothing; updates the model.
-std::optional<outcome> simulate(const command& cmd, table_model& model) {
-    auto refuse = [&](int code, int exit_code = 255) {
-        return outcome{exit_code, "", kernel_message(cmd.what, error{code, ""}) + "\n"};
-    };
-    auto svc = cmd.service ? model.find(*cmd.service) : model.end();
-    switch (cmd.what) {
-    case op::add_service:
-    case op::edit_service: {
-        auto s = scheduler_for(cmd);
-        if (auto* bad = std::get_if<outcome>(&s)) {
-            return *bad;
-        }
-        if (!known_pe(cmd)) {
-            return refuse(ENOENT);
-        }
-        if (cmd.what == op::add_service && svc != model.end()) {
-            return refuse(EEXIST);
-        }
-        if (cmd.what == op::edit_service && svc == model.end()) {
-            return refuse(ESRCH);
-        }
-        model[*cmd.service];
-        return std::nullopt;
-    }
-    case op::del_service:
-        if (svc == model.end()) {
-            return refuse(ESRCH);
-        }
-        model.erase(svc);
-        return std::nullopt;
-    case op::clear:
-        model.clear();
-        return std::nullopt;
-    case op::add_dest:
-    case op::edit_dest:
-    case op::del_dest: {
-        if (svc == model.end()) {
-            return refuse(ESRCH);
-        }
-        bool has = svc->second.contains(*cmd.dest);
-        if (cmd.what == op::add_dest && has) {
-            return refuse(EEXIST);
-        }
-        if (cmd.what != op::add_dest && !has) {
-            return refuse(ENOENT);
-        }
-        if (cmd.what == op::add_dest) {
-            svc->second.insert(*cmd.dest);
-        } else if (cmd.what == op::del_dest) {
-            svc->second.erase(*cmd.dest);
-        }
-        return std::nullopt;
-    }
-    case op::zero:
-        if (cmd.service && svc == model.end()) {
-            return refuse(ESRCH);
-        }
-        return std::nullopt;
-    case op::list:
-        if (cmd.service && svc == model.end()) {
-            return outcome{1, "", "No such service\n"};
-        }
-        return std::nullopt;
-    default:
-        return std::nullopt;
-    }
-}
-
-// Puts back the table -R found: its services, their dests in list order,
-// and the timeouts. Counters start again from zero.
-result<> put_back(const std::vector<service_state>& table, const timeouts& t, dataplane& dp) {
-    if (auto r = dp.clear(); !r) {
-        return r;
-    }
-    for (const auto& s : table) {
-        if (auto r = dp.add_service(s.config); !r) {
-            return r;
-        }
-        // Listed newest first: add the oldest first to keep the order.
-        for (auto d = s.dests.rbegin(); d != s.dests.rend(); ++d) {
-            if (auto r = dp.add_dest(s.config.key, d->config); !r) {
-                return r;
-            }
-        }
-    }
-    return dp.set_timeouts(t);
-}
-
-} // namespace
-
 std::variant<std::vector<script_line>, usage_error> parse_script(std::istream& in, const std::string& prog) {
     std::vector<script_line> script;
     std::string text;
@@ -1177,37 +1105,44 @@ std::variant<std::vector<script_line>, usage_error> parse_script(std::istream& i
 }
 
 outcome apply_script(const std::vector<script_line>& script, dataplane& dp, const name_fn& names) {
-    auto before = dp.list();
-    auto before_timeouts = dp.get_timeouts();
-    if (!before || !before_timeouts) {
-        const auto& e = before ? before_timeouts.error() : before.error();
-        return outcome{255, "", kernel_message(op::list, e) + "\n"};
-    }
-    table_model model;
-    for (const auto& s : *before) {
-        auto& dests = model[s.config.key];
-        for (const auto& d : s.dests) {
-            dests.insert(d.config.addr);
+    // Every write of the script is one change set: the backend checks it
+    // whole against its table, and publishes all of it or none, whenever
+    // the process dies.
+    change_set changes;
+    std::vector<size_t> line_of; // changes[i] comes from script[line_of[i]]
+    for (size_t i = 0; i < script.size(); ++i) {
+        const auto& cmd = script[i].cmd;
+        if (!is_write(cmd.what)) {
+            continue;
         }
-    }
-    for (const auto& l : script) {
-        if (auto bad = simulate(l.cmd, model)) {
-            bad->err += fmt::format("xlbctl: -R: line {}: nothing was restored\n", l.line);
+        auto c = to_change(cmd);
+        if (auto* bad = std::get_if<outcome>(&c)) {
+            bad->err += fmt::format("xlbctl: -R: line {}: nothing was restored\n", script[i].line);
             return *bad;
         }
+        changes.push_back(std::get<change>(c));
+        line_of.push_back(i);
     }
     outcome all;
+    if (!changes.empty()) {
+        if (auto r = dp.apply(changes); !r) {
+            const auto& l = script[line_of[std::min(r.error().index, line_of.size() - 1)]];
+            all.exit_code = 255;
+            all.err = kernel_message(l.cmd.what, r.error().err) + "\n" +
+                      fmt::format("xlbctl: -R: line {}: nothing was restored\n", l.line);
+            return all;
+        }
+    }
+    // The listings a script holds run once it is in.
     for (const auto& l : script) {
+        if (is_write(l.cmd.what)) {
+            continue;
+        }
         auto o = execute(l.cmd, dp, names);
         all.out += o.out;
         all.err += o.err;
         if (o.exit_code != 0) {
             all.exit_code = o.exit_code;
-            auto r = put_back(*before, *before_timeouts, dp);
-            all.err += r ? fmt::format("xlbctl: -R: line {} failed; the table is back as it was\n", l.line)
-                         : fmt::format("xlbctl: -R: line {} failed, and putting the table back failed too: {}\n",
-                                       l.line, r.error().message());
-            return all;
         }
     }
     return all;

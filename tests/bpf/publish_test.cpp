@@ -1,0 +1,212 @@
+// The XDP table's publish: a restore killed with SIGKILL at random points
+// leaves packets seeing the old table or the new one, never a mix, and the
+// next writer succeeds; inner maps of deleted services are freed.
+
+#include "support/cmd.h"
+#include "support/priv.h"
+#include "support/xdp_lab.h"
+
+#include <xlb/dataplane/xdp_dataplane.h>
+
+#include <bpf/bpf.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <net/if.h>
+#include <fstream>
+#include <random>
+#include <set>
+
+using namespace xlb;
+using namespace xlb::test;
+
+namespace {
+
+[[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(false));
+
+// Table A: services 10.7.0.1..na on port 80, each with nd dests 10.1.0.11..
+// (the lab's resolved backends; tables differ by VIP and weights). Table B
+// has other VIPs and more dests, so that a mix is visible both in the maps
+// and to packets.
+std::string table_text(const std::string& net, int services, int dests, int weight) {
+    std::string t = "-C\n";
+    for (int s = 1; s <= services; ++s) {
+        auto vip = fmt::format("{}.{}.{}:80", net, s / 250, s % 250 + 1);
+        t += fmt::format("-A -t {} -s {}\n", vip, s % 2 ? "rr" : "mh");
+        for (int d = 1; d <= dests; ++d) {
+            t += fmt::format("-a -t {} -r 10.1.{}.{}:80 -g -w {}\n", vip, 100 + d / 250, d % 250 + 1, weight);
+        }
+    }
+    return t;
+}
+
+std::string write_file(const std::string& text) {
+    static int n = 0;
+    auto path = fmt::format("/tmp/xlb-publish-{}-{}.txt", getpid(), n++);
+    std::ofstream(path) << text;
+    return path;
+}
+
+// The table as -S shows it.
+std::string saved(dataplane& dp) {
+    auto o = run_ipvsadm(dp, "-S -n");
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    return o.out;
+}
+
+// Runs `xlbctl --pin-dir D -R < file` and kills it after `delay`; returns
+// whether it had finished first.
+bool restore_killed_after(const std::string& pin, const std::string& file, std::chrono::microseconds delay) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(file.c_str(), O_RDONLY);
+        dup2(fd, 0);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl(xlbctl_bin().c_str(), "xlbctl", "--pin-dir", pin.c_str(), "-R", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    std::this_thread::sleep_for(delay);
+    int status = 0;
+    bool finished = waitpid(pid, &status, WNOHANG) == pid;
+    if (!finished) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        finished = WIFEXITED(status);
+    }
+    return finished;
+}
+
+// A SYN to vip:80 from a fresh port: the action the program takes.
+uint32_t syn_to(xdp_dataplane& dp, const std::string& vip, uint16_t sport) {
+    packet_spec p;
+    p.src = parse_mac("02:00:00:00:00:c1");
+    p.dst = parse_mac(xdp_lab::dir_mac);
+    p.saddr = *ip_address::parse("10.9.9.9");
+    p.daddr = *ip_address::parse(vip);
+    p.sport = sport;
+    p.dport = 80;
+    p.tcp_flags = tcp_syn;
+    return run_xdp(dp.prog_fd(), build(p), static_cast<int>(if_nametoindex(xdp_lab::dir_if))).action;
+}
+
+// Distinct inner maps held by an ARRAY_OF_MAPS, on both sides.
+size_t inner_maps(const std::string& pin, const char* name) {
+    file_desc fd(bpf_obj_get((pin + "/" + name).c_str()));
+    EXPECT_TRUE(fd) << name;
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    bpf_obj_get_info_by_fd(fd.get(), &info, &len);
+    std::set<uint32_t> ids;
+    for (uint32_t k = 0; k < info.max_entries; ++k) {
+        uint32_t id = 0;
+        if (bpf_map_lookup_elem(fd.get(), &k, &id) == 0) {
+            ids.insert(id);
+        }
+    }
+    return ids.size();
+}
+
+class publish : public ::testing::Test {
+protected:
+    void SetUp() override {
+        XLB_REQUIRE_PRIVILEGE();
+        _xlb.emplace(load_options{256, 4096, 65536, 251});
+    }
+    xdp_dataplane& dp() { return _xlb->dp(); }
+    std::optional<loaded_xlb> _xlb;
+};
+
+TEST_F(publish, a_killed_restore_leaves_the_old_table_or_the_new_one) {
+    // About 2,000 lines each way.
+    const auto old_text = table_text("10.7", 90, 21, 1);
+    const auto new_text = table_text("10.8", 95, 20, 2);
+    const auto old_file = write_file(old_text), new_file = write_file(new_text);
+    auto r = run_cmd(fmt::format("{} --pin-dir {} -R < {}", xlbctl_bin(), _xlb->pin_dir(), old_file));
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto old_table = saved(dp());
+    r = run_cmd(fmt::format("{} --pin-dir {} -R < {}", xlbctl_bin(), _xlb->pin_dir(), new_file));
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto new_table = saved(dp());
+    ASSERT_NE(old_table, new_table);
+
+    // How long a whole restore takes, to spread the kills over it.
+    auto t0 = std::chrono::steady_clock::now();
+    r = run_cmd(fmt::format("{} --pin-dir {} -R < {}", xlbctl_bin(), _xlb->pin_dir(), old_file));
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto full = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+    fmt::print("a restore of {} lines takes {} ms\n", std::count(new_text.begin(), new_text.end(), '\n'),
+               full.count() / 1000);
+
+    std::mt19937 rng(std::random_device{}());
+    std::uniform_int_distribution<int64_t> at(0, full.count() * 12 / 10);
+    int kills = 0, olds = 0, news = 0;
+    uint16_t sport = 20000;
+    for (int round = 0; kills < 50 && round < 200; ++round) {
+        // From the old table toward the new one, killed on the way.
+        bool finished = restore_killed_after(_xlb->pin_dir(), new_file, std::chrono::microseconds(at(rng)));
+        kills += !finished;
+        auto now = saved(dp());
+        bool is_old = now == old_table, is_new = now == new_table;
+        ASSERT_TRUE(is_old || is_new) << "round " << round << ": the table is neither, after a kill";
+        ASSERT_TRUE(!finished || is_new) << "a restore that finished left the old table";
+        olds += is_old;
+        news += is_new;
+        // Packets agree with the maps: one VIP of each table.
+        uint32_t to_old = syn_to(dp(), "10.7.0.5", sport++), to_new = syn_to(dp(), "10.8.0.5", sport++);
+        EXPECT_EQ(to_old, is_old ? XDP_TX : XDP_PASS) << "round " << round;
+        EXPECT_EQ(to_new, is_new ? XDP_TX : XDP_PASS) << "round " << round;
+        // The next writer succeeds, and reclaims what the dead one left.
+        r = run_cmd(fmt::format("{} --pin-dir {} -R < {}", xlbctl_bin(), _xlb->pin_dir(), old_file));
+        ASSERT_EQ(r.code, 0) << "round " << round << ": " << r.err;
+        ASSERT_EQ(saved(dp()), old_table);
+    }
+    fmt::print("{} kills: {} left the old table, {} the new one\n", kills, olds, news);
+    EXPECT_GE(kills, 50);
+    std::remove(old_file.c_str());
+    std::remove(new_file.c_str());
+}
+
+TEST_F(publish, deleted_services_free_their_inner_maps) {
+    const size_t sched0 = inner_maps(_xlb->pin_dir(), "sched_tables");
+    const size_t mh0 = inner_maps(_xlb->pin_dir(), "mh_tables");
+    for (int round = 0; round < 3; ++round) {
+        for (int s = 1; s <= 100; ++s) {
+            auto vip = fmt::format("10.6.{}.{}:80", s / 250, s % 250 + 1);
+            ASSERT_EQ(run_ipvsadm(dp(), fmt::format("-A -t {} -s mh", vip)).exit_code, 0);
+            ASSERT_EQ(run_ipvsadm(dp(), fmt::format("-a -t {} -r 10.1.0.11:80", vip)).exit_code, 0);
+        }
+        EXPECT_EQ(inner_maps(_xlb->pin_dir(), "mh_tables"), mh0 + 100);
+        // Half by -D, the rest by -C.
+        for (int s = 1; s <= 50; ++s) {
+            ASSERT_EQ(run_ipvsadm(dp(), fmt::format("-D -t 10.6.{}.{}:80", s / 250, s % 250 + 1)).exit_code, 0);
+        }
+        ASSERT_EQ(run_ipvsadm(dp(), "-C").exit_code, 0);
+        // The unpublished side lets go at the next write.
+        ASSERT_EQ(run_ipvsadm(dp(), "--set 0 0 0").exit_code, 0);
+        ASSERT_EQ(run_ipvsadm(dp(), "-A -t 10.6.9.9:80 -s rr").exit_code, 0);
+        ASSERT_EQ(run_ipvsadm(dp(), "-D -t 10.6.9.9:80").exit_code, 0);
+        ASSERT_EQ(run_ipvsadm(dp(), "-Z").exit_code, 0);
+        EXPECT_EQ(inner_maps(_xlb->pin_dir(), "mh_tables"), mh0) << "round " << round;
+        EXPECT_EQ(inner_maps(_xlb->pin_dir(), "sched_tables"), sched0) << "round " << round;
+    }
+    auto st = dp().report();
+    ASSERT_TRUE(st);
+    for (const auto& m : st->maps) {
+        if (m.name == "mh_tables" || m.name == "sched_tables") {
+            EXPECT_EQ(m.used.value_or(99), 0u) << m.name;
+        }
+    }
+}
+
+} // namespace
