@@ -131,18 +131,29 @@ result<> walk(const std::string& dir, bool create) {
         if (auto why = unfit(what, p, st, final)) {
             return make_error(EPERM, "{}", *why);
         }
-        if (final && !on_bpffs(p)) {
+        if (!final) {
+            continue;
+        }
+        // The last checks on an fd, so they are about what we looked at.
+        file_desc fd(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd) {
+            if (errno == EACCES || errno == EPERM) {
+                return make_error(errno, "only root can use the xlb table at {}", dir);
+            }
+            return errno_error("open pin directory {}", dir);
+        }
+        struct stat now {};
+        struct statfs fsst {};
+        if (::fstat(fd.get(), &now) < 0 || ::fstatfs(fd.get(), &fsst) < 0) {
+            return errno_error("stat pin directory {}", dir);
+        }
+        if (now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+            return make_error(EAGAIN, "pin directory {} changed while it was checked", dir);
+        }
+        if (fsst.f_type != BPF_FS_MAGIC) {
             return make_error(EINVAL, "pin directory {} is not on a bpf filesystem", dir);
         }
-        if (final && create) {
-            file_desc fd(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-            struct stat now {};
-            if (!fd || ::fstat(fd.get(), &now) < 0) {
-                return errno_error("open pin directory {}", dir);
-            }
-            if (now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
-                return make_error(EAGAIN, "pin directory {} changed while it was checked", dir);
-            }
+        if (create) {
             if (auto r = tighten(fd.get(), now, dir); !r) {
                 return r;
             }
