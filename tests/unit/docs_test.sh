@@ -146,7 +146,8 @@ done
 for sub in $(grep -oE 'sub == "[a-z]+"' "$main_cpp" | grep -oE '"[a-z]+"' | tr -d '"'); do
     want[$sub]="main.cpp"
 done
-for env in $(grep -ohE '"XLB_[A-Z_]+"' "$main_cpp" "$source_dir/userspace/dataplane/xdp_dataplane.cpp" | tr -d '"' | sort -u); do
+for env in $(grep -ohE '"XLB_[A-Z_]+"' "$main_cpp" "$source_dir/userspace/dataplane/xdp_dataplane.cpp" \
+    "$source_dir/userspace/dataplane/xdp/pin_dir.cpp" | tr -d '"' | sort -u); do
     want[$env]="environment"
 done
 
