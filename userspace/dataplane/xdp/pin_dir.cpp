@@ -303,7 +303,7 @@ result<writer_lock> writer_lock::take(const std::string& dir, std::chrono::milli
                               dir, holders, duration_text(wait));
         }
         std::this_thread::sleep_for(std::min<clock::duration>(nap, deadline - now));
-        nap = std::min(nap * 2, std::chrono::milliseconds(25));
+        nap = std::min(nap * 2, std::chrono::milliseconds(10));
     }
     // The holder may have been `unload`, which removes the directory under
     // its lock: then there is nothing left to write to.
