@@ -87,8 +87,10 @@ bool restore_killed_after(const std::string& pin, const std::string& file, std::
     return finished;
 }
 
-// A SYN to vip:80 from a fresh port: the action the program takes.
-uint32_t syn_to(xdp_dataplane& dp, const std::string& vip, uint16_t sport) {
+// A SYN to vip:80 from a fresh port: whether the program found a service
+// for it (every verdict but pass_no_service).
+bool syn_finds_service(xdp_dataplane& dp, const std::string& vip, uint16_t sport) {
+    auto before = dp.reasons().value()[XLB_R_PASS_NO_SERVICE];
     packet_spec p;
     p.src = parse_mac("02:00:00:00:00:c1");
     p.dst = parse_mac(xdp_lab::dir_mac);
@@ -97,7 +99,9 @@ uint32_t syn_to(xdp_dataplane& dp, const std::string& vip, uint16_t sport) {
     p.sport = sport;
     p.dport = 80;
     p.tcp_flags = tcp_syn;
-    return run_xdp(dp.prog_fd(), build(p), static_cast<int>(if_nametoindex(xdp_lab::dir_if))).action;
+    auto r = run_xdp(dp.prog_fd(), build(p), static_cast<int>(if_nametoindex(xdp_lab::dir_if)));
+    EXPECT_EQ(r.rc, 0);
+    return dp.reasons().value()[XLB_R_PASS_NO_SERVICE] == before;
 }
 
 // Distinct inner maps held by an ARRAY_OF_MAPS, on both sides.
@@ -163,9 +167,10 @@ TEST_F(publish, a_killed_restore_leaves_the_old_table_or_the_new_one) {
         olds += is_old;
         news += is_new;
         // Packets agree with the maps: one VIP of each table.
-        uint32_t to_old = syn_to(dp(), "10.7.0.5", sport++), to_new = syn_to(dp(), "10.8.0.5", sport++);
-        EXPECT_EQ(to_old, is_old ? XDP_TX : XDP_PASS) << "round " << round;
-        EXPECT_EQ(to_new, is_new ? XDP_TX : XDP_PASS) << "round " << round;
+        EXPECT_EQ(syn_finds_service(dp(), "10.7.0.5", sport++), is_old) << "round " << round;
+        EXPECT_EQ(syn_finds_service(dp(), "10.8.0.5", sport++), is_new) << "round " << round;
+        EXPECT_EQ(syn_finds_service(dp(), "10.7.0.90", sport++), is_old) << "round " << round;
+        EXPECT_EQ(syn_finds_service(dp(), "10.8.0.95", sport++), is_new) << "round " << round;
         // The next writer succeeds, and reclaims what the dead one left.
         r = run_cmd(fmt::format("{} --pin-dir {} -R < {}", xlbctl_bin(), _xlb->pin_dir(), old_file));
         ASSERT_EQ(r.code, 0) << "round " << round << ": " << r.err;
@@ -186,7 +191,11 @@ TEST_F(publish, deleted_services_free_their_inner_maps) {
             ASSERT_EQ(run_ipvsadm(dp(), fmt::format("-A -t {} -s mh", vip)).exit_code, 0);
             ASSERT_EQ(run_ipvsadm(dp(), fmt::format("-a -t {} -r 10.1.0.11:80", vip)).exit_code, 0);
         }
-        EXPECT_EQ(inner_maps(_xlb->pin_dir(), "mh_tables"), mh0 + 100);
+        // The unpublished side may still hold the last service's table
+        // before its dest came.
+        auto mh = inner_maps(_xlb->pin_dir(), "mh_tables");
+        EXPECT_GE(mh, mh0 + 100);
+        EXPECT_LE(mh, mh0 + 101);
         // Half by -D, the rest by -C.
         for (int s = 1; s <= 50; ++s) {
             ASSERT_EQ(run_ipvsadm(dp(), fmt::format("-D -t 10.6.{}.{}:80", s / 250, s % 250 + 1)).exit_code, 0);

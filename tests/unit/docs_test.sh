@@ -146,7 +146,8 @@ done
 for sub in $(grep -oE 'sub == "[a-z]+"' "$main_cpp" | grep -oE '"[a-z]+"' | tr -d '"'); do
     want[$sub]="main.cpp"
 done
-for env in $(grep -ohE '"XLB_[A-Z_]+"' "$main_cpp" "$source_dir/userspace/dataplane/xdp_dataplane.cpp" | tr -d '"' | sort -u); do
+for env in $(grep -ohE '"XLB_[A-Z_]+"' "$main_cpp" "$source_dir/userspace/dataplane/xdp_dataplane.cpp" \
+    "$source_dir/userspace/dataplane/xdp/pin_dir.cpp" | tr -d '"' | sort -u); do
     want[$env]="environment"
 done
 
@@ -184,7 +185,7 @@ echo "== completion"
 # A stand-in xlbctl whose `-S -n` lists two TCP services and one UDP service.
 cat >"$tmp/fake-xlbctl" <<'EOF'
 #!/bin/sh
-[ "$*" = "-S -n" ] || [ "$*" = "--pin-dir /x -S -n" ] || exit 1
+[ "$*" = "-S -n" ] || [ "$*" = "--pin-dir /x -S -n" ] || [ "$*" = "--lock-wait 100 --pin-dir /x -S -n" ] || exit 1
 echo '-A -t 10.1.2.3:80 -s rr'
 echo '-a -t 10.1.2.3:80 -r 10.0.0.1:80 -g -w 1'
 echo '-A -t 10.1.2.4:443 -s wlc'
@@ -240,7 +241,7 @@ complete_check "gue" xlbctl -a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type = g
 complete_check "sh-port,sh-fallback" xlbctl -A -t 10.0.0.1:80 -s sh -b sh-port,sh-f
 complete_check "load attach detach unload status resolve" xlbctl ''
 complete_check "attach" xlbctl --pin-dir /sys/fs/bpf/xlb/t1 att
-complete_check "--pin-dir --backend --json -A --add-service -L --restore" xlbctl -
+complete_check "--pin-dir --backend --json --lock-wait -A --add-service -L --restore" xlbctl -
 complete_check "xdp ipvs auto" xlbctl --backend ''
 complete_check "--stats --rate --tun-info --sort --nosort" xlbctl -L -n --
 complete_check "--max-services --max-dests --max-flows --mh-size" xlbctl load --m
@@ -254,6 +255,8 @@ complete_check "10.1.2.3:80" "$tmp/fake-xlbctl" -d --tcp-service 10.1.2.3
 complete_check "80" "$tmp/fake-xlbctl" -a -t 10.1.2.3 : 8
 complete_check "53" "$tmp/fake-xlbctl" -L -u '[fd00' :: '1]' :
 complete_check "10.1.2.3:80" "$tmp/fake-xlbctl" --pin-dir /x -a -t 10.1.2.3
+complete_check "10.1.2.3:80" "$tmp/fake-xlbctl" --lock-wait 100 --pin-dir /x -a -t 10.1.2.3
+complete_check - xlbctl --lock-wait ''
 complete_check - "$tmp/fake-xlbctl" -a -t 10.1.2.3:80 -w ''
 # No xlbctl to ask: silently nothing.
 complete_check - "$tmp/no-such-xlbctl" -a -t ''
@@ -263,7 +266,7 @@ complete_check - "$tmp/no-such-xlbctl" -a -t ''
 words=$(bash --norc --noprofile -c 'source "$1"; echo $_xlbctl_commands $_xlbctl_options' bash "$completion")
 for o in $(printf '%s\n' "${!want[@]}" | grep -E '^-' | sort); do
     case $o in
-    --mcast-* | --syncid | --sync-maxlen | --pin-dir | --backend | --json | --max-* | --mh-size | --xdp-mode | --follow) continue ;;
+    --mcast-* | --syncid | --sync-maxlen | --pin-dir | --backend | --json | --lock-wait | --max-* | --mh-size | --xdp-mode | --follow) continue ;;
     esac
     tr -s ' \n' '\n' <<<"$words" | grep -qxF -- "$o" || fail "the completion does not offer $o"
 done

@@ -7,7 +7,7 @@
 # attach/detach, and the table's services after -t/-u (read with `xlbctl -S -n`,
 # silently nothing when that fails).
 
-_xlbctl_global_opts='--pin-dir --backend --json'
+_xlbctl_global_opts='--pin-dir --backend --json --lock-wait'
 _xlbctl_subcommands='load attach detach unload status resolve'
 _xlbctl_commands='-A --add-service -E --edit-service -D --delete-service -C --clear
     -R --restore -S --save -a --add-server -e --edit-server -d --delete-server
@@ -82,7 +82,7 @@ _xlbctl() {
     while ((i < j)); do
         local w=${COMP_WORDS[i]}
         case $w in
-        --pin-dir | --backend)
+        --pin-dir | --backend | --lock-wait)
             if [[ ${COMP_WORDS[i + 1]} == = ]]; then
                 globals+=("$w=${COMP_WORDS[i + 2]}")
                 ((i += 3))
@@ -92,7 +92,7 @@ _xlbctl() {
             fi
             continue
             ;;
-        --pin-dir=* | --backend=* | --json)
+        --pin-dir=* | --backend=* | --lock-wait=* | --json)
             globals+=("$w")
             ;;
         -*)
@@ -115,6 +115,9 @@ _xlbctl() {
     --backend)
         _xlbctl_reply -W 'xdp ipvs auto' -- "$cur"
         return 0
+        ;;
+    --lock-wait)
+        return 0 # milliseconds
         ;;
     -s | --scheduler)
         _xlbctl_reply -W "$_xlbctl_schedulers" -- "$cur"

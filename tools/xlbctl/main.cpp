@@ -33,6 +33,7 @@ struct globals {
     std::string backend; // --backend, else $XLB_BACKEND, else xdp
     std::string backend_from = "--backend"; // or "XLB_BACKEND" or "default"
     bool json = false;                       // --json
+    std::optional<std::chrono::milliseconds> lock_wait; // --lock-wait MS, else $XLB_LOCK_WAIT_MS, else 10 s
 };
 
 uint32_t parse_size(const std::string& opt, const std::string& v) {
@@ -44,10 +45,22 @@ uint32_t parse_size(const std::string& opt, const std::string& v) {
     return n;
 }
 
+std::chrono::milliseconds parse_ms(const std::string& opt, const std::string& v) {
+    uint32_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size()) {
+        throw cli_error(fmt::format("xlbctl: {} needs a number of milliseconds, not '{}'", opt, v), 2);
+    }
+    return std::chrono::milliseconds(n);
+}
+
 xlb::xdp_dataplane open_or_die(const globals& g) {
     auto dp = xlb::xdp_dataplane::open(xlb::resolve_pin_dir(g.pin_dir));
     if (!dp) {
         throw cli_error(fmt::format("xlbctl: {}", dp.error().message()), 255);
+    }
+    if (g.lock_wait) {
+        dp->set_lock_wait(*g.lock_wait);
     }
     return std::move(*dp);
 }
@@ -72,7 +85,7 @@ int cmd_load(const globals& g, const std::vector<std::string>& args) {
         }
     }
     auto dir = xlb::resolve_pin_dir(g.pin_dir);
-    auto dp = xlb::xdp_dataplane::load(dir, o);
+    auto dp = xlb::xdp_dataplane::load(dir, o, g.lock_wait);
     if (!dp) {
         throw cli_error(fmt::format("xlbctl: {}", dp.error().message()), 1);
     }
@@ -128,7 +141,7 @@ int cmd_unload(const globals& g, const std::vector<std::string>& args) {
     if (!args.empty()) {
         throw cli_error("xlbctl unload: takes no arguments", 2);
     }
-    if (auto r = xlb::xdp_dataplane::unload(xlb::resolve_pin_dir(g.pin_dir)); !r) {
+    if (auto r = xlb::xdp_dataplane::unload(xlb::resolve_pin_dir(g.pin_dir), g.lock_wait); !r) {
         throw cli_error(fmt::format("xlbctl: {}", r.error().message()), 1);
     }
     return 0;
@@ -260,6 +273,10 @@ int run(const std::vector<std::string>& argv) {
             g.backend = a.substr(10);
         } else if (a == "--json") {
             g.json = true;
+        } else if (a == "--lock-wait") {
+            g.lock_wait = parse_ms("--lock-wait", value("--lock-wait"));
+        } else if (a.rfind("--lock-wait=", 0) == 0) {
+            g.lock_wait = parse_ms("--lock-wait", a.substr(12));
         } else {
             break;
         }

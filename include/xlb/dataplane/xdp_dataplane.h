@@ -59,11 +59,15 @@ std::string_view reason_name(enum xlb_reason r) noexcept;
 class xdp_dataplane final : public dataplane {
 public:
     // Loads the program, sizes and pins its maps. EEXIST if already loaded.
-    static result<xdp_dataplane> load(const std::string& pin_dir, const load_options& opts);
+    // Writers wait up to lock_wait for the instance's lock; unset: up to
+    // $XLB_LOCK_WAIT_MS, else 10 s.
+    static result<xdp_dataplane> load(const std::string& pin_dir, const load_options& opts,
+                                      std::optional<std::chrono::milliseconds> lock_wait = std::nullopt);
     // Opens an instance loaded earlier. ENOENT if there is none.
     static result<xdp_dataplane> open(const std::string& pin_dir);
     // Detaches from every interface it was attached to, unpins everything.
-    static result<> unload(const std::string& pin_dir);
+    static result<> unload(const std::string& pin_dir,
+                           std::optional<std::chrono::milliseconds> lock_wait = std::nullopt);
 
     xdp_dataplane(xdp_dataplane&&) noexcept = default;
     xdp_dataplane& operator=(xdp_dataplane&&) noexcept = default;
@@ -92,6 +96,10 @@ public:
 
     [[nodiscard]] int prog_fd() const noexcept { return _prog.get(); }
     [[nodiscard]] const std::string& pin_dir() const noexcept { return _pin_dir; }
+    void set_lock_wait(std::chrono::milliseconds wait) noexcept { _lock_wait = wait; }
+    [[nodiscard]] std::chrono::milliseconds lock_wait() const noexcept { return _lock_wait; }
+    // How long each write waits for the instance's lock before it fails
+    // naming the holder (ETIMEDOUT). Readers never wait.
 
     struct maps {
         file_desc svc_index, vips, svcs, dests, sched_tables, sched_cursor, flows, svc_stats, dest_stats,
@@ -102,7 +110,8 @@ public:
     [[nodiscard]] const load_options& sizes() const noexcept { return _sizes; }
 
 private:
-    static result<xdp_dataplane> load_into(const std::string& pin_dir, const load_options& opts);
+    static result<xdp_dataplane> load_into(const std::string& pin_dir, const load_options& opts,
+                                           std::chrono::milliseconds lock_wait);
     xdp_dataplane() = default;
     static result<xdp_dataplane> open_pinned(const std::string& pin_dir);
 
@@ -110,6 +119,7 @@ private:
     static result<> set_tunnel(struct xlb_dest& d, const dest_config& cfg);
 
     std::string _pin_dir;
+    std::chrono::milliseconds _lock_wait{10000}; // set at load and open (default_lock_wait())
     file_desc _prog;
     maps _maps;
     load_options _sizes;

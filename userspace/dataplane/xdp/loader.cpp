@@ -7,6 +7,7 @@
 #include <xlb/util/clock.h>
 #include <xlb/util/log.h>
 
+#include "pin_dir.h"
 #include "util.h"
 #include "xlb.skel.h"
 
@@ -78,26 +79,6 @@ result<skel_ptr> open_skeleton() {
 }
 
 
-result<> ensure_bpffs(const std::string& dir) {
-    struct statfs st {};
-    if (::statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC) {
-        // mounted
-    } else {
-        ::mkdir("/sys/fs/bpf", 0755);
-        if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) < 0) {
-            return errno_error("mount bpffs on /sys/fs/bpf");
-        }
-    }
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) {
-        return make_error(ec.value(), "create pin directory {}", dir);
-    }
-    if (::statfs(dir.c_str(), &st) < 0 || st.f_type != BPF_FS_MAGIC) {
-        return make_error(EINVAL, "pin directory {} is not on a bpf filesystem", dir);
-    }
-    return {};
-}
 
 // Writers (xlbctl, xlbd, tests) serialise on flock() of the pin directory.
 
@@ -156,7 +137,8 @@ std::string_view reason_name(enum xlb_reason r) noexcept {
     return "unknown";
 }
 
-result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load_options& opts) {
+result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load_options& opts,
+                                          std::optional<std::chrono::milliseconds> lock_wait) {
     if (opts.max_services == 0 || opts.max_dests == 0 || opts.max_flows == 0) {
         return make_error(EINVAL, "map sizes must be positive");
     }
@@ -166,18 +148,19 @@ result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load
     // A load that fails leaves no empty pin directory of its own behind.
     std::error_code ec;
     const bool fresh = !fs::exists(pin_dir, ec);
-    auto r = load_into(pin_dir, opts);
+    auto r = load_into(pin_dir, opts, lock_wait.value_or(xdp::default_lock_wait()));
     if (!r && fresh) {
         fs::remove(pin_dir, ec); // only if empty
     }
     return r;
 }
 
-result<xdp_dataplane> xdp_dataplane::load_into(const std::string& pin_dir, const load_options& opts) {
-    if (auto r = ensure_bpffs(pin_dir); !r) {
+result<xdp_dataplane> xdp_dataplane::load_into(const std::string& pin_dir, const load_options& opts,
+                                               std::chrono::milliseconds lock_wait) {
+    if (auto r = xdp::prepare_pin_dir(pin_dir); !r) {
         return r.error();
     }
-    auto lock = instance_lock::take(pin_dir);
+    auto lock = xdp::writer_lock::take(pin_dir, lock_wait);
     if (!lock) {
         return lock.error();
     }
@@ -247,6 +230,7 @@ result<xdp_dataplane> xdp_dataplane::load_into(const std::string& pin_dir, const
     };
     xdp_dataplane dp;
     dp._pin_dir = pin_dir;
+    dp._lock_wait = lock_wait;
     dp._sizes = opts;
     result<> failed;
     for_each_map(s, dp._maps, [&](bpf_map* m, file_desc& slot) {
@@ -278,12 +262,17 @@ result<xdp_dataplane> xdp_dataplane::load_into(const std::string& pin_dir, const
 }
 
 result<xdp_dataplane> xdp_dataplane::open_pinned(const std::string& pin_dir) {
+    // A missing dir is "not loaded", said below.
+    if (auto r = xdp::check_pin_dir(pin_dir); !r && r.error().code != ENOENT) {
+        return r.error();
+    }
     auto skel = open_skeleton();
     if (!skel) {
         return skel.error();
     }
     xdp_dataplane dp;
     dp._pin_dir = pin_dir;
+    dp._lock_wait = xdp::default_lock_wait();
     auto prog = pin_path(pin_dir, prog_pin_name);
     dp._prog = file_desc(bpf_obj_get(prog.c_str()));
     if (!dp._prog) {
@@ -322,12 +311,12 @@ result<xdp_dataplane> xdp_dataplane::open_pinned(const std::string& pin_dir) {
 
 result<xdp_dataplane> xdp_dataplane::open(const std::string& pin_dir) { return open_pinned(pin_dir); }
 
-result<> xdp_dataplane::unload(const std::string& pin_dir) {
+result<> xdp_dataplane::unload(const std::string& pin_dir, std::optional<std::chrono::milliseconds> lock_wait) {
     auto dp = open_pinned(pin_dir);
     if (!dp) {
         return dp.error();
     }
-    auto lock = instance_lock::take(pin_dir);
+    auto lock = xdp::writer_lock::take(pin_dir, lock_wait.value_or(xdp::default_lock_wait()));
     if (!lock) {
         return lock.error();
     }
@@ -361,7 +350,7 @@ result<> xdp_dataplane::unload(const std::string& pin_dir) {
 }
 
 result<> xdp_dataplane::attach(const std::string& ifname, xdp_mode mode) {
-    auto lock = instance_lock::take(_pin_dir);
+    auto lock = xdp::writer_lock::take(_pin_dir, _lock_wait);
     if (!lock) {
         return lock.error();
     }
@@ -399,7 +388,7 @@ result<> xdp_dataplane::attach(const std::string& ifname, xdp_mode mode) {
 }
 
 result<> xdp_dataplane::detach(const std::string& ifname) {
-    auto lock = instance_lock::take(_pin_dir);
+    auto lock = xdp::writer_lock::take(_pin_dir, _lock_wait);
     if (!lock) {
         return lock.error();
     }
@@ -430,7 +419,7 @@ result<struct xlb_config> xdp_dataplane::config() const {
 }
 
 result<> xdp_dataplane::set_config(const struct xlb_config& cfg) {
-    auto lock = instance_lock::take(_pin_dir);
+    auto lock = xdp::writer_lock::take(_pin_dir, _lock_wait);
     if (!lock) {
         return lock.error();
     }

@@ -24,6 +24,7 @@
 #include <xlb/sched/table.h>
 #include <xlb/util/log.h>
 
+#include "pin_dir.h"
 #include "table.h"
 #include "util.h"
 
@@ -356,7 +357,7 @@ const capabilities& xdp_dataplane::caps() const noexcept {
 
 apply_result xdp_dataplane::apply(const change_set& changes) {
     auto fail = [](const error& e) { return change_error{0, e}; };
-    auto lock = instance_lock::take(_pin_dir);
+    auto lock = xdp::writer_lock::take(_pin_dir, _lock_wait);
     if (!lock) {
         return fail(lock.error());
     }

@@ -20,23 +20,6 @@
 
 namespace xlb::xdp {
 
-class instance_lock {
-public:
-    static result<instance_lock> take(const std::string& dir) {
-        instance_lock l;
-        l._fd = file_desc(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!l._fd) {
-            return errno_error("open pin directory {}", dir);
-        }
-        if (::flock(l._fd.get(), LOCK_EX) < 0) {
-            return errno_error("lock pin directory {}", dir);
-        }
-        return l;
-    }
-
-private:
-    file_desc _fd; // closing it releases the lock
-};
 
 inline uint64_t monotonic_coarse_ns() {
     timespec ts{};
