@@ -638,6 +638,10 @@ TEST(ipvsadm_cli, a_link_named_ipvsadm_answers_as_ipvsadm) {
     EXPECT_EQ(q.code, 255);
     EXPECT_EQ(q.out, "");
     EXPECT_EQ(q.err, golden_message("ERR5"));
+    // A first word that is no option: ipvsadm's tryhelp_exit(argv[0], -1).
+    auto word = xlb::test::run_cmd(link + " foo");
+    EXPECT_EQ(word.code, 255);
+    EXPECT_EQ(word.err, golden_message("ERR5"));
     // Found on PATH as ipvsadm, as the golden capture ran it.
     auto p = xlb::test::run_cmd("PATH=" + dir + ":$PATH ipvsadm -v");
     EXPECT_EQ(p.out, golden["V"]);
