@@ -609,6 +609,16 @@ TEST(ipvsadm_grammar, messages_name_the_program_as_called) {
     EXPECT_EQ(std::get<command>(r).prog, "xlbctl");
     EXPECT_EQ(parse_error({"-Q"}, "xlbctl").message, "Try `xlbctl -h' or 'xlbctl --help' for more information.");
 
+    // popt sets words that are no option aside (more.golden E_WORD, E_WORD2).
+    EXPECT_EQ(parse_error({"foo"}).message + "\nrc=255\n", golden["E_WORD"]);
+    auto word = parse_error({"foo", "-L"});
+    EXPECT_EQ(word.message + fmt::format("\nrc={}\n", word.exit_code), golden["E_WORD2"]);
+    EXPECT_EQ(parse_error({"foo", "-n"}).exit_code, 255); // the first option is no command
+    auto set = parse_ok({"1", "--set", "2", "3"});
+    EXPECT_EQ(set.set.tcp, 1u);
+    EXPECT_EQ(set.set.udp, 3u);
+    EXPECT_EQ(parse_ok({"x", "-h"}).what, op::help);
+
     // -R's own messages name it too.
     std::istringstream bad("-A -t 10.0.0.1:80\n-L -Q\n");
     auto s = parse_script(bad, "ipvsadm");
@@ -642,6 +652,8 @@ TEST(ipvsadm_cli, a_link_named_ipvsadm_answers_as_ipvsadm) {
     auto word = xlb::test::run_cmd(link + " foo");
     EXPECT_EQ(word.code, 255);
     EXPECT_EQ(word.err, golden_message("ERR5"));
+    word = xlb::test::run_cmd(link + " foo -L");
+    EXPECT_EQ(word.err + fmt::format("rc={}\n", word.code), golden["E_WORD2"]);
     // Found on PATH as ipvsadm, as the golden capture ran it.
     auto p = xlb::test::run_cmd("PATH=" + dir + ":$PATH ipvsadm -v");
     EXPECT_EQ(p.out, golden["V"]);

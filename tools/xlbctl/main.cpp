@@ -300,8 +300,7 @@ int run(const std::vector<std::string>& argv, const std::string& prog) {
             return cmd_resolve(g, args);
         }
         if (g.prog == "ipvsadm") {
-            // ipvsadm's answer to a first word that is no option.
-            throw cli_error(fmt::format("Try `{0} -h' or '{0} --help' for more information.", g.prog), 255);
+            return run_ipvsadm(g, rest); // ipvsadm's answer to a word that is no option
         }
         throw cli_error(fmt::format("{0}: unknown command '{1}'. Try `{0} -h' or '{0} --help' for more "
                                     "information.",

@@ -559,9 +559,15 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
         p.cmd.what = op::list; // ipvsadm with no arguments lists the table
         return p.cmd;
     }
+    // popt sets words that are no option aside and hands out the options:
+    // "first" is the first option, and words before it are --set's values
+    // or an unexpected argument, as later ones are.
+    std::vector<std::string> leading;
+    bool option_seen = false;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
-        bool first = i == 0;
+        bool first = !option_seen;
+        option_seen = option_seen || (a.size() > 1 && a[0] == '-');
         auto unknown = [&](const std::string& bad) -> usage_error {
             if (first) {
                 return usage_error{tryhelp(prog), 255};
@@ -637,7 +643,8 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
             }
         } else {
             if (first) {
-                return usage_error{tryhelp(prog), 255};
+                leading.push_back(a); // no option at all ends in ipvsadm's tryhelp below
+                continue;
             }
             if (p.cmd_id != c_timeout) {
                 return usage_error{fmt::format("unexpected argument {}", a), 2};
@@ -656,6 +663,12 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     }
     // parse_options() ends with --set's values and the scheduler flags;
     // the legality table comes after them.
+    if (!leading.empty() && p.cmd_id >= 0) {
+        if (p.cmd_id != c_timeout) {
+            return usage_error{fmt::format("unexpected argument {}", leading.front()), 2};
+        }
+        p.positional.insert(p.positional.begin(), leading.begin(), leading.end());
+    }
     if (p.cmd_id == c_timeout) {
         // ipvsadm: exactly three values, each 0..31 days; 0 keeps the current one.
         if (p.positional.size() != 3) {
