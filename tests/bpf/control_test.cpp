@@ -98,6 +98,34 @@ TEST_F(control, kernel_side_errors_match_ipvsadm_and_change_nothing) {
     EXPECT_EQ(one.err, "No such service\n");
 }
 
+// Issue 8, end to end: a NAT real server on another port than the
+// service's can be edited and deleted (ipvsadm forces the port for -a/-e
+// with -g/-i only); an address IPVS refuses changes nothing.
+TEST_F(control, a_port_mapped_nat_server_can_be_edited_and_deleted) {
+    ASSERT_EQ(ipvsadm_run(dp(), {"-A", "-t", "203.0.113.9:8080", "-s", "rr"}).exit_code, 0);
+    ASSERT_EQ(ipvsadm_run(dp(), {"-a", "-t", "203.0.113.9:8080", "-r", "198.51.100.13:80", "-m"}).exit_code, 0);
+    auto e = ipvsadm_run(dp(), {"-e", "-t", "203.0.113.9:8080", "-r", "198.51.100.13:80", "-m", "-w", "4"});
+    EXPECT_EQ(e.exit_code, 0) << e.err;
+    EXPECT_EQ(dp().list().value().at(0).dests.at(0).config.weight, 4);
+    // Without -m, -e means -g: the port is forced to 8080, and there is none.
+    e = ipvsadm_run(dp(), {"-e", "-t", "203.0.113.9:8080", "-r", "198.51.100.13:80", "-w", "3"});
+    EXPECT_EQ(e.exit_code, 255);
+    EXPECT_EQ(e.err, "No such destination\n");
+
+    auto before = ipvsadm_run(dp(), {"-L", "-n"}).out;
+    auto bad = ipvsadm_run(dp(), {"-a", "-t", "203.0.113.9:8080", "-r", "224.0.0.5", "-m"});
+    EXPECT_EQ(bad.exit_code, 255);
+    EXPECT_EQ(bad.err, "Invalid operation.  Possibly wrong module version, address not unicast, ...\n");
+    EXPECT_EQ(ipvsadm_run(dp(), {"-L", "-n"}).out, before);
+
+    auto d = ipvsadm_run(dp(), {"-d", "-t", "203.0.113.9:8080", "-r", "198.51.100.13:80"});
+    EXPECT_EQ(d.exit_code, 0) << d.err;
+    EXPECT_TRUE(dp().list().value().at(0).dests.empty());
+    d = ipvsadm_run(dp(), {"-d", "-t", "203.0.113.9:8080", "-r", "198.51.100.13:80"});
+    EXPECT_EQ(d.exit_code, 255);
+    EXPECT_EQ(d.err, "No such destination\n");
+}
+
 TEST_F(control, listing_reads_back_what_was_written) {
     ASSERT_EQ(ipvsadm_run(dp(), {"-A", "-t", "192.168.100.1:80", "-s", "rr"}).exit_code, 0);
     ASSERT_EQ(ipvsadm_run(dp(), {"-a", "-t", "192.168.100.1:80", "-r", "192.168.100.3:8080", "-g", "-w", "3"}).exit_code,

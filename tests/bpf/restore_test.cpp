@@ -256,6 +256,40 @@ TEST_F(restore_test, a_bad_line_restores_nothing) {
     EXPECT_EQ(run(dp(), "-L --timeout").out, "Timeout (tcp tcpfin udp): 100 20 30\n");
 }
 
+// Issue 8: a real server IPVS refuses for its address (ip_vs_new_dest():
+// not unicast) stops the whole restore in the checks, before anything
+// changes; one IPVS accepts with a warning goes through, the warning on
+// stderr with exit 0.
+TEST_F(restore_test, a_refused_address_restores_nothing) {
+    ASSERT_EQ(run(dp(), "-A -t 10.0.0.1:80 -s rr").exit_code, 0);
+    auto before = save();
+    const char* refused[] = {"0.0.0.0", "255.255.255.255", "224.0.0.5", "127.255.255.255"};
+    for (const char* addr : refused) {
+        auto o = restore(dp(), fmt::format("-A -t 10.0.0.9:80\n-a -t 10.0.0.9:80 -r 10.0.0.3\n"
+                                           "-a -t 10.0.0.1:80 -r {}\n-D -t 10.0.0.1:80\n",
+                                           addr));
+        EXPECT_EQ(o.exit_code, 255) << addr;
+        EXPECT_EQ(o.err, "Invalid operation.  Possibly wrong module version, address not unicast, ...\n"
+                         "xlbctl: -R: line 3: nothing was restored\n")
+            << addr;
+        EXPECT_EQ(save(), before) << addr;
+    }
+    auto o = restore(dp(), "-A -t [2001:db8::9]:80\n-a -t [2001:db8::9]:80 -r [fe80::1]:80 -m\n");
+    EXPECT_EQ(o.exit_code, 255);
+    EXPECT_NE(o.err.find("line 2: nothing was restored"), std::string::npos) << o.err;
+    EXPECT_EQ(save(), before);
+    // The service is looked up first, in -R's checks as in IPVS.
+    o = restore(dp(), "-a -t 10.0.0.8:80 -r 0.0.0.0\n");
+    EXPECT_EQ(o.err.substr(0, o.err.find('\n')), "Service not defined");
+
+    o = restore(dp(), "-A -t 0.0.0.0:80\n-a -t 10.0.0.1:80 -r 10.0.0.1\n");
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    EXPECT_NE(o.err.find("xlbctl: warning: virtual address 0.0.0.0 is unspecified"), std::string::npos) << o.err;
+    EXPECT_NE(o.err.find("xlbctl: warning: real server 10.0.0.1 is the virtual address itself"), std::string::npos)
+        << o.err;
+    EXPECT_EQ(save(), "-A -t 0.0.0.0:80 -s wlc\n-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.1:80 -g -w 1\n");
+}
+
 // A line the checks cannot foresee (the table is full) is undone with what
 // came before it.
 TEST(restore_rollback, a_full_table_puts_everything_back) {

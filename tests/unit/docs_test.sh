@@ -65,6 +65,20 @@ if cmp -s "$completion" "$prefix/share/bash-completion/completions/xlbctl"; then
 else
     fail "share/bash-completion/completions/xlbctl missing or not tools/completion/xlbctl.bash"
 fi
+# sbin/ipvsadm -> xlbctl only with -DXLB_INSTALL_IPVSADM_LINK=ON, and through
+# it xlbctl answers as ipvsadm.
+if grep -q '^XLB_INSTALL_IPVSADM_LINK:BOOL=ON' "$build_dir/CMakeCache.txt" 2>/dev/null; then
+    if [[ $(readlink "$prefix/sbin/ipvsadm") == xlbctl ]] &&
+        [[ $("$prefix/sbin/ipvsadm" -v) == "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)" ]]; then
+        pass "XLB_INSTALL_IPVSADM_LINK: sbin/ipvsadm -> xlbctl, answers as ipvsadm"
+    else
+        fail "XLB_INSTALL_IPVSADM_LINK is on but sbin/ipvsadm is not a working link to xlbctl"
+    fi
+elif [[ -e $prefix/sbin/ipvsadm || -L $prefix/sbin/ipvsadm ]]; then
+    fail "sbin/ipvsadm installed although XLB_INSTALL_IPVSADM_LINK is off"
+else
+    pass "no sbin/ipvsadm (XLB_INSTALL_IPVSADM_LINK is off)"
+fi
 # From here on the tree's files are checked; the installed ones are the same bytes.
 
 # --- 2. the page formats without warnings -----------------------------------

@@ -1,13 +1,18 @@
 // ipvsadm output and grammar, checked against output captured from real
 // ipvsadm 1.31 on kernel IPVS (tests/fixtures/ipvsadm, copied from shared/).
 
+#include "support/cmd.h"
 #include "support/golden.h"
 
 #include <xlb/ipvsadm/command.h>
 #include <xlb/ipvsadm/format.h>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -556,4 +561,109 @@ TEST(ipvsadm_conns, sip_template_shows_engine_and_hash) {
               "UDP 01:00  NONE        10.0.0.0:0         10.0.0.1:5060      10.0.1.1:5060      sip              "
               "#1a2b3c4d\n");
     EXPECT_EQ(format_conns({t}, true, false).find("sip"), std::string::npos);
+}
+
+// --- issue 8 -------------------------------------------------------------------
+
+// ipvsadm 1.31's process_options(): only -a and -e force a -g or -i real
+// server's port to the virtual port; -d keeps the port given (the virtual
+// port when none is), and -e without -m is -g. more.golden's PM_* sections
+// show the same on kernel IPVS.
+TEST(ipvsadm_grammar, only_add_and_edit_force_the_virtual_port) {
+    const std::string vs = "203.0.113.9:8080";
+    auto port_of = [&](std::vector<std::string> args) { return parse_ok(std::move(args)).dest->port; };
+    EXPECT_EQ(port_of({"-a", "-t", vs, "-r", "198.51.100.13:80", "-m"}), 80);
+    EXPECT_EQ(port_of({"-a", "-t", vs, "-r", "198.51.100.13:80", "-g"}), 8080);
+    EXPECT_EQ(port_of({"-a", "-t", vs, "-r", "198.51.100.13:80", "-i"}), 8080);
+    EXPECT_EQ(port_of({"-a", "-t", vs, "-r", "198.51.100.13:80"}), 8080); // -g is the default
+    EXPECT_EQ(port_of({"-e", "-t", vs, "-r", "198.51.100.13:80", "-m", "-w", "5"}), 80);
+    EXPECT_EQ(port_of({"-e", "-t", vs, "-r", "198.51.100.13:80", "-w", "5"}), 8080);
+    EXPECT_EQ(port_of({"-d", "-t", vs, "-r", "198.51.100.13:80"}), 80);
+    EXPECT_EQ(port_of({"-d", "-t", vs, "-r", "198.51.100.13"}), 8080);
+    EXPECT_EQ(port_of({"-d", "-t", vs, "-r", "198.51.100.13:0"}), 0);
+
+    // The family check is -a/-e's too: -d of a tunnel server of the other
+    // family is fine, -e of one without -i is not.
+    auto del = parse_ok({"-d", "-t", "[2001:db8::2]:80", "-r", "10.1.0.19"});
+    EXPECT_EQ(del.what, op::del_dest);
+    EXPECT_EQ(del.dest->to_string(), "10.1.0.19:80");
+    auto edit = parse_error({"-e", "-t", "[2001:db8::2]:80", "-r", "10.1.0.19", "-w", "2"});
+    auto golden = ipvsadm_golden("more.golden");
+    EXPECT_EQ(edit.message + "\n" + fmt::format("rc={}\n", edit.exit_code), golden["PM_EDITAF"]);
+}
+
+TEST(ipvsadm_grammar, messages_name_the_program_as_called) {
+    auto golden = ipvsadm_golden("more.golden");
+    // Called as ipvsadm: ipvsadm 1.31's own -h and -v, byte for byte.
+    EXPECT_EQ(usage("ipvsadm"), golden["H"]);
+    EXPECT_EQ(usage("ipvsadm"), golden["HLONG"]);
+    EXPECT_EQ(version_line("ipvsadm"), golden["V"]);
+    // Called as xlbctl: its own, which names it and says what xlb refuses.
+    EXPECT_EQ(version_line("xlbctl"), "ipvsadm v1.31 2019/12/24 (compiled with xlbctl and IPVS v1.2.1)\n");
+    EXPECT_NE(usage("xlbctl").find("  xlbctl -A|E virtual-service"), std::string::npos);
+    EXPECT_NE(usage("xlbctl").find("refused"), std::string::npos);
+    EXPECT_EQ(usage("xlbctl").find("ipvsadm -"), std::string::npos);
+
+    EXPECT_EQ(parse_ok({"-L"}).prog, "ipvsadm");
+    auto r = parse({"-L"}, "xlbctl");
+    EXPECT_EQ(std::get<command>(r).prog, "xlbctl");
+    EXPECT_EQ(parse_error({"-Q"}, "xlbctl").message, "Try `xlbctl -h' or 'xlbctl --help' for more information.");
+
+    // popt sets words that are no option aside (more.golden E_WORD, E_WORD2).
+    EXPECT_EQ(parse_error({"foo"}).message + "\nrc=255\n", golden["E_WORD"]);
+    auto word = parse_error({"foo", "-L"});
+    EXPECT_EQ(word.message + fmt::format("\nrc={}\n", word.exit_code), golden["E_WORD2"]);
+    EXPECT_EQ(parse_error({"foo", "-n"}).exit_code, 255); // the first option is no command
+    auto set = parse_ok({"1", "--set", "2", "3"});
+    EXPECT_EQ(set.set.tcp, 1u);
+    EXPECT_EQ(set.set.udp, 3u);
+    EXPECT_EQ(parse_ok({"x", "-h"}).what, op::help);
+
+    // -R's own messages name it too.
+    std::istringstream bad("-A -t 10.0.0.1:80\n-L -Q\n");
+    auto s = parse_script(bad, "ipvsadm");
+    ASSERT_TRUE(std::holds_alternative<usage_error>(s));
+    EXPECT_EQ(std::get<usage_error>(s).message, "-Q: unknown option\nipvsadm: -R: line 2: nothing was restored");
+}
+
+// The built xlbctl through a link named ipvsadm answers as ipvsadm 1.31
+// did in the VM (more.golden's H and V, basic.golden's ERR5), and as
+// xlbctl under its own name. None of these opens an instance.
+TEST(ipvsadm_cli, a_link_named_ipvsadm_answers_as_ipvsadm) {
+    char tmpl[] = "/tmp/xlb-ipvsadm-link.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string dir = tmpl;
+    std::string link = dir + "/ipvsadm";
+    ASSERT_EQ(symlink(xlb::test::xlbctl_bin().c_str(), link.c_str()), 0) << xlb::test::xlbctl_bin();
+    auto golden = ipvsadm_golden("more.golden");
+
+    auto h = xlb::test::run_cmd(link + " -h");
+    EXPECT_EQ(h.code, 0);
+    EXPECT_EQ(h.out, golden["H"]);
+    EXPECT_EQ(h.err, "");
+    auto v = xlb::test::run_cmd(link + " --version");
+    EXPECT_EQ(v.code, 0);
+    EXPECT_EQ(v.out, golden["VLONG"]);
+    auto q = xlb::test::run_cmd(link + " -Q");
+    EXPECT_EQ(q.code, 255);
+    EXPECT_EQ(q.out, "");
+    EXPECT_EQ(q.err, golden_message("ERR5"));
+    // A first word that is no option: ipvsadm's tryhelp_exit(argv[0], -1).
+    auto word = xlb::test::run_cmd(link + " foo");
+    EXPECT_EQ(word.code, 255);
+    EXPECT_EQ(word.err, golden_message("ERR5"));
+    word = xlb::test::run_cmd(link + " foo -L");
+    EXPECT_EQ(word.err + fmt::format("rc={}\n", word.code), golden["E_WORD2"]);
+    // Found on PATH as ipvsadm, as the golden capture ran it.
+    auto p = xlb::test::run_cmd("PATH=" + dir + ":$PATH ipvsadm -v");
+    EXPECT_EQ(p.out, golden["V"]);
+
+    auto own = xlb::test::run_cmd(xlb::test::xlbctl_bin() + " -Q");
+    EXPECT_EQ(own.code, 255);
+    EXPECT_EQ(own.err, "Try `xlbctl -h' or 'xlbctl --help' for more information.\n");
+    auto own_v = xlb::test::run_cmd(xlb::test::xlbctl_bin() + " -v");
+    EXPECT_EQ(own_v.out, "ipvsadm v1.31 2019/12/24 (compiled with xlbctl and IPVS v1.2.1)\n");
+
+    ::unlink(link.c_str());
+    ::rmdir(dir.c_str());
 }

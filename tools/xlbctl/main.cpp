@@ -34,6 +34,7 @@ struct globals {
     std::string backend_from = "--backend"; // or "XLB_BACKEND" or "default"
     bool json = false;                       // --json
     std::optional<std::chrono::milliseconds> lock_wait; // --lock-wait MS, else $XLB_LOCK_WAIT_MS, else 10 s
+    std::string prog = "xlbctl";             // basename(argv[0]): "ipvsadm" through a link so named
 };
 
 uint32_t parse_size(const std::string& opt, const std::string& v) {
@@ -196,7 +197,7 @@ int cmd_resolve(const globals& g, const std::vector<std::string>& args) {
 }
 
 int run_ipvsadm(const globals& g, const std::vector<std::string>& args) {
-    auto parsed = xlb::ipvsadm::parse(args, "xlbctl");
+    auto parsed = xlb::ipvsadm::parse(args, g.prog);
     if (auto* e = std::get_if<xlb::ipvsadm::usage_error>(&parsed)) {
         throw cli_error(e->message, e->exit_code);
     }
@@ -213,17 +214,17 @@ int run_ipvsadm(const globals& g, const std::vector<std::string>& args) {
         return o.exit_code;
     }
     if (cmd.what == xlb::ipvsadm::op::help) {
-        fmt::print("{}", xlb::ipvsadm::usage("xlbctl"));
+        fmt::print("{}", xlb::ipvsadm::usage(g.prog));
         return 0;
     }
     if (cmd.what == xlb::ipvsadm::op::version) {
-        fmt::print("{}", xlb::ipvsadm::version_line());
+        fmt::print("{}", xlb::ipvsadm::version_line(g.prog));
         return 0;
     }
     std::vector<xlb::ipvsadm::command> cmds;
     std::optional<xlb::ipvsadm::outcome> o;
     if (cmd.what == xlb::ipvsadm::op::restore) {
-        auto script = xlb::ipvsadm::parse_script(std::cin, "xlbctl");
+        auto script = xlb::ipvsadm::parse_script(std::cin, g.prog);
         if (auto* e = std::get_if<xlb::ipvsadm::usage_error>(&script)) {
             throw cli_error(e->message, e->exit_code);
         }
@@ -252,8 +253,9 @@ int run_ipvsadm(const globals& g, const std::vector<std::string>& args) {
     return o->exit_code;
 }
 
-int run(const std::vector<std::string>& argv) {
+int run(const std::vector<std::string>& argv, const std::string& prog) {
     globals g;
+    g.prog = prog;
     size_t i = 0;
     for (; i < argv.size(); ++i) {
         const auto& a = argv[i];
@@ -314,9 +316,12 @@ int run(const std::vector<std::string>& argv) {
         if (sub == "resolve") {
             return cmd_resolve(g, args);
         }
-        throw cli_error(fmt::format("xlbctl: unknown command '{}'. Try `xlbctl -h' or 'xlbctl --help' for more "
+        if (g.prog == "ipvsadm") {
+            return run_ipvsadm(g, rest); // ipvsadm's answer to a word that is no option
+        }
+        throw cli_error(fmt::format("{0}: unknown command '{1}'. Try `{0} -h' or '{0} --help' for more "
                                     "information.",
-                                    sub),
+                                    g.prog, sub),
                         2);
     }
     return run_ipvsadm(g, rest);
@@ -325,13 +330,19 @@ int run(const std::vector<std::string>& argv) {
 } // namespace
 
 int main(int argc, char** argv) {
+    // Messages name the program as it was called: ipvsadm through a link.
+    std::string prog = argc > 0 && argv[0][0] ? argv[0] : "xlbctl";
+    prog = prog.substr(prog.rfind('/') + 1);
+    if (prog.empty()) {
+        prog = "xlbctl";
+    }
     try {
-        return run(std::vector<std::string>(argv + 1, argv + argc));
+        return run(std::vector<std::string>(argv + 1, argv + argc), prog);
     } catch (const cli_error& e) {
         fmt::print(stderr, "{}\n", e.what());
         return e.code;
     } catch (const std::exception& e) {
-        fmt::print(stderr, "xlbctl: {}\n", e.what());
+        fmt::print(stderr, "{}: {}\n", prog, e.what());
         return 1;
     }
 }

@@ -1,4 +1,5 @@
 #include <xlb/ipvsadm/command.h>
+#include <xlb/model/validate.h>
 
 #include <fmt/format.h>
 
@@ -553,13 +554,20 @@ struct parser {
 
 std::variant<command, usage_error> parse(const std::vector<std::string>& args, const std::string& prog) {
     parser p(prog);
+    p.cmd.prog = prog;
     if (args.empty()) {
         p.cmd.what = op::list; // ipvsadm with no arguments lists the table
         return p.cmd;
     }
+    // popt sets words that are no option aside and hands out the options:
+    // "first" is the first option, and words before it are --set's values
+    // or an unexpected argument, as later ones are.
+    std::vector<std::string> leading;
+    bool option_seen = false;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
-        bool first = i == 0;
+        bool first = !option_seen;
+        option_seen = option_seen || (a.size() > 1 && a[0] == '-');
         auto unknown = [&](const std::string& bad) -> usage_error {
             if (first) {
                 return usage_error{tryhelp(prog), 255};
@@ -635,7 +643,8 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
             }
         } else {
             if (first) {
-                return usage_error{tryhelp(prog), 255};
+                leading.push_back(a); // no option at all ends in ipvsadm's tryhelp below
+                continue;
             }
             if (p.cmd_id != c_timeout) {
                 return usage_error{fmt::format("unexpected argument {}", a), 2};
@@ -654,6 +663,12 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     }
     // parse_options() ends with --set's values and the scheduler flags;
     // the legality table comes after them.
+    if (!leading.empty() && p.cmd_id >= 0) {
+        if (p.cmd_id != c_timeout) {
+            return usage_error{fmt::format("unexpected argument {}", leading.front()), 2};
+        }
+        p.positional.insert(p.positional.begin(), leading.begin(), leading.end());
+    }
     if (p.cmd_id == c_timeout) {
         // ipvsadm: exactly three values, each 0..31 days; 0 keeps the current one.
         if (p.positional.size() != 3) {
@@ -740,9 +755,12 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
             return usage_error{"options conflicts in the list command", 2};
         }
     }
-    if (p.cmd.dest) {
-        // ipvsadm forces the real server's port to the virtual port for -g and -i.
-        if (p.cmd.fwd == forwarding::dr || p.cmd.fwd == forwarding::tun) {
+    if (p.cmd.dest && (p.cmd.what == op::add_dest || p.cmd.what == op::edit_dest)) {
+        // process_options(): for -a and -e only, a -g or -i real server's
+        // port is forced to the virtual port (a fwmark service has none).
+        // -d keeps the port given, so a NAT server on another port can go;
+        // and -e without -m means -g, which forces it too.
+        if (!p.cmd.service->is_fwmark() && (p.cmd.fwd == forwarding::dr || p.cmd.fwd == forwarding::tun)) {
             p.cmd.dest->port = p.cmd.service->vip.port;
         }
         if (p.cmd.dest->addr.af() != p.cmd.service->vip.addr.af() && p.cmd.fwd != forwarding::tun) {
@@ -765,14 +783,107 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     return p.cmd;
 }
 
-std::string version_line() {
-    // ipvsadm's words, so scripts that read the version keep working; the
-    // parenthesis names the program behind them.
+std::string version_line(const std::string& prog) {
+    if (prog == "ipvsadm") {
+        return "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n";
+    }
     return "ipvsadm v1.31 2019/12/24 (compiled with xlbctl and IPVS v1.2.1)\n";
 }
 
+namespace {
+
+// What ipvsadm 1.31 prints for -h (tests/fixtures/ipvsadm/more.golden, H).
+std::string ipvsadm_usage(const std::string& prog) {
+    return version_line(prog) + fmt::format(
+        "Usage:\n"
+        "  {0} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] "
+        "[-b sched-flags]\n"
+        "  {0} -D virtual-service\n"
+        "  {0} -C\n"
+        "  {0} -R\n"
+        "  {0} -S [-n]\n"
+        "  {0} -a|e virtual-service -r server-address [options]\n"
+        "  {0} -d virtual-service -r server-address\n"
+        "  {0} -L|l [virtual-service] [options]\n"
+        "  {0} -Z [virtual-service]\n"
+        "  {0} --set tcp tcpfin udp\n"
+        "  {0} --start-daemon {{master|backup}} [daemon-options]\n"
+        "  {0} --stop-daemon {{master|backup}}\n"
+        "  {0} -h\n\n"
+        "Commands:\n"
+        "Either long or short options are allowed.\n"
+        "  --add-service     -A        add virtual service with options\n"
+        "  --edit-service    -E        edit virtual service with options\n"
+        "  --delete-service  -D        delete virtual service\n"
+        "  --clear           -C        clear the whole table\n"
+        "  --restore         -R        restore rules from stdin\n"
+        "  --save            -S        save rules to stdout\n"
+        "  --add-server      -a        add real server with options\n"
+        "  --edit-server     -e        edit real server with options\n"
+        "  --delete-server   -d        delete real server\n"
+        "  --list            -L|-l     list the table\n"
+        "  --zero            -Z        zero counters in a service or all services\n"
+        "  --set tcp tcpfin udp        set connection timeout values\n"
+        "  --start-daemon              start connection sync daemon\n"
+        "  --stop-daemon               stop connection sync daemon\n"
+        "  --help            -h        display this help message\n\n"
+        "virtual-service:\n"
+        "  --tcp-service|-t  service-address   service-address is host[:port]\n"
+        "  --udp-service|-u  service-address   service-address is host[:port]\n"
+        "  --sctp-service    service-address   service-address is host[:port]\n"
+        "  --fwmark-service|-f fwmark          fwmark is an integer greater than zero\n\n"
+        "Options:\n"
+        "  --ipv6         -6                   fwmark entry uses IPv6\n"
+        "  --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh,\n"
+        "                                      the default scheduler is wlc.\n"
+        "  --pe            engine              alternate persistence engine may be sip,\n"
+        "                                      not set by default.\n"
+        "  --persistent   -p [timeout]         persistent service\n"
+        "  --netmask      -M netmask           persistent granularity mask\n"
+        "  --real-server  -r server-address    server-address is host (and port)\n"
+        "  --gatewaying   -g                   gatewaying (direct routing) (default)\n"
+        "  --ipip         -i                   ipip encapsulation (tunneling)\n"
+        "  --masquerading -m                   masquerading (NAT)\n"
+        "  --tun-type      type                one of ipip|gue|gre,\n"
+        "                                      the default tunnel type is ipip.\n"
+        "  --tun-port      port                tunnel destination port\n"
+        "  --tun-nocsum                        tunnel encapsulation without checksum\n"
+        "  --tun-csum                          tunnel encapsulation with checksum\n"
+        "  --tun-remcsum                       tunnel encapsulation with remote checksum\n"
+        "  --weight       -w weight            capacity of real server\n"
+        "  --u-threshold  -x uthreshold        upper threshold of connections\n"
+        "  --l-threshold  -y lthreshold        lower threshold of connections\n"
+        "  --connection   -c                   output of current IPVS connections\n"
+        "  --timeout                           output of timeout (tcp tcpfin udp)\n"
+        "  --daemon                            output of daemon information\n"
+        "  --stats                             output of statistics information\n"
+        "  --rate                              output of rate information\n"
+        "  --exact                             expand numbers (display exact values)\n"
+        "  --thresholds                        output of thresholds information\n"
+        "  --persistent-conn                   output of persistent connection info\n"
+        "  --tun-info                          output of tunnel information\n"
+        "  --nosort                            disable sorting output of service/server entries\n"
+        "  --sort                              does nothing, for backwards compatibility\n"
+        "  --ops          -o                   one-packet scheduling\n"
+        "  --numeric      -n                   numeric output of addresses and ports\n"
+        "  --sched-flags  -b flags             scheduler flags (comma-separated)\n"
+        "Daemon Options:\n"
+        "  --syncid sid                        syncid for connection sync (default=255)\n"
+        "  --sync-maxlen length                Max sync message length (default=1472)\n"
+        "  --mcast-interface interface         multicast interface for connection sync\n"
+        "  --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)\n"
+        "  --mcast-port port                   UDP port (default=8848)\n"
+        "  --mcast-ttl ttl                     Multicast TTL (default=1)\n",
+        prog);
+}
+
+} // namespace
+
 std::string usage(const std::string& prog) {
-    return version_line() + fmt::format(
+    if (prog == "ipvsadm") {
+        return ipvsadm_usage(prog);
+    }
+    return version_line(prog) + fmt::format(
         "Usage:\n"
         "  {0} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] "
         "[-b sched-flags] [-o]\n"
@@ -884,9 +995,13 @@ std::string kernel_message(op what, const error& e) {
     if (e.code == EPERM) {
         return "Permission denied (you must be root)";
     }
-    // What kernel IPVS also answers gets ipvsadm's strerror() text; what only
-    // xlb refuses (a full table, no route to a tunnel server) keeps its reason.
-    if (e.code == ERANGE || e.code == EINVAL) {
+    // What kernel IPVS also answers gets ipvsadm's text (libipvs's table,
+    // else strerror()); what only xlb refuses (a full table, no route to a
+    // tunnel server) keeps its reason.
+    if (e.code == EINVAL) {
+        return "Invalid operation.  Possibly wrong module version, address not unicast, ...";
+    }
+    if (e.code == ERANGE) {
         return std::strerror(e.code);
     }
     return e.message();
@@ -895,6 +1010,17 @@ std::string kernel_message(op what, const error& e) {
 } // namespace
 
 namespace {
+
+// xlb's warnings for an address IPVS accepts but xlb cannot balance, on
+// stderr; the command itself succeeds.
+std::string warnings(const command& cmd, const dest_config* d) {
+    std::string text;
+    for (const auto& w : address_warnings(*cmd.service, d)) {
+        text += fmt::format("{}: warning: {}\n", cmd.prog, w);
+    }
+    return text;
+}
+
 
 // IPVS's only persistence engine is sip; none at all is fine too.
 bool known_pe(const command& cmd) {
@@ -988,15 +1114,15 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
 
     switch (cmd.what) {
     case op::help:
-        o.out = usage("xlbctl");
+        o.out = usage(cmd.prog);
         return o;
     case op::version:
-        o.out = version_line();
+        o.out = version_line(cmd.prog);
         return o;
     case op::restore:
         // Only apply_script() runs a script; a -R inside one is ipvsadm's
         // loop guard.
-        return outcome{255, "", tryhelp("xlbctl") + "\n"};
+        return outcome{255, "", tryhelp(cmd.prog) + "\n"};
     case op::add_service:
     case op::edit_service:
     case op::del_service:
@@ -1010,8 +1136,14 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         if (auto* bad = std::get_if<outcome>(&c)) {
             return *bad;
         }
-        if (auto r = dp.apply({std::get<change>(c)}); !r) {
+        const auto& ch = std::get<change>(c);
+        if (auto r = dp.apply({ch}); !r) {
             return fail(r.error().err);
+        }
+        if (cmd.what == op::add_service || cmd.what == op::edit_service) {
+            o.err = warnings(cmd, nullptr);
+        } else if (cmd.what == op::add_dest || cmd.what == op::edit_dest) {
+            o.err = warnings(cmd, &ch.dest);
         }
         return o;
     }
@@ -1117,7 +1249,7 @@ outcome apply_script(const std::vector<script_line>& script, dataplane& dp, cons
         }
         auto c = to_change(cmd);
         if (auto* bad = std::get_if<outcome>(&c)) {
-            bad->err += fmt::format("xlbctl: -R: line {}: nothing was restored\n", script[i].line);
+            bad->err += fmt::format("{}: -R: line {}: nothing was restored\n", cmd.prog, script[i].line);
             return *bad;
         }
         changes.push_back(std::get<change>(c));
@@ -1129,7 +1261,7 @@ outcome apply_script(const std::vector<script_line>& script, dataplane& dp, cons
             const auto& l = script[line_of[std::min(r.error().index, line_of.size() - 1)]];
             all.exit_code = 255;
             all.err = kernel_message(l.cmd.what, r.error().err) + "\n" +
-                      fmt::format("xlbctl: -R: line {}: nothing was restored\n", l.line);
+                      fmt::format("{}: -R: line {}: nothing was restored\n", l.cmd.prog, l.line);
             return all;
         }
     }

@@ -34,6 +34,7 @@ enum class op {
 
 struct command {
     op what = op::list;
+    std::string prog = "xlbctl"; // the program's name in messages: what parse() was given
     std::optional<service_key> service;
     std::string sched_name; // as given; empty means ipvsadm's default, wlc
     std::optional<endpoint> dest;
@@ -72,10 +73,15 @@ struct outcome {
 
 outcome execute(const command& cmd, dataplane& dp, const name_fn& names = resolve_names);
 
+// -h's text. Called as ipvsadm (a link named so), ipvsadm 1.31's own bytes,
+// so nothing that reads them can tell; otherwise xlbctl's, which says what
+// xlb refuses and names its subcommands.
 std::string usage(const std::string& prog);
 
-// ipvsadm -v's line, naming xlbctl as the program behind it.
-std::string version_line();
+// -v's line: ipvsadm's words, so scripts that read the version keep
+// working. Called as ipvsadm, ipvsadm 1.31's line byte for byte; otherwise
+// its parenthesis names xlbctl as the program behind it.
+std::string version_line(const std::string& prog = "xlbctl");
 
 // ipvsadm -R's input: one command per line, split at blanks; the word
 // "ipvsadm" is skipped wherever it stands (as ipvsadm does), and so is a
