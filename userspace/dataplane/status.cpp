@@ -180,7 +180,8 @@ std::string_view reason_verdict(enum xlb_reason r) noexcept {
     case XLB_R_DROP_INTERNAL:
     case XLB_R_DROP_UNSUPPORTED:
     case XLB_R_DROP_ENCAP:
-    case XLB_R_DROP_TOO_BIG: return "drop";
+    case XLB_R_DROP_TOO_BIG:
+    case XLB_R_DROP_NO_TUN_SRC: return "drop";
     case XLB_R_MAX: break;
     }
     return "unknown";
@@ -210,6 +211,7 @@ std::string_view reason_description(enum xlb_reason r) noexcept {
     case XLB_R_DROP_ENCAP: return "no headroom to encapsulate (tunneling)";
     case XLB_R_TX_ICMP_TOO_BIG: return "too big for the egress MTU: ICMP error sent back";
     case XLB_R_DROP_TOO_BIG: return "too big, IPv4 without DF: xlb does not fragment";
+    case XLB_R_DROP_NO_TUN_SRC: return "tunnel server with no outer source yet (no route when added); lookup requested";
     case XLB_R_MAX: break;
     }
     return "";

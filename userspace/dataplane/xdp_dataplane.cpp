@@ -274,6 +274,7 @@ std::string_view reason_name(enum xlb_reason r) noexcept {
     case XLB_R_DROP_ENCAP: return "drop_encap";
     case XLB_R_TX_ICMP_TOO_BIG: return "tx_icmp_too_big";
     case XLB_R_DROP_TOO_BIG: return "drop_too_big";
+    case XLB_R_DROP_NO_TUN_SRC: return "drop_no_tun_src";
     case XLB_R_MAX: break;
     }
     return "unknown";
