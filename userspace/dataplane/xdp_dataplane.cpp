@@ -1006,7 +1006,11 @@ result<xdp_dataplane::dest_match> xdp_dataplane::find_dest(const service_key& ke
 }
 
 // TUN: the outer header's source is this director's address toward the dest,
-// the preferred source of the kernel's route to it.
+// the preferred source of the kernel's route to it. With no route yet the
+// dest is accepted, as ipvsadm accepts it, with tun_src unset: the data path
+// drops its packets (drop_no_tun_src) and posts an XLB_NEIGH_EV_TUN_SRC
+// event, and resolve_pending_neighbours() fills the source in once the
+// route exists.
 result<> xdp_dataplane::set_tunnel(struct xlb_dest& d, const dest_config& cfg) {
     d.tun_type = static_cast<uint8_t>(cfg.tunnel);
     d.tun_port = htons(cfg.tun_port);
@@ -1022,11 +1026,10 @@ result<> xdp_dataplane::set_tunnel(struct xlb_dest& d, const dest_config& cfg) {
         return make_error(EINVAL, "a GUE tunnel needs --tun-port");
     }
     auto hop = neigh::route_get(cfg.addr.addr);
-    if (!hop) {
-        return hop.error();
-    }
-    if (!hop->source) {
-        return make_error(EADDRNOTAVAIL, "no source address toward {} for the tunnel", cfg.addr.addr.to_string());
+    if (!hop || !hop->source) {
+        log::info("{}: the tunnel's source is set once a route with a source exists (xlbctl resolve)",
+                  hop ? fmt::format("no source address toward {}", cfg.addr.addr.to_string()) : hop.error().message());
+        return {};
     }
     d.tun_src = hop->source->to_abi();
     return {};
@@ -1405,10 +1408,63 @@ result<size_t> xdp_dataplane::resolve_pending_neighbours(std::chrono::millisecon
     if (int rc = ring_buffer__poll(rb.get(), static_cast<int>(timeout.count())); rc < 0 && rc != -EINTR) {
         return make_error(rc, "poll neigh_events");
     }
-    size_t handled = 0;
+    // Each next hop, and each tunnel server's address, once per drain: a busy
+    // flow posts an event per packet.
+    std::set<std::pair<int, ip_address>> next_hops;
+    std::set<ip_address> tun_dsts;
     for (const auto& ev : ctx.events) {
         auto addr = ip_address::from_abi(ev.af, ev.addr);
-        if (auto r = neigh::request(static_cast<int>(ev.ifindex), addr); !r) {
+        if (ev.kind == XLB_NEIGH_EV_TUN_SRC) {
+            tun_dsts.insert(addr);
+        } else {
+            next_hops.insert({static_cast<int>(ev.ifindex), addr});
+        }
+    }
+    size_t handled = 0;
+    // TUN dests added with no route: the route's preferred source becomes
+    // the outer source of every such dest of that address that still has none.
+    std::map<ip_address, union xlb_addr> sources;
+    for (const auto& addr : tun_dsts) {
+        auto hop = neigh::route_get(addr);
+        if (!hop) {
+            log::warn("{}", hop.error().message());
+            continue;
+        }
+        if (!hop->source) {
+            log::warn("no source address toward {} for the tunnel", addr.to_string());
+            continue;
+        }
+        sources[addr] = hop->source->to_abi();
+        next_hops.insert({hop->ifindex, hop->addr}); // the first packet then finds its neighbour too
+    }
+    if (!sources.empty()) {
+        auto lock = instance_lock::take(_pin_dir);
+        if (!lock) {
+            return lock.error();
+        }
+        for (uint32_t id = 0; id < _sizes.max_dests; ++id) {
+            auto d = lookup<struct xlb_dest>(_maps.dests.get(), id, "dests");
+            if (!d) {
+                return d.error();
+            }
+            const union xlb_addr none {};
+            if (!(d->flags & XLB_DEST_F_ACTIVE) || d->fwd != static_cast<uint8_t>(forwarding::tun) ||
+                std::memcmp(&d->tun_src, &none, sizeof(none)) != 0) {
+                continue;
+            }
+            auto src = sources.find(ip_address::from_abi(d->af, d->addr));
+            if (src == sources.end()) {
+                continue;
+            }
+            d->tun_src = src->second;
+            if (auto r = update(_maps.dests.get(), id, *d, "dests"); !r) {
+                return r.error();
+            }
+            ++handled;
+        }
+    }
+    for (const auto& [ifindex, addr] : next_hops) {
+        if (auto r = neigh::request(ifindex, addr); !r) {
             log::warn("{}", r.error().message());
             continue;
         }
