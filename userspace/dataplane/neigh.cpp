@@ -99,7 +99,11 @@ next_hop parse_route(const nlmsghdr* m, const ip_address& dst) {
         } else if ((a->rta_type == RTA_PREFSRC || a->rta_type == RTA_GATEWAY) && RTA_PAYLOAD(a) >= len) {
             std::array<uint8_t, 16> b{};
             std::memcpy(b.data(), RTA_DATA(a), len);
-            (a->rta_type == RTA_PREFSRC ? hop.source : hop.addr) = ip_address(dst.af(), b);
+            if (a->rta_type == RTA_PREFSRC) {
+                hop.source = ip_address(dst.af(), b);
+            } else {
+                hop.addr = ip_address(dst.af(), b);
+            }
         }
     }
     return hop;
