@@ -1448,7 +1448,7 @@ result<size_t> xdp_dataplane::resolve_pending_neighbours(std::chrono::millisecon
                 return d.error();
             }
             const union xlb_addr none {};
-            if (!(d->flags & XLB_DEST_F_ACTIVE) || d->fwd != static_cast<uint8_t>(forwarding::tun) ||
+            if (!(d->flags & XLB_DEST_F_ACTIVE) || d->fwd != XLB_FWD_TUN ||
                 std::memcmp(&d->tun_src, &none, sizeof(none)) != 0) {
                 continue;
             }
