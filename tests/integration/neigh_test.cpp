@@ -2,8 +2,9 @@
 // and xlbctl -R through it): one bounded wait however many stay silent, and
 // the ones that answer end up REACHABLE. In a private namespace: v0
 // (10.9.0.1/16) faces a peer with no addresses, so nothing behind it ever
-// answers; w0 (10.8.0.1/24) faces 10.8.0.2 in a second namespace the test
-// creates and deletes, which does. No end sits in the root namespace.
+// answers; w0 (10.8.0.1/24, fd08::1/64) faces 10.8.0.2 and fd08::2 in a second
+// namespace the test creates and deletes, which do. No end sits in the root
+// namespace.
 
 #include "support/cmd.h"
 #include "support/netns.h"
@@ -46,9 +47,15 @@ protected:
                              "ip neigh replace 10.9.0.250 lladdr 02:00:00:00:09:fa dev v0 nud permanent\n"
                              "ip link add w0 type veth peer name w1\n"
                              "ip link set dev w1 netns {0}\n"
+                             // No DAD: while w0's link-local address is tentative
+                             // its first neighbour solicitation goes nowhere.
+                             "sysctl -qw net.ipv6.conf.w0.accept_dad=0\n"
+                             "ip netns exec {0} sysctl -qw net.ipv6.conf.w1.accept_dad=0\n"
                              "ip addr add 10.8.0.1/24 dev w0\n"
                              "ip link set dev w0 up\n"
+                             "ip -6 addr add fd08::1/64 dev w0 nodad\n"
                              "ip -n {0} addr add 10.8.0.2/24 dev w1\n"
+                             "ip -n {0} -6 addr add fd08::2/64 dev w1 nodad\n"
                              "ip -n {0} link set dev w1 up\n",
                              _peer_ns)) == 0;
     }
@@ -60,7 +67,7 @@ protected:
     void SetUp() override {
         XLB_REQUIRE_PRIVILEGE();
         ASSERT_TRUE(_ok) << "setting up the namespaces failed";
-        sh("ip neigh flush dev v0 nud incomplete nud failed nud reachable nud stale; ip neigh flush dev w0");
+        sh("ip neigh flush dev v0 nud incomplete nud failed nud reachable nud stale; ip neigh flush dev w0; ip -6 neigh flush dev w0");
     }
 
     // The entry's state as `ip neigh` prints it (REACHABLE, PERMANENT, ...).
@@ -78,6 +85,7 @@ TEST_F(neigh_lab, a_hundred_silent_next_hops_cost_one_bounded_wait) {
         dsts.push_back(addr(fmt::format("10.9.1.{}", i)));
     }
     dsts.push_back(addr("10.8.0.2"));   // answers
+    dsts.push_back(addr("fd08::2"));    // answers, through neighbour discovery
     dsts.push_back(addr("10.9.0.250")); // static: left alone
     dsts.push_back(addr("10.77.0.4"));  // no route
     dsts.push_back(addr("10.9.1.1"));   // twice: once in the report
@@ -90,7 +98,7 @@ TEST_F(neigh_lab, a_hundred_silent_next_hops_cost_one_bounded_wait) {
     EXPECT_LT(took, 4s) << "one wait for all, not one per server";
     EXPECT_GE(took, 900ms) << "it waited for the silent ones";
 
-    EXPECT_EQ(rep->resolved, (std::vector{addr("10.8.0.2"), addr("10.9.0.250")}));
+    EXPECT_EQ(rep->resolved, (std::vector{addr("10.8.0.2"), addr("fd08::2"), addr("10.9.0.250")}));
     ASSERT_EQ(rep->unresolved.size(), 100u);
     EXPECT_EQ(rep->unresolved.front(), addr("10.9.1.1"));
     EXPECT_EQ(rep->unresolved.back(), addr("10.9.1.100"));
@@ -100,6 +108,7 @@ TEST_F(neigh_lab, a_hundred_silent_next_hops_cost_one_bounded_wait) {
     EXPECT_FALSE(rep->complete());
 
     EXPECT_NE(nud("10.8.0.2", "w0").find("REACHABLE"), std::string::npos) << nud("10.8.0.2", "w0");
+    EXPECT_NE(nud("fd08::2", "w0").find("REACHABLE"), std::string::npos) << nud("fd08::2", "w0");
     EXPECT_NE(nud("10.9.0.250", "v0").find("PERMANENT"), std::string::npos) << "a static entry is never touched";
     auto silent = nud("10.9.1.42", "v0");
     EXPECT_TRUE(silent.find("INCOMPLETE") != std::string::npos || silent.find("FAILED") != std::string::npos)
