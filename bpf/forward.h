@@ -30,6 +30,26 @@ XLB_INLINE void neigh_request(__u32 ifindex, const struct bpf_fib_lookup *fib)
 }
 
 /*
+ * A TUN dest added while no route led to it has no outer source yet (tun_src
+ * all zero; ipvsadm accepts such a dest). A packet from 0.0.0.0 would reach
+ * no one, so it is counted and dropped, and userspace is told through
+ * neigh_events as for an unresolved neighbour: `xlbctl resolve` looks the
+ * route up again and writes the source once the route exists.
+ */
+XLB_INLINE bool tun_src_missing(const struct xlb_dest *d)
+{
+    struct xlb_neigh_event ev = {};
+
+    if (d->fwd != XLB_FWD_TUN || (d->tun_src.v6[0] | d->tun_src.v6[1] | d->tun_src.v6[2] | d->tun_src.v6[3]))
+        return false;
+    ev.addr = d->addr;
+    ev.af = d->af;
+    ev.kind = XLB_NEIGH_EV_TUN_SRC;
+    bpf_ringbuf_output(&neigh_events, &ev, sizeof(ev), 0);
+    return true;
+}
+
+/*
  * bpf_fib_lookup() return codes, and what they mean here:
  *  SUCCESS      dmac/smac/ifindex are filled in: forward.
  *  NO_NEIGH     route found, neighbour not (or not yet) valid. The kernel does
@@ -106,6 +126,8 @@ __attribute__((noinline)) int xlb_forward(struct xdp_md *ctx, struct xlb_pkt_inf
         d = dest_get(dest_id);
         if (!d)
             return -XLB_R_DROP_INTERNAL;
+        if (tun_src_missing(d))
+            return -XLB_R_DROP_NO_TUN_SRC;
         dst = &d->addr;
         af = d->af;
         dport = d->port;

@@ -8,7 +8,9 @@
  *   gue   the same inside UDP (to --tun-port) and a 4-byte GUE header
  *         (variant 0, no options); the UDP checksum is 0 (--tun-nocsum).
  * The outer source is the director's address toward the dest, found by
- * userspace when the dest is added (the route's preferred source).
+ * userspace when the dest is added (the route's preferred source). A dest
+ * added while no route led to it has none yet; xlb_forward() drops its
+ * packets and tells userspace (tun_src_missing() in forward.h).
  */
 #ifndef XLB_BPF_TUNNEL_H
 #define XLB_BPF_TUNNEL_H

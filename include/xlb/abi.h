@@ -412,6 +412,7 @@ enum xlb_reason {
     XLB_R_DROP_ENCAP,        /* no headroom to encapsulate (TUN) */
     XLB_R_TX_ICMP_TOO_BIG,   /* too big for the egress MTU: ICMP "fragmentation needed" / "packet too big" sent back */
     XLB_R_DROP_TOO_BIG,      /* too big, IPv4 without DF: xlb does not fragment */
+    XLB_R_DROP_NO_TUN_SRC,   /* TUN dest without an outer source (no route when added); event posted */
     XLB_R_MAX,
 };
 
@@ -419,13 +420,24 @@ enum xlb_reason {
  * Consulted only for packets without usable ports (fragments, IPv4 options,
  * broken L4 headers) to tell whether they were meant for a VIP. */
 
-/* neigh_events ring buffer record: the next hop bpf_fib_lookup could not
- * resolve. Userspace asks the kernel to resolve it (NTF_USE). */
+/* What a neigh_events record asks userspace for. */
+enum xlb_neigh_event_kind {
+    /* addr on ifindex: the next hop bpf_fib_lookup could not resolve.
+     * Userspace asks the kernel to resolve it (NTF_USE). */
+    XLB_NEIGH_EV_NEXT_HOP = 0,
+    /* addr: a TUN dest with no outer source yet (no route to it when it was
+     * added); ifindex is 0. Userspace looks the route up again and writes
+     * the dests' tun_src. */
+    XLB_NEIGH_EV_TUN_SRC = 1,
+};
+
+/* neigh_events ring buffer record. */
 struct xlb_neigh_event {
     union xlb_addr addr;
     __u32 ifindex;
     __u8 af;
-    __u8 pad[3];
+    __u8 kind; /* enum xlb_neigh_event_kind */
+    __u8 pad[2];
 };
 
 #ifdef __cplusplus
@@ -463,6 +475,8 @@ static_assert(sizeof(struct xlb_stats) == 40);
 static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 7));
 static_assert(sizeof(struct xlb_fib_cache) == 40);
 static_assert(sizeof(struct xlb_neigh_event) == 24);
+static_assert(offsetof(struct xlb_neigh_event, af) == 20);
+static_assert(offsetof(struct xlb_neigh_event, kind) == 21);
 static_assert(sizeof(struct xlb_nat_rev) == 40);
 #endif
 

@@ -470,6 +470,19 @@ TEST_F(datapath, forwarding_disabled_is_counted) {
     sh("sysctl -qw net.ipv4.conf.xa.forwarding=0");
     expect(build(syn4("10.1.0.100", 80, 9950)), XDP_DROP, XLB_R_DROP_FWD_DISABLED, "forwarding off");
     sh("sysctl -qw net.ipv4.conf.xa.forwarding=1");
+    // IPv6 too, by the ingress interface's own setting: what `xlbctl attach`
+    // and `xlbctl status` read (net.ipv6.conf.all stays on here).
+    add_service(tcp("[fd01::101]:80"), scheduler::rr, {{1, 1}});
+    packet_spec v6 = syn4("10.1.0.100", 80, 9951);
+    v6.saddr = v4("fd01::200");
+    v6.daddr = v4("fd01::101");
+    sh("sysctl -qw net.ipv6.conf.xa.forwarding=0");
+    EXPECT_EQ(interface_forwarding(xdp_lab::dir_if, family::inet6), std::optional<bool>(false));
+    expect(build(v6), XDP_DROP, XLB_R_DROP_FWD_DISABLED, "IPv6 forwarding off");
+    sh("sysctl -qw net.ipv6.conf.xa.forwarding=1");
+    EXPECT_EQ(interface_forwarding(xdp_lab::dir_if, family::inet6), std::optional<bool>(true));
+    v6.sport++;
+    expect(build(v6), XDP_TX, XLB_R_TX, "IPv6 forwarding on");
 }
 
 // --- conntrack and stats -------------------------------------------------------------

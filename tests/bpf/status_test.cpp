@@ -204,6 +204,9 @@ TEST_F(status, report_counts_what_was_sent_and_sizes_what_was_loaded) {
     EXPECT_EQ(st->interfaces[0].mode, "native");
     EXPECT_EQ(st->interfaces[0].driver, "veth");
     EXPECT_TRUE(st->interfaces[0].tx_port);
+    // The lab turns forwarding on (net.ipv4.conf.all, net.ipv6.conf.all).
+    EXPECT_EQ(st->interfaces[0].ipv4_forwarding, std::optional<bool>(true));
+    EXPECT_EQ(st->interfaces[0].ipv6_forwarding, std::optional<bool>(true));
 
     ASSERT_TRUE(dp().detach(xdp_lab::dir_if));
     auto after = dp().report();
@@ -254,6 +257,8 @@ TEST_F(status, json_has_schema_1_and_the_same_figures) {
     EXPECT_EQ(i0.at("mode").as_string(), "generic");
     EXPECT_EQ(i0.at("driver").as_string(), "veth");
     EXPECT_EQ(i0.at("tx_port").as_bool(), true);
+    EXPECT_EQ(i0.at("ipv4_forwarding"), json::value(true));
+    EXPECT_EQ(i0.at("ipv6_forwarding"), json::value(true));
 
     std::map<std::string, json::object> maps;
     for (const auto& m : o.at("maps").as_array()) {

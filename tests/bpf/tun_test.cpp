@@ -3,6 +3,7 @@
 // then xlb_decap (the real servers' program) turns each back into the
 // client's original packet.
 
+#include "support/cmd.h"
 #include "support/netns.h"
 #include "support/packet.h"
 #include "support/priv.h"
@@ -12,8 +13,12 @@
 
 #include <xlb/dataplane/xdp_dataplane.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <memory>
 #include <tuple>
 
 using namespace xlb;
@@ -304,6 +309,103 @@ TEST_F(tun, too_big_ipv6_gets_packet_too_big) {
     ps.insert(ps.end(), {0, 0, 0, 56, 0, 0, 0, 58});
     ps.insert(ps.end(), r.out.begin() + 54, r.out.end());
     EXPECT_EQ(inet_csum(ps.data(), ps.size()), 0) << "a valid checksum sums to zero";
+}
+
+// What the data path has posted to neigh_events so far (and drains it).
+std::vector<xlb_neigh_event> drain_events(const std::string& pin_dir) {
+    std::vector<xlb_neigh_event> evs;
+    file_desc fd(bpf_obj_get((pin_dir + "/neigh_events").c_str()));
+    EXPECT_TRUE(fd) << "open " << pin_dir << "/neigh_events";
+    auto cb = [](void* c, void* data, size_t size) -> int {
+        xlb_neigh_event ev{};
+        std::memcpy(&ev, data, std::min(size, sizeof(ev)));
+        static_cast<std::vector<xlb_neigh_event>*>(c)->push_back(ev);
+        return 0;
+    };
+    std::unique_ptr<ring_buffer, void (*)(ring_buffer*)> rb(ring_buffer__new(fd.get(), cb, &evs, nullptr),
+                                                            ring_buffer__free);
+    EXPECT_TRUE(rb);
+    if (rb) {
+        ring_buffer__poll(rb.get(), 100);
+    }
+    return evs;
+}
+
+// A tunnel server with no route when it is added (ipvsadm accepts it): its
+// packets are dropped and counted (drop_no_tun_src) with an event for
+// userspace; once the route exists, `xlbctl resolve` gives it the route's
+// preferred source, and its packets leave encapsulated from there.
+TEST_F(tun, server_without_a_route_gets_its_source_once_the_route_exists) {
+    const auto dst = addr("10.9.0.4"), dst2 = addr("10.9.0.5"), src = addr("192.0.2.1");
+    // Through the library, and through xlbctl as an operator would.
+    add("10.1.0.187", 80, dst);
+    ASSERT_TRUE(dp().add_service({{protocol::tcp, {addr("10.1.0.188"), 80}}, scheduler::rr}));
+    auto cli = run_cmd(fmt::format("{} --pin-dir {} -a -t 10.1.0.188:80 -r 10.9.0.5 -i", xlbctl_bin(),
+                                   _xlb->pin_dir()));
+    EXPECT_EQ(cli.code, 0) << cli.err;
+    EXPECT_NE(cli.err.find("route to 10.9.0.5: Network is unreachable"), std::string::npos)
+        << "one warning line names it: " << cli.err;
+
+    auto in = build(syn("10.1.0.200", "10.1.0.187", 80));
+    auto in2 = build(syn("10.1.0.200", "10.1.0.188", 80));
+    auto before = dp().reasons().value();
+    auto r = run(in);
+    EXPECT_EQ(r.action, XDP_DROP);
+    auto after = dp().reasons().value();
+    for (int i = 0; i < XLB_R_MAX; ++i) {
+        EXPECT_EQ(after[i] - before[i], i == XLB_R_DROP_NO_TUN_SRC ? 1u : 0u)
+            << "counter " << reason_name(static_cast<xlb_reason>(i));
+    }
+    EXPECT_EQ(reason_name(XLB_R_DROP_NO_TUN_SRC), "drop_no_tun_src");
+    auto evs = drain_events(_xlb->pin_dir());
+    ASSERT_EQ(evs.size(), 1u);
+    EXPECT_EQ(evs[0].kind, XLB_NEIGH_EV_TUN_SRC);
+    EXPECT_EQ(evs[0].af, XLB_AF_INET);
+    EXPECT_EQ(evs[0].ifindex, 0u);
+    EXPECT_EQ(ip_address::from_abi(evs[0].af, evs[0].addr), dst);
+
+    // Without a route, resolving changes nothing; the packets still drop.
+    EXPECT_EQ(run(in).action, XDP_DROP);
+    EXPECT_EQ(run(in2).action, XDP_DROP);
+    auto none = run_cmd(fmt::format("{} --pin-dir {} resolve", xlbctl_bin(), _xlb->pin_dir()));
+    EXPECT_EQ(none.code, 0) << none.err;
+    EXPECT_EQ(run(in).action, XDP_DROP);
+    EXPECT_EQ(run(in2).action, XDP_DROP);
+
+    // The route appears, with a source of its own: 10.9.0.0/24 through
+    // 10.1.0.11 (backend 1, a permanent neighbour) from 192.0.2.1.
+    struct route_guard {
+        ~route_guard() { sh("ip route del 10.9.0.0/24 2>/dev/null; ip addr del 192.0.2.1/32 dev ya 2>/dev/null"); }
+    } guard;
+    ASSERT_EQ(sh("ip addr add 192.0.2.1/32 dev ya && ip route add 10.9.0.0/24 via 10.1.0.11 dev xa src 192.0.2.1"),
+              0);
+    auto res = run_cmd(fmt::format("{} --pin-dir {} resolve", xlbctl_bin(), _xlb->pin_dir()));
+    EXPECT_EQ(res.code, 0) << res.err;
+    EXPECT_NE(res.out.find("requested resolution of"), std::string::npos) << res.out;
+    EXPECT_EQ(res.err, "");
+
+    for (const auto& [frame, d] : {std::pair{in, dst}, std::pair{in2, dst2}}) {
+        auto b = dp().reasons().value();
+        auto e = run(frame);
+        ASSERT_EQ(e.action, XDP_TX) << d.to_string();
+        EXPECT_EQ(dp().reasons().value()[XLB_R_TX] - b[XLB_R_TX], 1u);
+        // Field by field: L2 to the gateway, then the outer IPv4 header from
+        // the route's source, then the client's packet.
+        ASSERT_EQ(e.out.size(), frame.size() + 20);
+        auto want = expect(frame, 1, 0x0800, outer_ipv4(src, d, 4, frame.size() - 14));
+        EXPECT_TRUE(std::equal(e.out.begin(), e.out.begin() + 6, want.begin())) << "dest MAC: the gateway's";
+        EXPECT_TRUE(std::equal(e.out.begin() + 6, e.out.begin() + 12, want.begin() + 6)) << "source MAC: ours";
+        EXPECT_EQ(e.out[12], 0x08);
+        EXPECT_EQ(e.out[13], 0x00);
+        EXPECT_EQ(e.out[14], 0x45) << "IPv4, 20-byte header";
+        EXPECT_EQ(e.out[14 + 9], 4) << "IPIP";
+        EXPECT_EQ(ip_address::parse(fmt::format("{}.{}.{}.{}", e.out[26], e.out[27], e.out[28], e.out[29])), src)
+            << "outer source: the route's preferred source";
+        EXPECT_EQ(ip_address::parse(fmt::format("{}.{}.{}.{}", e.out[30], e.out[31], e.out[32], e.out[33])), d)
+            << "outer destination: the server";
+        EXPECT_EQ(e.out, want) << "the whole frame, checksum included";
+        expect_decap(e.out, frame);
+    }
 }
 
 TEST_F(tun, decap_leaves_other_traffic_alone) {

@@ -4,6 +4,7 @@
 // Status must name each interface with its mode, driver and ifindex, and
 // notice when something else takes our program off an interface.
 
+#include "support/cmd.h"
 #include "support/netns.h"
 #include "support/priv.h"
 
@@ -13,6 +14,8 @@
 
 #include <net/if.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 using namespace xlb::test;
 namespace json = boost::json;
@@ -61,6 +64,13 @@ protected:
         return doc.at("interfaces").as_array();
     }
 
+    // Both families' forwarding on the interface, in the test's namespace.
+    int sysctl_forwarding(const std::string& ifname, int on) {
+        return sh(fmt::format("ip netns exec {0} sysctl -qw net.ipv4.conf.{1}.forwarding={2} "
+                              "net.ipv6.conf.{1}.forwarding={2}",
+                              _ns, ifname, on));
+    }
+
     int ifindex_in_ns(const std::string& name) {
         int i = 0;
         in_netns(_ns, [&] { i = static_cast<int>(if_nametoindex(name.c_str())); });
@@ -81,6 +91,9 @@ protected:
 };
 
 TEST_F(status_lab, shows_each_attached_interface_with_its_mode) {
+    // Forwarding on (a new namespace may or may not inherit it): the plain line.
+    ASSERT_EQ(sysctl_forwarding("n0", 1), 0);
+    ASSERT_EQ(sysctl_forwarding("g0", 1), 0);
     auto none = interfaces();
     EXPECT_TRUE(none.empty()) << json::serialize(none);
 
@@ -123,6 +136,57 @@ TEST_F(status_lab, shows_each_attached_interface_with_its_mode) {
     EXPECT_EQ(ifs[0].at("name").as_string(), "g0");
     EXPECT_EQ(ifs[0].at("mode").as_string(), "detached");
     EXPECT_TRUE(ifs[0].at("tx_port").as_bool());
+}
+
+// DR with forwarding off on the ingress interface drops every packet
+// (drop_fwd_disabled): attach says so, naming the sysctl, and status flags it.
+TEST_F(status_lab, forwarding_off_is_warned_about_at_attach_and_flagged_by_status) {
+    ASSERT_EQ(sysctl_forwarding("n0", 0), 0);
+    auto a = run_cmd(cmd("attach n0"));
+    EXPECT_EQ(a.code, 0) << a.err;
+    EXPECT_EQ(a.out, "");
+    EXPECT_NE(a.err.find("xlb: warning: IPv4 forwarding is off on n0"), std::string::npos) << a.err;
+    EXPECT_NE(a.err.find("drop_fwd_disabled"), std::string::npos) << a.err;
+    EXPECT_NE(a.err.find("`sysctl -w net.ipv4.conf.n0.forwarding=1`"), std::string::npos) << a.err;
+    EXPECT_NE(a.err.find("`sysctl -w net.ipv6.conf.n0.forwarding=1`"), std::string::npos) << a.err;
+    EXPECT_EQ(std::count(a.err.begin(), a.err.end(), '\n'), 2) << a.err;
+
+    auto ifs = interfaces();
+    ASSERT_EQ(ifs.size(), 1u) << json::serialize(ifs);
+    EXPECT_EQ(ifs[0].at("ipv4_forwarding"), json::value(false));
+    EXPECT_EQ(ifs[0].at("ipv6_forwarding"), json::value(false));
+    auto text = sh_out(cmd("status"));
+    EXPECT_NE(text.find(fmt::format("  {:<16} ifindex {:<5} {:<8} driver veth (forwarding off: ipv4 ipv6)\n", "n0",
+                                    ifindex_in_ns("n0"), "native")),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("sysctl -w net.ipv4.conf.n0.forwarding=1 net.ipv6.conf.n0.forwarding=1\n"),
+              std::string::npos)
+        << text;
+
+    // Only IPv6 off: only IPv6 named.
+    ASSERT_EQ(sh(fmt::format("ip netns exec {} sysctl -qw net.ipv4.conf.n0.forwarding=1", _ns)), 0);
+    ifs = interfaces();
+    EXPECT_EQ(ifs[0].at("ipv4_forwarding"), json::value(true));
+    EXPECT_EQ(ifs[0].at("ipv6_forwarding"), json::value(false));
+    text = sh_out(cmd("status"));
+    EXPECT_NE(text.find("driver veth (forwarding off: ipv6)\n"), std::string::npos) << text;
+
+    // On: attach is silent, status shows the plain line.
+    ASSERT_EQ(sysctl_forwarding("n0", 1), 0);
+    ASSERT_EQ(xlbctl("detach n0"), 0);
+    a = run_cmd(cmd("attach n0"));
+    EXPECT_EQ(a.code, 0) << a.err;
+    EXPECT_EQ(a.err, "");
+    ifs = interfaces();
+    EXPECT_EQ(ifs[0].at("ipv4_forwarding"), json::value(true));
+    EXPECT_EQ(ifs[0].at("ipv6_forwarding"), json::value(true));
+    text = sh_out(cmd("status"));
+    EXPECT_NE(text.find(fmt::format("  {:<16} ifindex {:<5} {:<8} driver veth\n", "n0", ifindex_in_ns("n0"),
+                                    "native")),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("forwarding off"), std::string::npos) << text;
 }
 
 } // namespace

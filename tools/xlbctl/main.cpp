@@ -2,6 +2,7 @@
 // load, attach, detach, unload, status. Global options come first.
 
 #include <xlb/dataplane/neigh.h>
+#include <xlb/dataplane/status.h>
 #include <xlb/dataplane/xdp_dataplane.h>
 #include <xlb/ipvsadm/command.h>
 #include <xlb/util/log.h>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -123,6 +125,14 @@ int cmd_attach(const globals& g, const std::vector<std::string>& args) {
     auto dp = open_or_die(g);
     if (auto r = dp.attach(iface, mode); !r) {
         throw cli_error(fmt::format("xlbctl: {}", r.error().message()), 1);
+    }
+    // Attached all the same: forwarding may be turned on afterwards.
+    for (auto [af, name] : {std::pair{xlb::family::inet, "IPv4"}, std::pair{xlb::family::inet6, "IPv6"}}) {
+        if (auto on = xlb::interface_forwarding(iface, af); on && !*on) {
+            xlb::log::warn("{} forwarding is off on {}: every {} packet for a real server arriving there is dropped "
+                           "(drop_fwd_disabled); turn it on with `sysctl -w {}`",
+                           name, iface, name, xlb::forwarding_sysctl(iface, af));
+        }
     }
     return 0;
 }
@@ -241,13 +251,21 @@ int run_ipvsadm(const globals& g, const std::vector<std::string>& args) {
     }
     std::fputs(o->out.c_str(), stdout);
     std::fputs(o->err.c_str(), stderr);
-    // Keep the neighbour of a new or edited dest resolved: XDP does not.
+    // Keep the neighbours of new and edited dests resolved: XDP does not.
+    // All at once, with one bounded wait, and one line for what stays unresolved.
+    std::vector<xlb::ip_address> dsts;
     for (const auto& c : cmds) {
         if (o->exit_code == 0 && c.dest &&
             (c.what == xlb::ipvsadm::op::add_dest || c.what == xlb::ipvsadm::op::edit_dest)) {
-            if (auto r = xlb::neigh::resolve(c.dest->addr, std::chrono::seconds(1)); !r) {
-                xlb::log::warn("{}", r.error().message());
-            }
+            dsts.push_back(c.dest->addr);
+        }
+    }
+    if (!dsts.empty()) {
+        const std::chrono::milliseconds wait(1000);
+        if (auto r = xlb::neigh::resolve_all(dsts, wait); !r) {
+            xlb::log::warn("{}", r.error().message());
+        } else if (auto line = xlb::neigh::describe_unresolved(*r, wait); !line.empty()) {
+            xlb::log::warn("{}", line);
         }
     }
     return o->exit_code;

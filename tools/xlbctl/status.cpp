@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <ctime>
+#include <optional>
+#include <tuple>
 
 namespace xlbctl {
 namespace {
@@ -40,6 +42,8 @@ std::string counted_text(const std::string& counted) {
     return counted;
 }
 
+json::value opt_bool(const std::optional<bool>& b) { return b ? json::value(*b) : json::value(nullptr); }
+
 } // namespace
 
 std::string status_text(const xlb::status_report& st) {
@@ -60,8 +64,21 @@ std::string status_text(const xlb::status_report& st) {
         fmt::format_to(out, "  (none in this network namespace; attach with `xlbctl attach IFACE`)\n");
     }
     for (const auto& i : st.interfaces) {
-        fmt::format_to(out, "  {:<16} ifindex {:<5} {:<8} driver {}{}\n", i.name, i.ifindex, i.mode,
-                       i.driver.empty() ? "unknown" : i.driver, i.tx_port ? "" : " (not in tx_ports)");
+        // Forwarding off: the data path drops what it would forward (drop_fwd_disabled).
+        std::string off, fix;
+        for (auto [on, af, name] : {std::tuple{i.ipv4_forwarding, xlb::family::inet, "ipv4"},
+                                    std::tuple{i.ipv6_forwarding, xlb::family::inet6, "ipv6"}}) {
+            if (on && !*on) {
+                off += off.empty() ? name : fmt::format(" {}", name);
+                fix += " " + xlb::forwarding_sysctl(i.name, af);
+            }
+        }
+        fmt::format_to(out, "  {:<16} ifindex {:<5} {:<8} driver {}{}{}\n", i.name, i.ifindex, i.mode,
+                       i.driver.empty() ? "unknown" : i.driver, i.tx_port ? "" : " (not in tx_ports)",
+                       off.empty() ? "" : fmt::format(" (forwarding off: {})", off));
+        if (!off.empty()) {
+            fmt::format_to(out, "    packets for real servers are dropped (drop_fwd_disabled); sysctl -w{}\n", fix);
+        }
     }
     fmt::format_to(out, "limits: {} services, {} dests, {} flows, Maglev table {}\n", st.max_services,
                    st.max_dests, st.max_flows, st.mh_size);
@@ -111,7 +128,9 @@ std::string status_json(const xlb::status_report& st) {
                                    {"ifindex", i.ifindex},
                                    {"mode", i.mode},
                                    {"driver", i.driver.empty() ? json::value(nullptr) : json::value(i.driver)},
-                                   {"tx_port", i.tx_port}});
+                                   {"tx_port", i.tx_port},
+                                   {"ipv4_forwarding", opt_bool(i.ipv4_forwarding)},
+                                   {"ipv6_forwarding", opt_bool(i.ipv6_forwarding)}});
     }
     root["interfaces"] = std::move(ifs);
     root["limits"] = {{"max_services", st.max_services},

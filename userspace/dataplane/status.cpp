@@ -155,7 +155,28 @@ int64_t boottime_to_unix(uint64_t boot_ns) {
     return (now_rt - (now_boot - static_cast<int64_t>(boot_ns))) / 1000000000;
 }
 
+const char* ip_dir(family af) { return af == family::inet ? "ipv4" : "ipv6"; }
+
 } // namespace
+
+std::optional<bool> interface_forwarding(const std::string& ifname, family af) {
+    if (ifname.empty() || ifname.find('/') != std::string::npos || ifname == "." || ifname == "..") {
+        return std::nullopt;
+    }
+    std::ifstream in(fmt::format("/proc/sys/net/{}/conf/{}/forwarding", ip_dir(af), ifname));
+    int v = 0;
+    if (!(in >> v)) {
+        return std::nullopt;
+    }
+    return v != 0;
+}
+
+std::string forwarding_sysctl(const std::string& ifname, family af) {
+    // sysctl(8) separates with dots, so a dot in a name is written as a slash.
+    std::string name = ifname;
+    std::replace(name.begin(), name.end(), '.', '/');
+    return fmt::format("net.{}.conf.{}.forwarding=1", ip_dir(af), name);
+}
 
 std::string_view reason_verdict(enum xlb_reason r) noexcept {
     switch (r) {
@@ -180,7 +201,8 @@ std::string_view reason_verdict(enum xlb_reason r) noexcept {
     case XLB_R_DROP_INTERNAL:
     case XLB_R_DROP_UNSUPPORTED:
     case XLB_R_DROP_ENCAP:
-    case XLB_R_DROP_TOO_BIG: return "drop";
+    case XLB_R_DROP_TOO_BIG:
+    case XLB_R_DROP_NO_TUN_SRC: return "drop";
     case XLB_R_MAX: break;
     }
     return "unknown";
@@ -210,6 +232,7 @@ std::string_view reason_description(enum xlb_reason r) noexcept {
     case XLB_R_DROP_ENCAP: return "no headroom to encapsulate (tunneling)";
     case XLB_R_TX_ICMP_TOO_BIG: return "too big for the egress MTU: ICMP error sent back";
     case XLB_R_DROP_TOO_BIG: return "too big, IPv4 without DF: xlb does not fragment";
+    case XLB_R_DROP_NO_TUN_SRC: return "tunnel server with no outer source yet (no route when added); lookup requested";
     case XLB_R_MAX: break;
     }
     return "";
@@ -284,6 +307,8 @@ result<status_report> xdp_dataplane::report() const {
                 r.mode = mode;
                 r.driver = driver_of(r.name);
                 r.tx_port = tx_ports.count(ifindex) > 0;
+                r.ipv4_forwarding = interface_forwarding(r.name, family::inet);
+                r.ipv6_forwarding = interface_forwarding(r.name, family::inet6);
                 st.interfaces.push_back(std::move(r));
                 seen.insert(ifindex);
             };
@@ -311,6 +336,8 @@ result<status_report> xdp_dataplane::report() const {
             r.mode = "detached";
             r.driver = driver_of(r.name);
             r.tx_port = true;
+            r.ipv4_forwarding = interface_forwarding(r.name, family::inet);
+            r.ipv6_forwarding = interface_forwarding(r.name, family::inet6);
             st.interfaces.push_back(std::move(r));
         }
     }

@@ -4,6 +4,7 @@
 // xlbctl renders it as text or JSON (schema in README.md, "xlbctl status").
 
 #include <xlb/abi.h>
+#include <xlb/model/address.h>
 
 #include <array>
 #include <cstdint>
@@ -42,6 +43,11 @@ struct interface_report {
     std::string mode;   // "native", "generic", "offload", or "detached": in tx_ports but our program is not on it
     std::string driver; // ethtool's driver name ("veth", "mlx5_core"); empty if unknown
     bool tx_port = false; // in tx_ports, so XDP_REDIRECT can send out of it
+    // net.ipv4.conf.IFACE.forwarding and net.ipv6.conf.IFACE.forwarding: with
+    // one off, every packet of that family arriving here for a real server is
+    // dropped (drop_fwd_disabled). Empty if unreadable (no IPv6 on it).
+    std::optional<bool> ipv4_forwarding;
+    std::optional<bool> ipv6_forwarding;
 };
 
 // One pinned map with its size and fill level.
@@ -81,6 +87,15 @@ struct status_report {
     std::vector<reason_report> reasons; // in enum xlb_reason order
     uint64_t sweeps = 0;                // runs of the connection sweeper so far
 };
+
+// Whether forwarding is on for the family on the interface, read from
+// /proc/sys/net/ipv{4,6}/conf/IFACE/forwarding in the calling thread's network
+// namespace. bpf_fib_lookup() does an input lookup, as for a routed packet, and
+// answers FWD_DISABLED when it is off. Empty if there is no such setting.
+std::optional<bool> interface_forwarding(const std::string& ifname, family af);
+// The sysctl that turns it on, as `sysctl -w` takes it:
+// "net.ipv4.conf.eth0.forwarding=1" ("eth0.100" is written "eth0/100").
+std::string forwarding_sysctl(const std::string& ifname, family af);
 
 // "tx", "redirect", "pass" or "drop": what the program does with the packet.
 std::string_view reason_verdict(enum xlb_reason r) noexcept;

@@ -90,8 +90,10 @@ public:
     [[nodiscard]] result<struct xlb_config> config() const;
     result<> set_config(const struct xlb_config& cfg);
     [[nodiscard]] result<std::array<uint64_t, XLB_R_MAX>> reasons() const;
-    // Drains neigh_events, asking the kernel to resolve each next hop. Waits
-    // up to timeout for the first event. Returns how many were handled.
+    // Drains neigh_events, asking the kernel to resolve each next hop, and
+    // giving each TUN dest that has no outer source yet the preferred source
+    // of its route, once there is one. Waits up to timeout for the first
+    // event. Returns how many next hops and dests were handled.
     result<size_t> resolve_pending_neighbours(std::chrono::milliseconds timeout);
 
     [[nodiscard]] int prog_fd() const noexcept { return _prog.get(); }

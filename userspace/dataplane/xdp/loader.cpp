@@ -23,7 +23,9 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <set>
 
 namespace xlb {
 using namespace xdp;
@@ -132,6 +134,7 @@ std::string_view reason_name(enum xlb_reason r) noexcept {
     case XLB_R_DROP_ENCAP: return "drop_encap";
     case XLB_R_TX_ICMP_TOO_BIG: return "tx_icmp_too_big";
     case XLB_R_DROP_TOO_BIG: return "drop_too_big";
+    case XLB_R_DROP_NO_TUN_SRC: return "drop_no_tun_src";
     case XLB_R_MAX: break;
     }
     return "unknown";
@@ -447,10 +450,68 @@ result<size_t> xdp_dataplane::resolve_pending_neighbours(std::chrono::millisecon
     if (int rc = ring_buffer__poll(rb.get(), static_cast<int>(timeout.count())); rc < 0 && rc != -EINTR) {
         return make_error(rc, "poll neigh_events");
     }
-    size_t handled = 0;
+    // Each next hop, and each tunnel server's address, once per drain: a busy
+    // flow posts an event per packet.
+    std::set<std::pair<int, ip_address>> next_hops;
+    std::set<ip_address> tun_dsts;
     for (const auto& ev : ctx.events) {
         auto addr = ip_address::from_abi(ev.af, ev.addr);
-        if (auto r = neigh::request(static_cast<int>(ev.ifindex), addr); !r) {
+        if (ev.kind == XLB_NEIGH_EV_TUN_SRC) {
+            tun_dsts.insert(addr);
+        } else {
+            next_hops.insert({static_cast<int>(ev.ifindex), addr});
+        }
+    }
+    size_t handled = 0;
+    // TUN dests added with no route: the route's preferred source becomes
+    // the outer source of every such dest of that address that still has none.
+    std::map<ip_address, union xlb_addr> sources;
+    for (const auto& addr : tun_dsts) {
+        auto hop = neigh::route_get(addr);
+        if (!hop) {
+            log::warn("{}", hop.error().message());
+            continue;
+        }
+        if (!hop->source) {
+            log::warn("no source address toward {} for the tunnel", addr.to_string());
+            continue;
+        }
+        sources[addr] = hop->source->to_abi();
+        next_hops.insert({hop->ifindex, hop->addr}); // the first packet then finds its neighbour too
+    }
+    if (!sources.empty()) {
+        auto lock = xdp::writer_lock::take(_pin_dir, _lock_wait);
+        if (!lock) {
+            return lock.error();
+        }
+        // A field filled in from nothing, the same on both sides: a packet
+        // sees no source (and asks again) or this one.
+        for (uint32_t side = 0; side < 2; ++side) {
+            for (uint32_t id = 0; id < _sizes.max_dests; ++id) {
+                uint32_t slot = id + side * _sizes.max_dests;
+                auto d = lookup<struct xlb_dest>(_maps.dests.get(), slot, "dests");
+                if (!d) {
+                    return d.error();
+                }
+                const union xlb_addr none {};
+                if (!(d->flags & XLB_DEST_F_ACTIVE) || d->fwd != XLB_FWD_TUN ||
+                    std::memcmp(&d->tun_src, &none, sizeof(none)) != 0) {
+                    continue;
+                }
+                auto src = sources.find(ip_address::from_abi(d->af, d->addr));
+                if (src == sources.end()) {
+                    continue;
+                }
+                d->tun_src = src->second;
+                if (auto r = update(_maps.dests.get(), slot, *d, "dests"); !r) {
+                    return r.error();
+                }
+                handled += side == 0;
+            }
+        }
+    }
+    for (const auto& [ifindex, addr] : next_hops) {
+        if (auto r = neigh::request(ifindex, addr); !r) {
             log::warn("{}", r.error().message());
             continue;
         }

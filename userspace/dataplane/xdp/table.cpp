@@ -763,7 +763,9 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
 }
 
 // TUN: the outer header's source is this director's address toward the dest,
-// the preferred source of the kernel's route to it.
+// the preferred source of the kernel's route to it. Without a route yet, the
+// dest is taken with none: the data path asks for it (neigh_events) and
+// resolve_pending_neighbours() fills it in once the route exists.
 result<> xdp_dataplane::set_tunnel(struct xlb_dest& d, const dest_config& cfg) {
     d.tun_type = static_cast<uint8_t>(cfg.tunnel);
     d.tun_port = htons(cfg.tun_port);
@@ -779,11 +781,10 @@ result<> xdp_dataplane::set_tunnel(struct xlb_dest& d, const dest_config& cfg) {
         return make_error(EINVAL, "a GUE tunnel needs --tun-port");
     }
     auto hop = neigh::route_get(cfg.addr.addr);
-    if (!hop) {
-        return hop.error();
-    }
-    if (!hop->source) {
-        return make_error(EADDRNOTAVAIL, "no source address toward {} for the tunnel", cfg.addr.addr.to_string());
+    if (!hop || !hop->source) {
+        log::info("{}: the tunnel's source is set once a route with a source exists (xlbctl resolve)",
+                  hop ? fmt::format("no source address toward {}", cfg.addr.addr.to_string()) : hop.error().message());
+        return {};
     }
     d.tun_src = hop->source->to_abi();
     return {};
