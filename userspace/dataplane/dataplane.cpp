@@ -28,8 +28,73 @@ uint32_t capabilities::max_dests(scheduler s) const noexcept {
     }
 }
 
-result<> capabilities::check(const service_config&) const { return {}; }
-result<> capabilities::check(const dest_config&) const { return {}; }
+namespace {
+
+std::string_view tun_name(tun_type t) noexcept {
+    switch (t) {
+    case tun_type::ipip:
+        return "ipip";
+    case tun_type::gue:
+        return "gue";
+    case tun_type::gre:
+        return "gre";
+    }
+    return "?";
+}
+
+std::string_view method_name(forwarding f) noexcept {
+    switch (f) {
+    case forwarding::dr:
+        return "direct routing (-g)";
+    case forwarding::tun:
+        return "tunnelling (-i)";
+    case forwarding::nat:
+        return "masquerading (-m)";
+    }
+    return "?";
+}
+
+} // namespace
+
+result<> capabilities::check(const service_config& s) const {
+    if (s.key.is_fwmark()) {
+        if (!fwmark_services) {
+            return make_error(EOPNOTSUPP,
+                              "fwmark services (-f) need netfilter marks, which do not exist at XDP time; use "
+                              "--backend ipvs");
+        }
+    } else if (!has(s.key.proto)) {
+        return make_error(EOPNOTSUPP, "{} services are not balanced by the {} backend; use --backend ipvs",
+                          to_string(s.key.proto), backend);
+    }
+    if (!has(s.sched)) {
+        if (s.sched == scheduler::lblc || s.sched == scheduler::lblcr) {
+            return make_error(EOPNOTSUPP,
+                              "scheduler '{}' is refused by the {} backend: locality-based schedulers need a "
+                              "per-destination-address table the data path does not keep",
+                              to_string(s.sched), backend);
+        }
+        return make_error(EOPNOTSUPP, "scheduler '{}' is not implemented by the {} backend", to_string(s.sched),
+                          backend);
+    }
+    if (!s.pe_name.empty() &&
+        std::find(persistence_engines.begin(), persistence_engines.end(), s.pe_name) == persistence_engines.end()) {
+        return make_error(EOPNOTSUPP, "persistence engine '{}' is not implemented by the {} backend", s.pe_name,
+                          backend);
+    }
+    return {};
+}
+
+result<> capabilities::check(const dest_config& d) const {
+    if (!has(d.fwd)) {
+        return make_error(EOPNOTSUPP, "{} is not implemented by the {} backend", method_name(d.fwd), backend);
+    }
+    if (d.fwd == forwarding::tun && !has(d.tunnel)) {
+        return make_error(EOPNOTSUPP, "{} tunnels (--tun-type {}) are not implemented by the {} backend",
+                          d.tunnel == tun_type::gre ? "GRE" : tun_name(d.tunnel), tun_name(d.tunnel), backend);
+    }
+    return {};
+}
 
 result<std::vector<reason_report>> dataplane::verdicts() const {
     return make_error(EOPNOTSUPP, "the {} backend keeps no verdict counters", caps().backend);

@@ -1,4 +1,5 @@
 #include <xlb/dataplane/neigh.h>
+#include <xlb/dataplane/xdp/capabilities.h>
 #include <xlb/dataplane/xdp/convert.h>
 #include <xlb/dataplane/xdp_dataplane.h>
 #include <xlb/sched/table.h>
@@ -1418,11 +1419,7 @@ result<size_t> xdp_dataplane::resolve_pending_neighbours(std::chrono::millisecon
 
 
 const capabilities& xdp_dataplane::caps() const noexcept {
-    static const capabilities c = [] {
-        capabilities c;
-        c.backend = "xdp";
-        return c;
-    }();
+    static const capabilities c = xdp::xdp_capabilities(XLB_MAX_DESTS_PER_SVC, XLB_MAX_DESTS_PER_SVC);
     return c;
 }
 
