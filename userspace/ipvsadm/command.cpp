@@ -29,7 +29,7 @@ enum opt : int {
     o_persistent_conn, o_nosort, o_syncid, o_exact, o_ops, o_pe, o_sched_flags, o_mcast_group, o_mcast_port,
     o_mcast_ttl, o_sync_maxlen, o_tun_info, o_tun_type, o_tun_port, o_tun_nocsum, o_tun_csum, o_tun_remcsum,
     o_count,
-    o_ipv6 = -2 // -6: only meaningful after -f, which xlb refuses; not in the table
+    o_ipv6 = -2 // -6: after -f, the mark is IPv6's; not in the table
 };
 
 constexpr std::array<const char*, o_count> opt_names = {
@@ -101,10 +101,8 @@ constexpr spec specs[] = {
     {'v', "version", true, c_version, false, nullptr},
     {'t', "tcp-service", false, o_service, true, nullptr},
     {'u', "udp-service", false, o_service, true, nullptr},
-    {0, "sctp-service", false, o_service, true, "is refused: xlb balances TCP and UDP only"},
-    {'f', "fwmark-service", false, o_service, true,
-     "is refused by the XDP data path: firewall marks do not exist yet at XDP time (use --backend ipvs once "
-     "available)"},
+    {0, "sctp-service", false, o_service, true, nullptr},
+    {'f', "fwmark-service", false, o_service, true, nullptr},
     {'s', "scheduler", false, o_scheduler, true, nullptr},
     {'p', "persistent", false, o_persistent, false, nullptr}, /* optional value: see parse() */
     {'M', "netmask", false, o_netmask, true, nullptr},
@@ -151,6 +149,30 @@ std::optional<unsigned long> parse_number(const std::string& s, unsigned long mi
         return std::nullopt;
     }
     return n;
+}
+
+// getservbyname()'s name for the protocol.
+std::string_view protocol_key(protocol p) {
+    switch (p) {
+    case protocol::udp:
+        return "udp";
+    case protocol::sctp:
+        return "sctp";
+    case protocol::tcp:
+        break;
+    }
+    return "tcp";
+}
+
+// parse_fwmark(): strtol's number, 1 to UINT_MAX.
+std::optional<uint32_t> parse_fwmark(const std::string& s) {
+    errno = 0;
+    char* end = nullptr;
+    long l = std::strtol(s.c_str(), &end, 10);
+    if (*end != '\0' || end == s.c_str() || errno == ERANGE || l <= 0 || static_cast<unsigned long>(l) > UINT_MAX) {
+        return std::nullopt;
+    }
+    return static_cast<uint32_t>(l);
 }
 
 bool all_digits(const std::string& s) {
@@ -220,7 +242,7 @@ std::optional<endpoint> resolve_endpoint(const std::string& arg, std::optional<p
             servent se{};
             servent* found = nullptr;
             char buf[1024];
-            getservbyname_r(port.c_str(), *proto == protocol::udp ? "udp" : "tcp", &se, buf, sizeof(buf), &found);
+            getservbyname_r(port.c_str(), std::string(protocol_key(*proto)).c_str(), &se, buf, sizeof(buf), &found);
             if (!found) {
                 return std::nullopt;
             }
@@ -289,8 +311,14 @@ struct parser {
 
     std::optional<usage_error> set_option(int o) {
         if (o == o_ipv6) {
-            // ipvsadm's message carries a newline of its own.
-            return usage_error{"-6 used before -f\n", 2};
+            if (!cmd.service || !cmd.service->is_fwmark()) {
+                // ipvsadm's message carries a newline of its own.
+                return usage_error{"-6 used before -f\n", 2};
+            }
+            // The mark is IPv6's; the granularity goes back to /128.
+            cmd.service->vip = endpoint{ip_address(family::inet6, {}), 0};
+            cmd.netmask = 128;
+            return std::nullopt;
         }
         if (o < 0) {
             return std::nullopt;
@@ -320,11 +348,23 @@ struct parser {
         }
         switch (s.id) {
         case o_service: {
-            auto e = resolve_endpoint(arg, s.short_name == 'u' ? protocol::udp : protocol::tcp);
+            if (s.short_name == 'f') {
+                // A mark, IPv4's until -6; the protocol is unused (ipvsadm sets TCP).
+                auto mark = parse_fwmark(arg);
+                if (!mark) {
+                    return usage_error{fmt::format("invalid fwmark value `{}' specified", arg), 2};
+                }
+                cmd.service = service_key{protocol::tcp, endpoint{}, *mark};
+                break;
+            }
+            const protocol proto = s.short_name == 'u' ? protocol::udp
+                                   : s.short_name == 't' ? protocol::tcp
+                                                         : protocol::sctp;
+            auto e = resolve_endpoint(arg, proto);
             if (!e) {
                 return usage_error{"illegal virtual server address[:port] specified", 2};
             }
-            cmd.service = service_key{s.short_name == 'u' ? protocol::udp : protocol::tcp, *e};
+            cmd.service = service_key{proto, *e};
             if (!e->addr.is_v4()) {
                 cmd.netmask = 128; // parse_service() resets the granularity for IPv6
             }
@@ -724,12 +764,14 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     default: return usage_error{tryhelp(prog), 255};
     }
 
-    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) && p.cmd.service->vip.port == 0 &&
-        !(p.cmd.svc_flags & XLB_IPVS_SVC_F_PERSISTENT)) {
+    // A fwmark service has no port and no protocol of its own.
+    const bool fwmark = p.cmd.service && p.cmd.service->is_fwmark();
+    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) && !fwmark &&
+        p.cmd.service->vip.port == 0 && !(p.cmd.svc_flags & XLB_IPVS_SVC_F_PERSISTENT)) {
         return usage_error{"Zero port specified for non-persistent service", 2};
     }
     if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) &&
-        (p.cmd.svc_flags & XLB_IPVS_SVC_F_ONEPACKET) && p.cmd.service->proto != protocol::udp) {
+        (p.cmd.svc_flags & XLB_IPVS_SVC_F_ONEPACKET) && !fwmark && p.cmd.service->proto != protocol::udp) {
         return usage_error{"One-Packet Scheduling is only for UDP virtual services", 2};
     }
     if (p.cmd.what == op::list) {
@@ -741,8 +783,9 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
         }
     }
     if (p.cmd.dest) {
-        // ipvsadm forces the real server's port to the virtual port for -g and -i.
-        if (p.cmd.fwd == forwarding::dr || p.cmd.fwd == forwarding::tun) {
+        // ipvsadm forces the real server's port to the virtual port for -g
+        // and -i, except for a fwmark service.
+        if (!fwmark && (p.cmd.fwd == forwarding::dr || p.cmd.fwd == forwarding::tun)) {
             p.cmd.dest->port = p.cmd.service->vip.port;
         }
         if (p.cmd.dest->addr.af() != p.cmd.service->vip.addr.af() && p.cmd.fwd != forwarding::tun) {
@@ -889,6 +932,10 @@ std::string kernel_message(op what, const error& e) {
     if (e.code == ERANGE || e.code == EINVAL) {
         return std::strerror(e.code);
     }
+    // What the backend cannot do: its reason says it all.
+    if (e.code == EOPNOTSUPP && !e.context.empty()) {
+        return e.context;
+    }
     return e.message();
 }
 
@@ -901,21 +948,23 @@ bool known_pe(const command& cmd) {
     return cmd.pe_name.empty() || cmd.pe_name == "sip";
 }
 
-// The scheduler an -A/-E asks for, or what ipvsadm answers when the table
-// has none by that name (xlb refuses two that IPVS has).
+// The scheduler an -A/-E asks for, or what ipvsadm answers when IPVS has
+// none by that name. Whether the backend schedules it is the backend's to say.
 std::variant<scheduler, outcome> scheduler_for(const command& cmd) {
     std::string name = cmd.sched_name.empty() ? "wlc" : cmd.sched_name;
-    auto s = parse_scheduler(name);
-    if (s && supported(*s)) {
+    if (auto s = parse_scheduler(name)) {
         return *s;
     }
-    if (s) {
-        return outcome{2, "",
-                       fmt::format("scheduler '{}' is refused by xlb: locality-based schedulers need a "
-                                   "per-destination-address table the data path does not keep\n",
-                                   name)};
-    }
     return outcome{255, "", kernel_message(cmd.what, error{ENOENT, "scheduler"}) + "\n"};
+}
+
+service_config service_of(const command& cmd, scheduler s) {
+    return service_config{*cmd.service, s, cmd.svc_flags, cmd.timeout, cmd.netmask, cmd.pe_name};
+}
+
+dest_config dest_of(const command& cmd) {
+    return dest_config{*cmd.dest,       cmd.fwd,    cmd.weight,   cmd.u_threshold,
+                       cmd.l_threshold, cmd.tunnel, cmd.tun_port, cmd.tun_flags};
 }
 
 } // namespace
@@ -949,7 +998,7 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         if (!known_pe(cmd)) {
             return fail(error{ENOENT, "persistence engine"});
         }
-        service_config cfg{*cmd.service, std::get<scheduler>(s), cmd.svc_flags, cmd.timeout, cmd.netmask, cmd.pe_name};
+        auto cfg = service_of(cmd, std::get<scheduler>(s));
         auto r = cmd.what == op::add_service ? dp.add_service(cfg) : dp.edit_service(cfg);
         if (!r) {
             return fail(r.error());
@@ -968,8 +1017,7 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         return o;
     case op::add_dest:
     case op::edit_dest: {
-        dest_config d{*cmd.dest,  cmd.fwd,     cmd.weight,   cmd.u_threshold,
-                      cmd.l_threshold, cmd.tunnel, cmd.tun_port, cmd.tun_flags};
+        auto d = dest_of(cmd);
         auto r = cmd.what == op::add_dest ? dp.add_dest(*cmd.service, d) : dp.edit_dest(*cmd.service, d);
         if (!r) {
             return fail(r.error());
@@ -1051,10 +1099,11 @@ namespace {
 using table_model = std::map<service_key, std::set<endpoint>>;
 
 // The error the table would give for cmd, or nothing; updates the model.
-std::optional<outcome> simulate(const command& cmd, table_model& model) {
+std::optional<outcome> simulate(const command& cmd, table_model& model, const capabilities& caps) {
     auto refuse = [&](int code, int exit_code = 255) {
         return outcome{exit_code, "", kernel_message(cmd.what, error{code, ""}) + "\n"};
     };
+    auto refuse_with = [&](const error& e) { return outcome{255, "", kernel_message(cmd.what, e) + "\n"}; };
     auto svc = cmd.service ? model.find(*cmd.service) : model.end();
     switch (cmd.what) {
     case op::add_service:
@@ -1071,6 +1120,9 @@ std::optional<outcome> simulate(const command& cmd, table_model& model) {
         }
         if (cmd.what == op::edit_service && svc == model.end()) {
             return refuse(ESRCH);
+        }
+        if (auto r = caps.check(service_of(cmd, std::get<scheduler>(s))); !r) {
+            return refuse_with(r.error());
         }
         model[*cmd.service];
         return std::nullopt;
@@ -1089,6 +1141,11 @@ std::optional<outcome> simulate(const command& cmd, table_model& model) {
     case op::del_dest: {
         if (svc == model.end()) {
             return refuse(ESRCH);
+        }
+        if (cmd.what != op::del_dest) {
+            if (auto r = caps.check(dest_of(cmd)); !r) {
+                return refuse_with(r.error());
+            }
         }
         bool has = svc->second.contains(*cmd.dest);
         if (cmd.what == op::add_dest && has) {
@@ -1191,7 +1248,7 @@ outcome apply_script(const std::vector<script_line>& script, dataplane& dp, cons
         }
     }
     for (const auto& l : script) {
-        if (auto bad = simulate(l.cmd, model)) {
+        if (auto bad = simulate(l.cmd, model, dp.caps())) {
             bad->err += fmt::format("xlbctl: -R: line {}: nothing was restored\n", l.line);
             return *bad;
         }
