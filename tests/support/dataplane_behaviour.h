@@ -44,6 +44,8 @@ struct behaviour_backend {
     std::function<std::string()> missing = [] { return std::string(); };
 };
 
+inline void PrintTo(const behaviour_backend& b, std::ostream* os) { *os << b.name; }
+
 inline std::string behaviour_backend_name(const ::testing::TestParamInfo<behaviour_backend>& p) {
     return p.param.name;
 }

@@ -1,12 +1,13 @@
 #pragma once
-// checked_dataplane: a backend with its capabilities enforced in front of
-// it. Every add or edit of a change set is checked against inner.caps()
-// before the set reaches inner, so what the backend cannot do comes back
-// EOPNOTSUPP with the reason and nothing is written.
+// checked_dataplane: a backend with IPVS's value checks and its own
+// capabilities enforced in front of it (ipvs_checks.h). Every add or edit
+// of a change set is checked before the set reaches inner, so what IPVS
+// would refuse, or the backend cannot do (EOPNOTSUPP with the reason), is
+// refused with nothing written.
 //
-// Interim: the XDP backend's apply() does not check its capabilities yet
-// (its table is being rebuilt on memory_dataplane, which does). Private to
-// libxlb: open_dataplane() is its only user.
+// Interim: the XDP backend's apply() makes neither check yet (its table is
+// being rebuilt on memory_dataplane, which makes both). Private to libxlb:
+// open_dataplane() is its only user.
 
 #include <xlb/dataplane/dataplane.h>
 

@@ -73,7 +73,6 @@ private:
     [[nodiscard]] result<> do_add_dest(table& t, const service_key& k, const dest_config& d) const;
     [[nodiscard]] result<> do_edit_dest(table& t, const service_key& k, const dest_config& d) const;
     [[nodiscard]] result<> do_del_dest(table& t, const service_key& k, const endpoint& a) const;
-    [[nodiscard]] result<> check_service(const service_config& s) const;
 
     capabilities _caps;
     memory_limits _limits;
