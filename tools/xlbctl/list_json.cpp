@@ -72,10 +72,11 @@ json::value tunnel_value(const xlb::dest_config& d) {
         return nullptr;
     }
     const bool gue = d.tunnel == xlb::tun_type::gue;
+    const bool gre = d.tunnel == xlb::tun_type::gre;
     const char* csum = xlb::ipvsadm::tun_checksum_name(d.tun_flags);
-    return json::object{{"type", gue ? "gue" : "ipip"},
+    return json::object{{"type", gue ? "gue" : gre ? "gre" : "ipip"},
                         {"port", gue ? json::value(d.tun_port) : json::value(nullptr)},
-                        {"checksum", gue ? json::value(csum) : json::value(nullptr)}};
+                        {"checksum", gue || gre ? json::value(csum) : json::value(nullptr)}};
 }
 
 json::object dest_object(const xlb::dest_state& d) {

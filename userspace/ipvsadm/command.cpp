@@ -396,7 +396,7 @@ struct parser {
             } else if (arg == "gue") {
                 cmd.tunnel = tun_type::gue;
             } else if (arg == "gre") {
-                return usage_error{fmt::format("{}: --tun-type gre is not supported yet: use ipip or gue", prog), 2};
+                cmd.tunnel = tun_type::gre;
             } else {
                 return usage_error{"illegal tunnel type specified", 2};
             }
@@ -516,26 +516,33 @@ struct parser {
     }
 
     // tunnel_types_v_options: with ipip no tunnel option is legal; gue needs
-    // --tun-port and takes at most one of the checksum options.
+    // --tun-port and takes at most one of the checksum options; gre takes
+    // no port and one of --tun-nocsum, --tun-csum.
     std::optional<usage_error> check_tunnel_options() const {
         constexpr int opts[] = {o_tun_port, o_tun_nocsum, o_tun_csum, o_tun_remcsum};
-        const bool gue = cmd.tunnel == tun_type::gue;
-        const char* type = gue ? "gue" : "ipip";
+        //                              tprt nocs csum remc
+        constexpr const char* ipip_row = "xxxx";
+        constexpr const char* gue_row = "+111";
+        constexpr const char* gre_row = "x11x";
+        const char* row = cmd.tunnel == tun_type::gue ? gue_row : cmd.tunnel == tun_type::gre ? gre_row : ipip_row;
+        const char* type = cmd.tunnel == tun_type::gue ? "gue" : cmd.tunnel == tun_type::gre ? "gre" : "ipip";
         int exclusive = -1;
-        for (int o : opts) {
-            bool has = seen & (1ull << o);
-            if (gue && o == o_tun_port && !has) {
-                return usage_error{
-                    fmt::format("You need to supply the '{}' option for the '{}' tunnel type", opt_names[o], type), 2};
-            }
+        for (size_t j = 0; j < std::size(opts); ++j) {
+            const int o = opts[j];
+            const bool has = seen & (1ull << o);
             if (!has) {
+                if (row[j] == '+') {
+                    return usage_error{
+                        fmt::format("You need to supply the '{}' option for the '{}' tunnel type", opt_names[o], type),
+                        2};
+                }
                 continue;
             }
-            if (!gue) {
+            if (row[j] == 'x') {
                 return usage_error{fmt::format("Illegal '{}' option with the '{}' tunnel type", opt_names[o], type),
                                    2};
             }
-            if (o != o_tun_port) {
+            if (row[j] == '1') {
                 if (exclusive >= 0) {
                     return usage_error{fmt::format("The option '{}' conflicts with the '{}' option in the '{}' "
                                                    "tunnel type",
@@ -865,7 +872,7 @@ std::string usage(const std::string& prog) {
         "  --gatewaying   -g                   gatewaying (direct routing) (default)\n"
         "  --ipip         -i                   ipip encapsulation (tunneling)\n"
         "  --masquerading -m                   masquerading (NAT)\n"
-        "  --tun-type      type                one of ipip|gue,\n"
+        "  --tun-type      type                one of ipip|gue|gre,\n"
         "                                      the default tunnel type is ipip.\n"
         "  --tun-port      port                tunnel destination port\n"
         "  --tun-nocsum                        tunnel encapsulation without checksum\n"

@@ -181,16 +181,21 @@ void print_counters(std::string& out, const counters& c, bool exact) {
     out += largenum(c.outbytes, exact);
 }
 
-// fwd_tun_info(): "ipip", "gue:PORT:-c|+c|r+c", or "n/a" for other methods.
+// fwd_tun_info(): "ipip", "gue:PORT:-c|+c|r+c", "gre:-c|+c", or "n/a" for other methods.
 std::string tun_info(const dest_config& d) {
     if (d.fwd != forwarding::tun) {
         return "n/a";
     }
-    if (d.tunnel != tun_type::gue) {
-        return "ipip";
-    }
     const char* csum = (d.tun_flags & XLB_TUN_F_REMCSUM) ? "r+c" : (d.tun_flags & XLB_TUN_F_CSUM) ? "+c" : "-c";
-    return fmt::format("gue:{}:{}", d.tun_port, csum);
+    switch (d.tunnel) {
+    case tun_type::gue:
+        return fmt::format("gue:{}:{}", d.tun_port, csum);
+    case tun_type::gre:
+        return fmt::format("gre:{}", csum);
+    case tun_type::ipip:
+        break;
+    }
+    return "ipip";
 }
 
 void print_rates(std::string& out, const rates& r, bool exact) {
@@ -441,11 +446,19 @@ std::string format_rules(std::vector<service_state> services, bool numeric, bool
             out += fmt::format("-a {} -r {} {} -w {}", svc, name_of(dc.addr, c.key.proto, numeric, names), fwd,
                                dc.weight);
             if (dc.fwd == forwarding::tun) {
-                // print_tunnel_rule(): gue always names its checksum option.
-                out += dc.tunnel == tun_type::gue
-                           ? fmt::format(" --tun-type gue --tun-port {} --tun-{}", dc.tun_port,
-                                         tun_checksum_name(dc.tun_flags))
-                           : std::string(" --tun-type ipip");
+                // print_tunnel_rule(): gue and gre always name their checksum option.
+                switch (dc.tunnel) {
+                case tun_type::gue:
+                    out += fmt::format(" --tun-type gue --tun-port {} --tun-{}", dc.tun_port,
+                                       tun_checksum_name(dc.tun_flags));
+                    break;
+                case tun_type::gre:
+                    out += fmt::format(" --tun-type gre --tun-{}", tun_checksum_name(dc.tun_flags));
+                    break;
+                case tun_type::ipip:
+                    out += " --tun-type ipip";
+                    break;
+                }
             }
             // xlb's addition, after everything ipvsadm prints: ipvsadm -S
             // forgets the thresholds, and a restore should not.
