@@ -308,6 +308,25 @@ TEST_P(dataplane_behaviour, another_family_needs_tunnelling) {
     EXPECT_TRUE(dest_order(k).empty());
 }
 
+TEST_P(dataplane_behaviour, dest_values_are_checked_in_the_kernels_order) {
+    auto k = tcp(vip_a);
+    ASSERT_EQ(code(dp().add_service(svc(vip_a))), 0);
+    // ip_vs_genl_set_cmd()'s family check, then ip_vs_add_dest()'s weight,
+    // thresholds and GUE port.
+    auto d = dest("[fd01::11]:80", -1, forwarding::nat);
+    EXPECT_EQ(code(dp().add_dest(k, d)), EINVAL);
+    d = dest(rs1, -1, forwarding::tun);
+    d.tunnel = tun_type::gue;
+    d.u_threshold = 1;
+    d.l_threshold = 2;
+    EXPECT_EQ(code(dp().add_dest(k, d)), ERANGE) << "the weight first";
+    d.weight = 1;
+    EXPECT_EQ(code(dp().add_dest(k, d)), ERANGE) << "then the thresholds";
+    d.l_threshold = 0;
+    EXPECT_EQ(code(dp().add_dest(k, d)), EINVAL) << "then GUE's port";
+    EXPECT_TRUE(dest_order(k).empty());
+}
+
 TEST_P(dataplane_behaviour, an_ipv6_prefix_length_is_1_to_128) {
     auto c = svc("[2001:db8::1]:80");
     c.flags = XLB_IPVS_SVC_F_PERSISTENT;
@@ -446,9 +465,14 @@ TEST_P(dataplane_behaviour, fwmark_services_unless_the_backend_has_them) {
     v6.netmask = 128;
     EXPECT_EQ(code(dp().add_service(v6)), 0);
     ASSERT_EQ(code(dp().add_dest(c.key, dest("10.1.0.11:0"))), 0);
+    // A mark is found by family and mark alone (__ip_vs_svc_fwm_find()).
+    auto other = c.key;
+    other.proto = protocol::udp;
+    EXPECT_EQ(code(dp().add_dest(other, dest("10.1.0.12:0"))), 0);
     auto t = table();
     ASSERT_EQ(t.size(), 2u);
     EXPECT_EQ(t[0].config.key.fwmark, 7u);
+    EXPECT_EQ(t[0].dests.size(), 2u);
 }
 
 TEST_P(dataplane_behaviour, sctp_unless_the_backend_has_it) {

@@ -18,6 +18,15 @@ std::string service_name(const service_key& k) {
     return fmt::format("service {} {}", to_string(k.proto), k.vip.to_string());
 }
 
+// IPVS finds a fwmark service by its family and mark alone
+// (__ip_vs_svc_fwm_find()): the protocol, address and port play no part.
+service_key canonical(const service_key& k) {
+    if (!k.is_fwmark()) {
+        return k;
+    }
+    return service_key{protocol::tcp, endpoint{ip_address(k.vip.addr.af(), {}), 0}, k.fwmark};
+}
+
 std::vector<dest_state>::iterator find_dest(std::vector<dest_state>& dests, const endpoint& addr) {
     // ip_vs_lookup_dest(): by family, address and port.
     return std::find_if(dests.begin(), dests.end(), [&](const dest_state& d) { return d.config.addr == addr; });
@@ -59,6 +68,7 @@ void memory_dataplane::assign(std::vector<service_state> services, timeouts t) {
     fresh.times = t;
     for (auto& s : services) {
         fresh.ndests += s.dests.size();
+        s.config.key = canonical(s.config.key);
         auto key = s.config.key;
         fresh.services.insert_or_assign(key, entry{fresh.next_seq++, std::move(s)});
     }
@@ -92,11 +102,13 @@ result<std::vector<service_state>> memory_dataplane::list() const {
 }
 
 const service_state* memory_dataplane::find(const service_key& key) const noexcept {
-    auto it = _table.services.find(key);
+    auto it = _table.services.find(canonical(key));
     return it == _table.services.end() ? nullptr : &it->second.state;
 }
 
-result<> memory_dataplane::step(table& t, const change& c) const {
+result<> memory_dataplane::step(table& t, const change& given) const {
+    change c = given;
+    c.service.key = canonical(given.service.key);
     const auto& key = c.service.key;
     switch (c.what) {
     case change::kind::clear:

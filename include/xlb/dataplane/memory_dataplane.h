@@ -6,7 +6,9 @@
 // on a copy, and keeps the copy only if every change passed.
 //
 // Order: services in the order they were added (an edit keeps the place);
-// dests newest first, as IPVS lists them (an edit keeps the place).
+// dests newest first, as IPVS lists them (an edit keeps the place). A
+// fwmark service is found by family and mark alone, and kept with the
+// protocol ipvsadm gives it (TCP) and no address or port.
 
 #include <xlb/dataplane/dataplane.h>
 
