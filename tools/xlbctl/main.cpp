@@ -26,18 +26,22 @@ namespace {
 using xlbctl::cli_error;
 using xlbctl::globals;
 
-// The backend --backend / $XLB_BACKEND names, through the factory. A backend
-// that is not available here is a usage error (exit 2), as before.
-std::unique_ptr<xlb::dataplane> open_or_die(const globals& g) {
+// The backend --backend / $XLB_BACKEND names, through the factory.
+xlb::result<std::unique_ptr<xlb::dataplane>> open_backend(const globals& g) {
     xlb::open_options opts;
     opts.pin_dir = g.pin_dir;
     auto dp = xlb::open_dataplane(g.backend, opts);
+    // A backend that is not available here is a usage error (exit 2), as before.
+    if (!dp && dp.error().code == EOPNOTSUPP) {
+        throw cli_error(fmt::format("xlbctl: --backend {} is not available yet: {}", g.backend, dp.error().context),
+                        2);
+    }
+    return dp;
+}
+
+std::unique_ptr<xlb::dataplane> open_or_die(const globals& g) {
+    auto dp = open_backend(g);
     if (!dp) {
-        if (dp.error().code == EOPNOTSUPP || dp.error().code == EINVAL) {
-            throw cli_error(fmt::format("xlbctl: --backend {} is not available yet: {}", g.backend,
-                                        dp.error().context),
-                            2);
-        }
         throw cli_error(fmt::format("xlbctl: {}", dp.error().message()), 255);
     }
     return std::move(*dp);
@@ -48,15 +52,8 @@ int cmd_status(const globals& g, const std::vector<std::string>& args) {
         throw cli_error(fmt::format("xlbctl status: unexpected argument '{}' (usage: xlbctl [--json] status)", args[0]),
                         2);
     }
-    xlb::open_options opts;
-    opts.pin_dir = g.pin_dir;
-    auto dp = xlb::open_dataplane(g.backend, opts);
+    auto dp = open_backend(g);
     if (!dp) {
-        if (dp.error().code == EOPNOTSUPP || dp.error().code == EINVAL) {
-            throw cli_error(fmt::format("xlbctl: --backend {} is not available yet: {}", g.backend,
-                                        dp.error().context),
-                            2);
-        }
         throw cli_error(fmt::format("xlbctl status: backend {} has no data path: {}", g.backend,
                                     dp.error().message()),
                         255);
