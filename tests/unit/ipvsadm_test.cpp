@@ -5,6 +5,7 @@
 #include "support/golden.h"
 
 #include <xlb/dataplane/memory_dataplane.h>
+#include <xlb/dataplane/xdp/capabilities.h>
 #include <xlb/ipvsadm/command.h>
 #include <xlb/ipvsadm/format.h>
 
@@ -706,4 +707,23 @@ TEST(ipvsadm_golden, fwmark_sctp_and_gre_through_the_memory_backend) {
         ++sections;
     }
     EXPECT_EQ(sections, golden.size());
+}
+
+// -R checks every line against the backend's capabilities before it changes
+// anything: a fwmark line refused by the XDP backend restores nothing.
+TEST(ipvsadm_restore, what_the_backend_cannot_do_restores_nothing) {
+    memory_dataplane dp(xdp::xdp_capabilities(128, 128), memory_limits{});
+    std::istringstream in("-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.1.0.11 -g\n-A -f 7 -s rr\n");
+    auto script = parse_script(in, "xlbctl");
+    ASSERT_TRUE(std::holds_alternative<std::vector<script_line>>(script));
+    auto o = apply_script(std::get<std::vector<script_line>>(script), dp, numeric_only);
+    EXPECT_EQ(o.exit_code, 255);
+    EXPECT_EQ(o.err, "fwmark services (-f) need netfilter marks, which do not exist at XDP time; use --backend ipvs\n"
+                     "xlbctl: -R: line 3: nothing was restored\n");
+    EXPECT_TRUE(dp.list()->empty());
+    // The same script on a backend with fwmark services.
+    memory_dataplane all;
+    o = apply_script(std::get<std::vector<script_line>>(script), all, numeric_only);
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    EXPECT_EQ(all.list()->size(), 2u);
 }
