@@ -370,13 +370,19 @@ TEST_F(xlbctl_cli, bad_input_is_refused_with_a_reason) {
         {"frobnicate", 2, "unknown command 'frobnicate'"},
         {"--json -A -t 10.0.0.1:80 -s rr", 2, "--json works only with `xlbctl status`"},
         {"--backend ipvs -L -n", 2, "not available yet"},
-        {"-A -t 10.0.0.1:80 -s lblc", 2, "scheduler 'lblc' is refused"},
+        // The backend refuses what it cannot do, with its reason (EOPNOTSUPP).
+        {"-A -t 10.0.0.1:80 -s lblc", 255, "scheduler 'lblc' is refused by the xdp backend: locality-based"},
+        {"-A -f 7 -s rr", 255, "fwmark services (-f) need netfilter marks, which do not exist at XDP time; use "
+                                "--backend ipvs"},
+        {"-A --sctp-service 10.0.0.1:80 -s rr", 255, "SCTP services are not balanced by the xdp backend"},
+        {"--backend nosuch -L -n", 2, "--backend is xdp, ipvs or auto"},
         {"-A -t 10.0.0.1:80 -s rr -o", 2, "One-Packet Scheduling is only for UDP virtual services"},
         {"-A -t 10.0.0.1:80 -s rr -b sh-port", 2, "incompatible scheduler flag `sh-port'"},
         {"-A -t 10.0.0.1:80 -s sh -b bogus", 2, "invalid scheduler flag `bogus'"},
         {"-A -t 10.0.0.1:80 -s rr -p 0", 2, "invalid timeout value `0'"},
         {"-A -t 10.0.0.1:80 -s rr -p -M 300.0.0.0", 2, "illegal virtual server persistent mask"},
-        {"-a -t 10.0.0.1:80 -r 10.0.0.2 -x 5 -y 9", 255, "Numerical result out of range"},
+        // IPVS looks the service up before it checks the thresholds.
+        {"-a -t 10.0.0.1:80 -r 10.0.0.2 -x 5 -y 9", 255, "Service not defined"},
         {"-Q", 255, "Try `xlbctl -h'"},
         {"resolve --now", 2, "usage: xlbctl resolve"},
         {"--set 1 2", 2, "requires 3 timeout values"},

@@ -26,23 +26,6 @@ namespace {
 // Tunnel real servers need routes: the lab has 10.1.0.0/24 and fd01::/64.
 [[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(false));
 
-// Each line less a trailing " -x N" or " -x N -y M" (-S only ever ends so).
-std::string strip_thresholds(const std::string& text) {
-    std::istringstream in(text);
-    std::string out;
-    for (std::string line; std::getline(in, line);) {
-        if (auto x = line.find(" -x "); x != std::string::npos) {
-            auto rest = line.substr(x + 4);
-            bool only_numbers = rest.find_first_not_of("0123456789 -y") == std::string::npos;
-            if (only_numbers) {
-                line.erase(x);
-            }
-        }
-        out += line + "\n";
-    }
-    return out;
-}
-
 // What ipvsadm-golden records for one command: stdout and stderr, then
 // rc=N when it failed. The program is called "ipvsadm" in messages.
 // xlb's other addition, documented: a warning line on stderr for an

@@ -27,4 +27,20 @@ std::string golden_message(const std::string& section) {
     return text.substr(0, text.find("rc="));
 }
 
+std::string strip_thresholds(const std::string& text) {
+    std::istringstream in(text);
+    std::string out;
+    for (std::string line; std::getline(in, line);) {
+        if (auto x = line.find(" -x "); x != std::string::npos) {
+            auto rest = line.substr(x + 4);
+            bool only_numbers = rest.find_first_not_of("0123456789 -y") == std::string::npos;
+            if (only_numbers) {
+                line.erase(x);
+            }
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
 } // namespace xlb::test

@@ -152,9 +152,11 @@ for o in -A -E -D -C -R -S -a -e -d -L -l -Z -h -v -t -u -f -s -p -M -b -o -r -g
     want[$o]="ipvsadm 1.31"
 done
 
-# d) xlbctl's global options, subcommands and their options (tools/xlbctl/main.cpp).
+# d) xlbctl's global options, subcommands and their options (tools/xlbctl/main.cpp,
+#    the XDP subcommands' in xdp_commands.cpp).
 main_cpp=$source_dir/tools/xlbctl/main.cpp
-for o in $(grep -oE '"--[a-z][-a-z]*' "$main_cpp" | tr -d '"' | sort -u); do
+xdp_cpp=$source_dir/tools/xlbctl/xdp_commands.cpp
+for o in $(grep -ohE '"--[a-z][-a-z]*' "$main_cpp" "$xdp_cpp" | tr -d '"' | sort -u); do
     want[$o]="main.cpp"
 done
 for sub in $(grep -oE 'sub == "[a-z]+"' "$main_cpp" | grep -oE '"[a-z]+"' | tr -d '"'); do
@@ -172,7 +174,7 @@ done
 for f in $(grep -oE 'flag == "[a-z0-9-]+"' "$source_dir/userspace/ipvsadm/command.cpp" | grep -oE '"[^"]+"' | tr -d '"'); do
     want[$f]="scheduler flag"
 done
-for v in ipip gue native generic xdp ipvs auto; do
+for v in ipip gue gre native generic xdp ipvs auto; do
     want[$v]="option value"
 done
 
@@ -250,7 +252,7 @@ complete_check() {
 complete_check "wlc wrr" xlbctl -A -t 10.0.0.1:80 -s w
 complete_check "rr wrr lc wlc sed nq fo ovf twos sh dh mh" xlbctl -E -t 10.0.0.1:80 --scheduler ''
 complete_check "gue" xlbctl -a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type g
-complete_check "ipip gue" xlbctl -a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type ''
+complete_check "ipip gue gre" xlbctl -a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type ''
 complete_check "gue" xlbctl -a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type = g
 complete_check "sh-port,sh-fallback" xlbctl -A -t 10.0.0.1:80 -s sh -b sh-port,sh-f
 complete_check "load attach detach unload status resolve" xlbctl ''

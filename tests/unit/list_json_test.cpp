@@ -4,6 +4,7 @@
 
 #include "list_json.h"
 
+#include <xlb/dataplane/memory_dataplane.h>
 #include <xlb/dataplane/xdp_dataplane.h>
 #include <xlb/ipvsadm/command.h>
 
@@ -259,3 +260,46 @@ TEST(list_json, only_listings_take_json) {
 }
 
 } // namespace
+
+// A fwmark service has a mark and a family, no protocol, address or port;
+// SCTP is named; a GRE dest names its checksum.
+TEST(list_json, fwmark_sctp_and_gre) {
+    service_state fwm;
+    fwm.config.key = {protocol::tcp, endpoint{ip_address(family::inet6, {}), 0}, 9};
+    fwm.config.sched = scheduler::rr;
+    fwm.config.netmask = 128;
+    service_state sctp;
+    sctp.config.key = {protocol::sctp, ep("10.0.0.9:3868")};
+    dest_state gre;
+    gre.config = {ep("10.0.0.12:3868"), forwarding::tun, 1, 0, 0, tun_type::gre, 0, XLB_TUN_F_CSUM};
+    sctp.dests = {gre};
+    auto o = parse_one_line(xlbctl::services_json({fwm, sctp}, true, 4096, {}));
+    const auto& svcs = o.at("services").as_array();
+    ASSERT_EQ(svcs.size(), 2u);
+    const auto& s = svcs[0].as_object();
+    EXPECT_EQ(s.at("protocol").as_string(), "sctp");
+    EXPECT_TRUE(s.at("fwmark").is_null());
+    EXPECT_EQ(s.at("dests").as_array()[0].at("tunnel"),
+              (json::object{{"type", "gre"}, {"port", nullptr}, {"checksum", "csum"}}));
+    const auto& f = svcs[1].as_object();
+    EXPECT_TRUE(f.at("protocol").is_null());
+    EXPECT_EQ(u64(f.at("fwmark")), 9u);
+    EXPECT_EQ(f.at("family").as_string(), "ipv6");
+    EXPECT_TRUE(f.at("address").is_null());
+    EXPECT_TRUE(f.at("port").is_null());
+}
+
+// execute_json() over any backend: one without verdict counters lists none.
+TEST(list_json, a_backend_without_verdict_counters) {
+    memory_dataplane dp;
+    service_config c;
+    c.key = {protocol::udp, ep("10.0.0.1:53")};
+    ASSERT_TRUE(dp.add_service(c));
+    auto parsed = ipvsadm::parse({"-L", "-n"}, "xlbctl");
+    auto r = xlbctl::execute_json(std::get<ipvsadm::command>(parsed), dp);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto o = parse_one_line(r.out);
+    EXPECT_EQ(o.at("services").as_array().size(), 1u);
+    EXPECT_TRUE(o.at("verdicts").at("reasons").as_array().empty());
+    EXPECT_EQ(u64(o.at("conn_table_size")), 4096u);
+}

@@ -4,8 +4,8 @@
 # Self-contained: it needs bash only, not the bash-completion package's helpers.
 # Covers the global options, the xlb subcommands, ipvsadm's grammar, schedulers
 # after -s, scheduler flags after -b, tunnel types, interfaces after
-# attach/detach, and the table's services after -t/-u (read with `xlbctl -S -n`,
-# silently nothing when that fails).
+# attach/detach, and the table's services after -t/-u/--sctp-service (read
+# with `xlbctl -S -n`, silently nothing when that fails).
 
 _xlbctl_global_opts='--pin-dir --backend --json --lock-wait'
 _xlbctl_subcommands='load attach detach unload status resolve'
@@ -13,7 +13,7 @@ _xlbctl_commands='-A --add-service -E --edit-service -D --delete-service -C --cl
     -R --restore -S --save -a --add-server -e --edit-server -d --delete-server
     -L --list -l -Z --zero --set -h --help -v --version
     --start-daemon --stop-daemon'
-_xlbctl_options='-t --tcp-service -u --udp-service -f --fwmark-service --sctp-service
+_xlbctl_options='-t --tcp-service -u --udp-service -f --fwmark-service --sctp-service -6 --ipv6
     -s --scheduler -p --persistent -M --netmask -b --sched-flags -o --ops --pe
     -r --real-server -g --gatewaying -i --ipip -m --masquerading -w --weight
     -x --u-threshold -y --l-threshold
@@ -134,7 +134,7 @@ _xlbctl() {
         return 0
         ;;
     --tun-type)
-        _xlbctl_reply -W 'ipip gue' -- "$cur"
+        _xlbctl_reply -W 'ipip gue gre' -- "$cur"
         return 0
         ;;
     --pe)
@@ -145,9 +145,10 @@ _xlbctl() {
         _xlbctl_reply -W 'native generic' -- "$cur"
         return 0
         ;;
-    -t | --tcp-service | -u | --udp-service)
+    -t | --tcp-service | -u | --udp-service | --sctp-service)
         local proto=-t
         [[ $prev == -u || $prev == --udp-service ]] && proto=-u
+        [[ $prev == --sctp-service ]] && proto=--sctp-service
         local svcs
         svcs=$(_xlbctl_services "$proto" "$xlbctl" "${globals[@]}")
         _xlbctl_reply -W "$svcs" -- "$cur"
@@ -159,7 +160,7 @@ _xlbctl() {
         return 0
         ;;
     -r | --real-server | -M | --netmask | -w | --weight | -x | --u-threshold | \
-        -y | --l-threshold | --tun-port | -f | --fwmark-service | --sctp-service | \
+        -y | --l-threshold | --tun-port | -f | --fwmark-service | \
         --max-services | --max-dests | --max-flows | --mh-size)
         return 0
         ;;

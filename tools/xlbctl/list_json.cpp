@@ -1,6 +1,6 @@
 #include "list_json.h"
 
-#include <xlb/dataplane/xdp_dataplane.h>
+#include <xlb/dataplane/dataplane.h>
 #include <xlb/ipvsadm/format.h>
 
 #include <boost/json.hpp>
@@ -16,7 +16,17 @@ namespace {
 namespace json = boost::json;
 
 std::string_view protocol_name(xlb::protocol p) {
-    return p == xlb::protocol::udp ? "udp" : "tcp";
+    switch (p) {
+    case xlb::protocol::udp: return "udp";
+    case xlb::protocol::sctp: return "sctp";
+    case xlb::protocol::tcp: break;
+    }
+    return "tcp";
+}
+
+// A fwmark service has a mark and a family, no protocol, address or port.
+uint32_t fwmark_of(const xlb::service_state& s) {
+    return s.config.key.fwmark ? s.config.key.fwmark : s.fwmark;
 }
 
 std::string_view family_name(const xlb::ip_address& a) {
@@ -62,10 +72,11 @@ json::value tunnel_value(const xlb::dest_config& d) {
         return nullptr;
     }
     const bool gue = d.tunnel == xlb::tun_type::gue;
+    const bool gre = d.tunnel == xlb::tun_type::gre;
     const char* csum = xlb::ipvsadm::tun_checksum_name(d.tun_flags);
-    return json::object{{"type", gue ? "gue" : "ipip"},
+    return json::object{{"type", gue ? "gue" : gre ? "gre" : "ipip"},
                         {"port", gue ? json::value(d.tun_port) : json::value(nullptr)},
-                        {"checksum", gue ? json::value(csum) : json::value(nullptr)}};
+                        {"checksum", gue || gre ? json::value(csum) : json::value(nullptr)}};
 }
 
 json::object dest_object(const xlb::dest_state& d) {
@@ -92,10 +103,12 @@ json::object service_object(const xlb::service_state& s) {
     for (const auto& d : s.dests) {
         dests.push_back(dest_object(d));
     }
-    return {{"protocol", protocol_name(c.key.proto)},
+    const uint32_t mark = fwmark_of(s);
+    return {{"protocol", mark ? json::value(nullptr) : json::value(protocol_name(c.key.proto))},
+            {"fwmark", mark ? json::value(mark) : json::value(nullptr)},
             {"family", family_name(c.key.vip.addr)},
-            {"address", c.key.vip.addr.to_string()},
-            {"port", c.key.vip.port},
+            {"address", mark ? json::value(nullptr) : json::value(c.key.vip.addr.to_string())},
+            {"port", mark ? json::value(nullptr) : json::value(c.key.vip.port)},
             {"scheduler", xlb::to_string(c.sched)},
             {"sched_flags", sched_flags(c)},
             {"persistent", c.persistent()},
@@ -209,7 +222,7 @@ std::optional<std::string> json_refusal(const xlb::ipvsadm::command& cmd) {
                        what);
 }
 
-xlb::ipvsadm::outcome execute_json(const xlb::ipvsadm::command& cmd, const xlb::xdp_dataplane& dp) {
+xlb::ipvsadm::outcome execute_json(const xlb::ipvsadm::command& cmd, const xlb::dataplane& dp) {
     if (cmd.list_timeouts) {
         auto t = dp.get_timeouts();
         if (!t) {
@@ -244,12 +257,16 @@ xlb::ipvsadm::outcome execute_json(const xlb::ipvsadm::command& cmd, const xlb::
     } else {
         shown = std::move(*all);
     }
-    auto reasons = dp.reasons();
-    if (!reasons) {
-        return failed(reasons.error());
+    // A backend without verdict counters lists none.
+    std::vector<xlb::reason_report> reasons;
+    if (dp.caps().verdict_counters) {
+        auto r = dp.verdicts();
+        if (!r) {
+            return failed(r.error());
+        }
+        reasons = std::move(*r);
     }
-    return {0, services_json(std::move(shown), cmd.list.sort, dp.conn_table_size(), xlb::reason_reports(*reasons)),
-            ""};
+    return {0, services_json(std::move(shown), cmd.list.sort, dp.conn_table_size(), reasons), ""};
 }
 
 } // namespace xlbctl

@@ -15,10 +15,6 @@
 #include <string>
 #include <vector>
 
-namespace xlb {
-class xdp_dataplane;
-}
-
 namespace xlbctl {
 
 inline constexpr int list_schema = 1;
@@ -43,6 +39,6 @@ std::optional<std::string> json_refusal(const xlb::ipvsadm::command& cmd);
 // Runs a listing command (json_refusal() gave nothing) and renders it as
 // JSON. Errors keep ipvsadm's messages and exit codes, with nothing on
 // stdout.
-xlb::ipvsadm::outcome execute_json(const xlb::ipvsadm::command& cmd, const xlb::xdp_dataplane& dp);
+xlb::ipvsadm::outcome execute_json(const xlb::ipvsadm::command& cmd, const xlb::dataplane& dp);
 
 } // namespace xlbctl

@@ -1,6 +1,6 @@
 #pragma once
 // Rendering of `xlbctl status`: text for people, JSON (schema 1, README.md)
-// for programs. The data comes from xdp_dataplane::report().
+// for programs. The data comes from the backend's dataplane::report().
 
 #include <xlb/dataplane/status.h>
 

@@ -1,4 +1,7 @@
 #include <xlb/dataplane/dataplane.h>
+#include <xlb/dataplane/memory_dataplane.h>
+#include <xlb/dataplane/xdp_dataplane.h>
+
 
 #include <algorithm>
 
@@ -104,8 +107,45 @@ result<status_report> dataplane::report() const {
     return make_error(EOPNOTSUPP, "the {} backend has no status report", caps().backend);
 }
 
-result<std::unique_ptr<dataplane>> open_dataplane(std::string_view backend, const open_options&) {
-    return make_error(EOPNOTSUPP, "backend {} is not available yet", backend);
+namespace {
+
+result<std::unique_ptr<dataplane>> open_xdp(const open_options& opts) {
+    auto dp = xdp_dataplane::open(resolve_pin_dir(opts.pin_dir));
+    if (!dp) {
+        return dp.error();
+    }
+    if (opts.lock_wait) {
+        dp->set_lock_wait(*opts.lock_wait);
+    }
+    // The XDP backend checks every change set against memory_dataplane itself.
+    return std::make_unique<xdp_dataplane>(std::move(*dp));
+}
+
+error ipvs_missing() { return make_error(EOPNOTSUPP, "the ipvs backend is not built yet"); }
+
+} // namespace
+
+result<std::unique_ptr<dataplane>> open_dataplane(std::string_view backend, const open_options& opts) {
+    if (backend == "xdp") {
+        return open_xdp(opts);
+    }
+    if (backend == "memory") {
+        return std::make_unique<memory_dataplane>();
+    }
+    if (backend == "ipvs") {
+        return ipvs_missing();
+    }
+    if (backend == "auto") {
+        // The XDP data path where it is loaded, else kernel IPVS.
+        auto xdp = open_xdp(opts);
+        if (xdp || xdp.error().code != ENOENT) {
+            return xdp;
+        }
+        auto e = ipvs_missing();
+        e.context = fmt::format("no XDP data path ({}), and {}", xdp.error().context, e.context);
+        return e;
+    }
+    return make_error(EINVAL, "unknown backend '{}' (xdp, ipvs, memory or auto)", backend);
 }
 
 } // namespace xlb

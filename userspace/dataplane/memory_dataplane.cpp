@@ -1,6 +1,8 @@
 #include <xlb/dataplane/memory_dataplane.h>
 #include <xlb/model/validate.h>
 
+#include "ipvs_checks.h"
+
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -16,8 +18,14 @@ std::string service_name(const service_key& k) {
     return fmt::format("service {} {}", to_string(k.proto), k.vip.to_string());
 }
 
-// The persistence engines IPVS has (ip_vs_pe_getbyname()): only sip.
-bool ipvs_knows_pe(const std::string& name) { return name.empty() || name == "sip"; }
+// IPVS finds a fwmark service by its family and mark alone
+// (__ip_vs_svc_fwm_find()): the protocol, address and port play no part.
+service_key canonical(const service_key& k) {
+    if (!k.is_fwmark()) {
+        return k;
+    }
+    return service_key{protocol::tcp, endpoint{ip_address(k.vip.addr.af(), {}), 0}, k.fwmark};
+}
 
 std::vector<dest_state>::iterator find_dest(std::vector<dest_state>& dests, const endpoint& addr) {
     // ip_vs_lookup_dest(): by family, address and port.
@@ -60,6 +68,7 @@ void memory_dataplane::assign(std::vector<service_state> services, timeouts t) {
     fresh.times = t;
     for (auto& s : services) {
         fresh.ndests += s.dests.size();
+        s.config.key = canonical(s.config.key);
         auto key = s.config.key;
         fresh.services.insert_or_assign(key, entry{fresh.next_seq++, std::move(s)});
     }
@@ -93,11 +102,13 @@ result<std::vector<service_state>> memory_dataplane::list() const {
 }
 
 const service_state* memory_dataplane::find(const service_key& key) const noexcept {
-    auto it = _table.services.find(key);
+    auto it = _table.services.find(canonical(key));
     return it == _table.services.end() ? nullptr : &it->second.state;
 }
 
-result<> memory_dataplane::step(table& t, const change& c) const {
+result<> memory_dataplane::step(table& t, const change& given) const {
+    change c = given;
+    c.service.key = canonical(given.service.key);
     const auto& key = c.service.key;
     switch (c.what) {
     case change::kind::clear:
@@ -130,7 +141,7 @@ result<> memory_dataplane::step(table& t, const change& c) const {
         }
         break;
     case change::kind::add_service:
-        return add_service(t, c.service);
+        return do_add_service(t, c.service);
     default:
         break;
     }
@@ -141,17 +152,17 @@ result<> memory_dataplane::step(table& t, const change& c) const {
     }
     switch (c.what) {
     case change::kind::edit_service:
-        return edit_service(t, c.service);
+        return do_edit_service(t, c.service);
     case change::kind::del_service:
         t.ndests -= it->second.state.dests.size();
         t.services.erase(it);
         return {};
     case change::kind::add_dest:
-        return add_dest(t, key, c.dest);
+        return do_add_dest(t, key, c.dest);
     case change::kind::edit_dest:
-        return edit_dest(t, key, c.dest);
+        return do_edit_dest(t, key, c.dest);
     case change::kind::del_dest:
-        return del_dest(t, key, c.dest.addr);
+        return do_del_dest(t, key, c.dest.addr);
     case change::kind::zero:
         // ip_vs_zero_service()
         zero_counters(it->second.state);
@@ -165,26 +176,11 @@ result<> memory_dataplane::step(table& t, const change& c) const {
     return make_error(EINVAL, "unknown change");
 }
 
-// ip_vs_add_service() / ip_vs_edit_service(): the scheduler, the persistence
-// engine, the IPv6 prefix length, in that order.
-result<> memory_dataplane::check_service(const service_config& s) const {
-    if (!ipvs_knows_pe(s.pe_name)) {
-        return make_error(ENOENT, "persistence engine {}", s.pe_name);
-    }
-    if (auto r = _caps.check(s); !r) {
-        return r;
-    }
-    if (!s.key.vip.addr.is_v4() && (s.netmask < 1 || s.netmask > 128)) {
-        return make_error(EINVAL, "IPv6 prefix length {}", s.netmask);
-    }
-    return {};
-}
-
-result<> memory_dataplane::add_service(table& t, const service_config& s) const {
+result<> memory_dataplane::do_add_service(table& t, const service_config& s) const {
     if (t.services.contains(s.key)) {
         return make_error(EEXIST, "{}", service_name(s.key));
     }
-    if (auto r = check_service(s); !r) {
+    if (auto r = check_service_values(s, _caps); !r) {
         return r;
     }
     if (_limits.max_services && t.services.size() >= _limits.max_services) {
@@ -199,9 +195,9 @@ result<> memory_dataplane::add_service(table& t, const service_config& s) const 
     return {};
 }
 
-result<> memory_dataplane::edit_service(table& t, const service_config& s) const {
+result<> memory_dataplane::do_edit_service(table& t, const service_config& s) const {
     auto& st = t.services.at(s.key).state;
-    if (auto r = check_service(s); !r) {
+    if (auto r = check_service_values(s, _caps); !r) {
         return r;
     }
     // A scheduler that holds fewer dests than the service has cannot take it.
@@ -212,35 +208,9 @@ result<> memory_dataplane::edit_service(table& t, const service_config& s) const
     return {};
 }
 
-namespace {
-
-// The checks ip_vs_genl_set_cmd(), then ip_vs_add_dest() / ip_vs_edit_dest(),
-// make of the dest's own values before looking it up.
-result<> check_dest_values(const service_key& key, const dest_config& d) {
-    if (d.addr.addr.af() != key.vip.addr.af() && d.fwd != forwarding::tun) {
-        return make_error(EINVAL, "an IPv{} dest of an IPv{} service needs tunnelling", d.addr.addr.is_v4() ? 4 : 6,
-                          key.vip.addr.is_v4() ? 4 : 6);
-    }
-    if (d.weight < 0) {
-        return make_error(ERANGE, "weight {} below zero", d.weight);
-    }
-    if (d.l_threshold > d.u_threshold) {
-        return make_error(ERANGE, "lower threshold {} above upper threshold {}", d.l_threshold, d.u_threshold);
-    }
-    if (d.tunnel == tun_type::gue && d.tun_port == 0) {
-        return make_error(EINVAL, "a GUE tunnel needs --tun-port");
-    }
-    return {};
-}
-
-} // namespace
-
-result<> memory_dataplane::add_dest(table& t, const service_key& key, const dest_config& d) const {
+result<> memory_dataplane::do_add_dest(table& t, const service_key& key, const dest_config& d) const {
     auto& st = t.services.at(key).state;
-    if (auto r = check_dest_values(key, d); !r) {
-        return r;
-    }
-    if (auto r = _caps.check(d); !r) {
+    if (auto r = check_dest_values(key, d, _caps); !r) {
         return r;
     }
     if (find_dest(st.dests, d.addr) != st.dests.end()) {
@@ -264,12 +234,9 @@ result<> memory_dataplane::add_dest(table& t, const service_key& key, const dest
     return {};
 }
 
-result<> memory_dataplane::edit_dest(table& t, const service_key& key, const dest_config& d) const {
+result<> memory_dataplane::do_edit_dest(table& t, const service_key& key, const dest_config& d) const {
     auto& st = t.services.at(key).state;
-    if (auto r = check_dest_values(key, d); !r) {
-        return r;
-    }
-    if (auto r = _caps.check(d); !r) {
+    if (auto r = check_dest_values(key, d, _caps); !r) {
         return r;
     }
     auto it = find_dest(st.dests, d.addr);
@@ -288,7 +255,7 @@ result<> memory_dataplane::edit_dest(table& t, const service_key& key, const des
     return {};
 }
 
-result<> memory_dataplane::del_dest(table& t, const service_key& key, const endpoint& a) const {
+result<> memory_dataplane::do_del_dest(table& t, const service_key& key, const endpoint& a) const {
     auto& st = t.services.at(key).state;
     auto it = find_dest(st.dests, a);
     if (it == st.dests.end()) {

@@ -30,7 +30,7 @@ enum opt : int {
     o_persistent_conn, o_nosort, o_syncid, o_exact, o_ops, o_pe, o_sched_flags, o_mcast_group, o_mcast_port,
     o_mcast_ttl, o_sync_maxlen, o_tun_info, o_tun_type, o_tun_port, o_tun_nocsum, o_tun_csum, o_tun_remcsum,
     o_count,
-    o_ipv6 = -2 // -6: only meaningful after -f, which xlb refuses; not in the table
+    o_ipv6 = -2 // -6: after -f, the mark is IPv6's; not in the table
 };
 
 constexpr std::array<const char*, o_count> opt_names = {
@@ -102,10 +102,8 @@ constexpr spec specs[] = {
     {'v', "version", true, c_version, false, nullptr},
     {'t', "tcp-service", false, o_service, true, nullptr},
     {'u', "udp-service", false, o_service, true, nullptr},
-    {0, "sctp-service", false, o_service, true, "is refused: xlb balances TCP and UDP only"},
-    {'f', "fwmark-service", false, o_service, true,
-     "is refused by the XDP data path: firewall marks do not exist yet at XDP time (use --backend ipvs once "
-     "available)"},
+    {0, "sctp-service", false, o_service, true, nullptr},
+    {'f', "fwmark-service", false, o_service, true, nullptr},
     {'s', "scheduler", false, o_scheduler, true, nullptr},
     {'p', "persistent", false, o_persistent, false, nullptr}, /* optional value: see parse() */
     {'M', "netmask", false, o_netmask, true, nullptr},
@@ -152,6 +150,30 @@ std::optional<unsigned long> parse_number(const std::string& s, unsigned long mi
         return std::nullopt;
     }
     return n;
+}
+
+// getservbyname()'s name for the protocol.
+std::string_view protocol_key(protocol p) {
+    switch (p) {
+    case protocol::udp:
+        return "udp";
+    case protocol::sctp:
+        return "sctp";
+    case protocol::tcp:
+        break;
+    }
+    return "tcp";
+}
+
+// parse_fwmark(): strtol's number, 1 to UINT_MAX.
+std::optional<uint32_t> parse_fwmark(const std::string& s) {
+    errno = 0;
+    char* end = nullptr;
+    long l = std::strtol(s.c_str(), &end, 10);
+    if (*end != '\0' || end == s.c_str() || errno == ERANGE || l <= 0 || static_cast<unsigned long>(l) > UINT_MAX) {
+        return std::nullopt;
+    }
+    return static_cast<uint32_t>(l);
 }
 
 bool all_digits(const std::string& s) {
@@ -221,7 +243,7 @@ std::optional<endpoint> resolve_endpoint(const std::string& arg, std::optional<p
             servent se{};
             servent* found = nullptr;
             char buf[1024];
-            getservbyname_r(port.c_str(), *proto == protocol::udp ? "udp" : "tcp", &se, buf, sizeof(buf), &found);
+            getservbyname_r(port.c_str(), std::string(protocol_key(*proto)).c_str(), &se, buf, sizeof(buf), &found);
             if (!found) {
                 return std::nullopt;
             }
@@ -290,8 +312,14 @@ struct parser {
 
     std::optional<usage_error> set_option(int o) {
         if (o == o_ipv6) {
-            // ipvsadm's message carries a newline of its own.
-            return usage_error{"-6 used before -f\n", 2};
+            if (!cmd.service || !cmd.service->is_fwmark()) {
+                // ipvsadm's message carries a newline of its own.
+                return usage_error{"-6 used before -f\n", 2};
+            }
+            // The mark is IPv6's; the granularity goes back to /128.
+            cmd.service->vip = endpoint{ip_address(family::inet6, {}), 0};
+            cmd.netmask = 128;
+            return std::nullopt;
         }
         if (o < 0) {
             return std::nullopt;
@@ -321,11 +349,23 @@ struct parser {
         }
         switch (s.id) {
         case o_service: {
-            auto e = resolve_endpoint(arg, s.short_name == 'u' ? protocol::udp : protocol::tcp);
+            if (s.short_name == 'f') {
+                // A mark, IPv4's until -6; the protocol is unused (ipvsadm sets TCP).
+                auto mark = parse_fwmark(arg);
+                if (!mark) {
+                    return usage_error{fmt::format("invalid fwmark value `{}' specified", arg), 2};
+                }
+                cmd.service = service_key{protocol::tcp, endpoint{}, *mark};
+                break;
+            }
+            const protocol proto = s.short_name == 'u' ? protocol::udp
+                                   : s.short_name == 't' ? protocol::tcp
+                                                         : protocol::sctp;
+            auto e = resolve_endpoint(arg, proto);
             if (!e) {
                 return usage_error{"illegal virtual server address[:port] specified", 2};
             }
-            cmd.service = service_key{s.short_name == 'u' ? protocol::udp : protocol::tcp, *e};
+            cmd.service = service_key{proto, *e};
             if (!e->addr.is_v4()) {
                 cmd.netmask = 128; // parse_service() resets the granularity for IPv6
             }
@@ -357,7 +397,7 @@ struct parser {
             } else if (arg == "gue") {
                 cmd.tunnel = tun_type::gue;
             } else if (arg == "gre") {
-                return usage_error{fmt::format("{}: --tun-type gre is not supported yet: use ipip or gue", prog), 2};
+                cmd.tunnel = tun_type::gre;
             } else {
                 return usage_error{"illegal tunnel type specified", 2};
             }
@@ -477,26 +517,33 @@ struct parser {
     }
 
     // tunnel_types_v_options: with ipip no tunnel option is legal; gue needs
-    // --tun-port and takes at most one of the checksum options.
+    // --tun-port and takes at most one of the checksum options; gre takes
+    // no port and one of --tun-nocsum, --tun-csum.
     std::optional<usage_error> check_tunnel_options() const {
         constexpr int opts[] = {o_tun_port, o_tun_nocsum, o_tun_csum, o_tun_remcsum};
-        const bool gue = cmd.tunnel == tun_type::gue;
-        const char* type = gue ? "gue" : "ipip";
+        //                              tprt nocs csum remc
+        constexpr const char* ipip_row = "xxxx";
+        constexpr const char* gue_row = "+111";
+        constexpr const char* gre_row = "x11x";
+        const char* row = cmd.tunnel == tun_type::gue ? gue_row : cmd.tunnel == tun_type::gre ? gre_row : ipip_row;
+        const char* type = cmd.tunnel == tun_type::gue ? "gue" : cmd.tunnel == tun_type::gre ? "gre" : "ipip";
         int exclusive = -1;
-        for (int o : opts) {
-            bool has = seen & (1ull << o);
-            if (gue && o == o_tun_port && !has) {
-                return usage_error{
-                    fmt::format("You need to supply the '{}' option for the '{}' tunnel type", opt_names[o], type), 2};
-            }
+        for (size_t j = 0; j < std::size(opts); ++j) {
+            const int o = opts[j];
+            const bool has = seen & (1ull << o);
             if (!has) {
+                if (row[j] == '+') {
+                    return usage_error{
+                        fmt::format("You need to supply the '{}' option for the '{}' tunnel type", opt_names[o], type),
+                        2};
+                }
                 continue;
             }
-            if (!gue) {
+            if (row[j] == 'x') {
                 return usage_error{fmt::format("Illegal '{}' option with the '{}' tunnel type", opt_names[o], type),
                                    2};
             }
-            if (o != o_tun_port) {
+            if (row[j] == '1') {
                 if (exclusive >= 0) {
                     return usage_error{fmt::format("The option '{}' conflicts with the '{}' option in the '{}' "
                                                    "tunnel type",
@@ -739,12 +786,14 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     default: return usage_error{tryhelp(prog), 255};
     }
 
-    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) && p.cmd.service->vip.port == 0 &&
-        !(p.cmd.svc_flags & XLB_IPVS_SVC_F_PERSISTENT)) {
+    // A fwmark service has no port and no protocol of its own.
+    const bool fwmark = p.cmd.service && p.cmd.service->is_fwmark();
+    if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) && !fwmark &&
+        p.cmd.service->vip.port == 0 && !(p.cmd.svc_flags & XLB_IPVS_SVC_F_PERSISTENT)) {
         return usage_error{"Zero port specified for non-persistent service", 2};
     }
     if ((p.cmd.what == op::add_service || p.cmd.what == op::edit_service) &&
-        (p.cmd.svc_flags & XLB_IPVS_SVC_F_ONEPACKET) && p.cmd.service->proto != protocol::udp) {
+        (p.cmd.svc_flags & XLB_IPVS_SVC_F_ONEPACKET) && !fwmark && p.cmd.service->proto != protocol::udp) {
         return usage_error{"One-Packet Scheduling is only for UDP virtual services", 2};
     }
     if (p.cmd.what == op::list) {
@@ -919,11 +968,12 @@ std::string usage(const std::string& prog) {
         "virtual-service:\n"
         "  --tcp-service|-t  service-address   service-address is host[:port]\n"
         "  --udp-service|-u  service-address   service-address is host[:port]\n"
-        "  --sctp-service    service-address   refused: xlb balances TCP and UDP\n"
-        "  --fwmark-service|-f fwmark          refused by the XDP data path\n\n"
+        "  --sctp-service    service-address   service-address is host[:port] (not with --backend xdp)\n"
+        "  --fwmark-service|-f fwmark          fwmark is an integer greater than zero (not with --backend xdp)\n\n"
         "Options:\n"
-        "  --ipv6         -6                   fwmark entry uses IPv6 (needs -f)\n"
-        "  --scheduler    -s scheduler         one of rr|wrr|lc|wlc|sed|nq|fo|ovf|twos|sh|dh|mh,\n"
+        "  --ipv6         -6                   fwmark entry uses IPv6\n"
+        "  --scheduler    -s scheduler         one of rr|wrr|lc|wlc|sed|nq|fo|ovf|twos|sh|dh|mh|lblc|lblcr\n"
+        "                                      (lblc and lblcr: not with --backend xdp),\n"
         "                                      the default scheduler is wlc.\n"
         "  --pe            engine              alternate persistence engine may be sip,\n"
         "                                      not set by default.\n"
@@ -933,7 +983,7 @@ std::string usage(const std::string& prog) {
         "  --gatewaying   -g                   gatewaying (direct routing) (default)\n"
         "  --ipip         -i                   ipip encapsulation (tunneling)\n"
         "  --masquerading -m                   masquerading (NAT)\n"
-        "  --tun-type      type                one of ipip|gue,\n"
+        "  --tun-type      type                one of ipip|gue|gre,\n"
         "                                      the default tunnel type is ipip.\n"
         "  --tun-port      port                tunnel destination port\n"
         "  --tun-nocsum                        tunnel encapsulation without checksum\n"
@@ -1004,6 +1054,10 @@ std::string kernel_message(op what, const error& e) {
     if (e.code == ERANGE) {
         return std::strerror(e.code);
     }
+    // What the backend cannot do: its reason says it all.
+    if (e.code == EOPNOTSUPP && !e.context.empty()) {
+        return e.context;
+    }
     return e.message();
 }
 
@@ -1027,19 +1081,12 @@ bool known_pe(const command& cmd) {
     return cmd.pe_name.empty() || cmd.pe_name == "sip";
 }
 
-// The scheduler an -A/-E asks for, or what ipvsadm answers when the table
-// has none by that name (xlb refuses two that IPVS has).
+// The scheduler an -A/-E asks for, or what ipvsadm answers when IPVS has
+// none by that name. Whether the backend schedules it is the backend's to say.
 std::variant<scheduler, outcome> scheduler_for(const command& cmd) {
     std::string name = cmd.sched_name.empty() ? "wlc" : cmd.sched_name;
-    auto s = parse_scheduler(name);
-    if (s && supported(*s)) {
+    if (auto s = parse_scheduler(name)) {
         return *s;
-    }
-    if (s) {
-        return outcome{2, "",
-                       fmt::format("scheduler '{}' is refused by xlb: locality-based schedulers need a "
-                                   "per-destination-address table the data path does not keep\n",
-                                   name)};
     }
     return outcome{255, "", kernel_message(cmd.what, error{ENOENT, "scheduler"}) + "\n"};
 }

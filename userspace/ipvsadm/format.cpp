@@ -103,14 +103,29 @@ std::string persistence_mask(const service_config& c) {
     return c.netmask == full ? std::string() : netmask_text(c);
 }
 
+// The service's firewall mark, 0 if it is not a fwmark service.
+uint32_t fwmark_of(const service_state& s) { return s.config.key.fwmark ? s.config.key.fwmark : s.fwmark; }
+
+// option_from_protocol(): how -S names the service's protocol.
+const char* service_option(protocol p) {
+    switch (p) {
+    case protocol::tcp:
+        return "-t";
+    case protocol::udp:
+        return "-u";
+    case protocol::sctp:
+        return "--sctp-service";
+    }
+    return "--xxx-service";
+}
+
 std::string name_of(const endpoint& e, protocol p, bool numeric, const name_fn& names) {
     return numeric ? e.to_string() : names(e, p);
 }
 
 std::string service_name(const service_state& s, bool numeric, const name_fn& names) {
-    if (s.fwmark) {
-        return s.config.key.vip.addr.is_v4() ? fmt::format("FWM  {}", s.fwmark)
-                                             : fmt::format("FWM  {} IPv6", s.fwmark);
+    if (auto mark = fwmark_of(s)) {
+        return s.config.key.vip.addr.is_v4() ? fmt::format("FWM  {}", mark) : fmt::format("FWM  {} IPv6", mark);
     }
     auto name = fmt::format("{:<4} {}", to_string(s.config.key.proto), name_of(s.config.key.vip, s.config.key.proto,
                                                                               numeric, names));
@@ -166,16 +181,21 @@ void print_counters(std::string& out, const counters& c, bool exact) {
     out += largenum(c.outbytes, exact);
 }
 
-// fwd_tun_info(): "ipip", "gue:PORT:-c|+c|r+c", or "n/a" for other methods.
+// fwd_tun_info(): "ipip", "gue:PORT:-c|+c|r+c", "gre:-c|+c", or "n/a" for other methods.
 std::string tun_info(const dest_config& d) {
     if (d.fwd != forwarding::tun) {
         return "n/a";
     }
-    if (d.tunnel != tun_type::gue) {
-        return "ipip";
-    }
     const char* csum = (d.tun_flags & XLB_TUN_F_REMCSUM) ? "r+c" : (d.tun_flags & XLB_TUN_F_CSUM) ? "+c" : "-c";
-    return fmt::format("gue:{}:{}", d.tun_port, csum);
+    switch (d.tunnel) {
+    case tun_type::gue:
+        return fmt::format("gue:{}:{}", d.tun_port, csum);
+    case tun_type::gre:
+        return fmt::format("gre:{}", csum);
+    case tun_type::ipip:
+        break;
+    }
+    return "ipip";
 }
 
 void print_rates(std::string& out, const rates& r, bool exact) {
@@ -295,7 +315,8 @@ std::string resolve_names(const endpoint& e, protocol p) {
         host = name;
     }
     std::string port = std::to_string(e.port);
-    if (const servent* se = getservbyport(htons(e.port), p == protocol::tcp ? "tcp" : "udp")) {
+    const char* proto = p == protocol::udp ? "udp" : p == protocol::sctp ? "sctp" : "tcp";
+    if (const servent* se = getservbyport(htons(e.port), proto)) {
         port = se->s_name;
     }
     return e.addr.is_v4() ? host + ":" + port : "[" + host + "]:" + port;
@@ -379,7 +400,7 @@ void sort_services(std::vector<service_state>& services) {
     std::vector<sort_rec> recs;
     for (uint32_t i = 0; i < services.size(); ++i) {
         const auto& s = services[i];
-        recs.push_back(make_rec(s.config.key.vip, static_cast<uint16_t>(s.config.key.proto), s.fwmark, i));
+        recs.push_back(make_rec(s.config.key.vip, static_cast<uint16_t>(s.config.key.proto), fwmark_of(s), i));
     }
     sort_by(services, recs, cmp_services);
     for (auto& s : services) {
@@ -398,9 +419,10 @@ std::string format_rules(std::vector<service_state> services, bool numeric, bool
     std::string out;
     for (const auto& s : services) {
         const auto& c = s.config;
-        std::string svc = s.fwmark ? fmt::format("-f {}", s.fwmark)
-                                   : fmt::format("{} {}", c.key.proto == protocol::tcp ? "-t" : "-u",
-                                                 name_of(c.key.vip, c.key.proto, numeric, names));
+        const uint32_t mark = fwmark_of(s);
+        std::string svc = mark ? fmt::format("-f {}{}", mark, c.key.vip.addr.is_v4() ? "" : " -6")
+                               : fmt::format("{} {}", service_option(c.key.proto),
+                                             name_of(c.key.vip, c.key.proto, numeric, names));
         out += fmt::format("-A {} -s {}", svc, to_string(c.sched));
         if (c.persistent()) {
             out += fmt::format(" -p {}", c.timeout);
@@ -424,11 +446,19 @@ std::string format_rules(std::vector<service_state> services, bool numeric, bool
             out += fmt::format("-a {} -r {} {} -w {}", svc, name_of(dc.addr, c.key.proto, numeric, names), fwd,
                                dc.weight);
             if (dc.fwd == forwarding::tun) {
-                // print_tunnel_rule(): gue always names its checksum option.
-                out += dc.tunnel == tun_type::gue
-                           ? fmt::format(" --tun-type gue --tun-port {} --tun-{}", dc.tun_port,
-                                         tun_checksum_name(dc.tun_flags))
-                           : std::string(" --tun-type ipip");
+                // print_tunnel_rule(): gue and gre always name their checksum option.
+                switch (dc.tunnel) {
+                case tun_type::gue:
+                    out += fmt::format(" --tun-type gue --tun-port {} --tun-{}", dc.tun_port,
+                                       tun_checksum_name(dc.tun_flags));
+                    break;
+                case tun_type::gre:
+                    out += fmt::format(" --tun-type gre --tun-{}", tun_checksum_name(dc.tun_flags));
+                    break;
+                case tun_type::ipip:
+                    out += " --tun-type ipip";
+                    break;
+                }
             }
             // xlb's addition, after everything ipvsadm prints: ipvsadm -S
             // forgets the thresholds, and a restore should not.

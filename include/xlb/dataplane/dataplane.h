@@ -186,7 +186,7 @@ private:
 // How to open a backend.
 struct open_options {
     std::string pin_dir;                               // xdp: empty means resolve_pin_dir("")
-    std::chrono::milliseconds lock_wait{10000};        // how long a writer waits for the lock
+    std::optional<std::chrono::milliseconds> lock_wait; // how long a writer waits for the lock; unset: $XLB_LOCK_WAIT_MS, else 10 s
     std::chrono::milliseconds neigh_wait{1000};        // xdp: one bounded wait per batch for next hops
 };
 

@@ -6,7 +6,9 @@
 // on a copy, and keeps the copy only if every change passed.
 //
 // Order: services in the order they were added (an edit keeps the place);
-// dests newest first, as IPVS lists them (an edit keeps the place).
+// dests newest first, as IPVS lists them (an edit keeps the place). A
+// fwmark service is found by family and mark alone, and kept with the
+// protocol ipvsadm gives it (TCP) and no address or port.
 
 #include <xlb/dataplane/dataplane.h>
 
@@ -68,12 +70,11 @@ private:
 
     // One change against t, as the kernel checks it; t is unchanged on error.
     [[nodiscard]] result<> step(table& t, const change& c) const;
-    [[nodiscard]] result<> add_service(table& t, const service_config& s) const;
-    [[nodiscard]] result<> edit_service(table& t, const service_config& s) const;
-    [[nodiscard]] result<> add_dest(table& t, const service_key& k, const dest_config& d) const;
-    [[nodiscard]] result<> edit_dest(table& t, const service_key& k, const dest_config& d) const;
-    [[nodiscard]] result<> del_dest(table& t, const service_key& k, const endpoint& a) const;
-    [[nodiscard]] result<> check_service(const service_config& s) const;
+    [[nodiscard]] result<> do_add_service(table& t, const service_config& s) const;
+    [[nodiscard]] result<> do_edit_service(table& t, const service_config& s) const;
+    [[nodiscard]] result<> do_add_dest(table& t, const service_key& k, const dest_config& d) const;
+    [[nodiscard]] result<> do_edit_dest(table& t, const service_key& k, const dest_config& d) const;
+    [[nodiscard]] result<> do_del_dest(table& t, const service_key& k, const endpoint& a) const;
 
     capabilities _caps;
     memory_limits _limits;

@@ -1,0 +1,177 @@
+#include "xdp_commands.h"
+
+#include <xlb/dataplane/neigh.h>
+#include <xlb/dataplane/status.h>
+#include <xlb/dataplane/xdp_dataplane.h>
+#include <xlb/util/log.h>
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <csignal>
+
+namespace xlbctl {
+
+namespace {
+
+uint32_t parse_size(const std::string& opt, const std::string& v) {
+    uint32_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n == 0) {
+        throw cli_error(fmt::format("xlbctl: {} needs a positive integer, not '{}'", opt, v), 2);
+    }
+    return n;
+}
+
+xlb::xdp_dataplane open_xdp_or_die(const globals& g) {
+    auto dp = xlb::xdp_dataplane::open(xlb::resolve_pin_dir(g.pin_dir));
+    if (!dp) {
+        throw cli_error(fmt::format("xlbctl: {}", dp.error().message()), 255);
+    }
+    if (g.lock_wait) {
+        dp->set_lock_wait(*g.lock_wait);
+    }
+    return std::move(*dp);
+}
+
+volatile std::sig_atomic_t g_stop = 0;
+
+} // namespace
+
+int cmd_load(const globals& g, const std::vector<std::string>& args) {
+    xlb::load_options o;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const auto& a = args[i];
+        if (i + 1 >= args.size()) {
+            throw cli_error(fmt::format("xlbctl load: unknown or incomplete option '{}'", a), 2);
+        }
+        if (a == "--max-services") {
+            o.max_services = parse_size(a, args[++i]);
+        } else if (a == "--max-dests") {
+            o.max_dests = parse_size(a, args[++i]);
+        } else if (a == "--max-flows") {
+            o.max_flows = parse_size(a, args[++i]);
+        } else if (a == "--mh-size") {
+            o.mh_size = parse_size(a, args[++i]);
+        } else {
+            throw cli_error(fmt::format("xlbctl load: unknown option '{}'", a), 2);
+        }
+    }
+    auto dir = xlb::resolve_pin_dir(g.pin_dir);
+    auto dp = xlb::xdp_dataplane::load(dir, o, g.lock_wait);
+    if (!dp) {
+        throw cli_error(fmt::format("xlbctl: {}", dp.error().message()), 1);
+    }
+    fmt::print("loaded xlb at {} (services {}, dests {}, flows {}, Maglev table {})\n", dir, o.max_services,
+               o.max_dests, o.max_flows, o.mh_size);
+    return 0;
+}
+
+int cmd_attach(const globals& g, const std::vector<std::string>& args) {
+    std::string iface;
+    xlb::xdp_mode mode = xlb::xdp_mode::native;
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--xdp-mode") {
+            if (i + 1 >= args.size()) {
+                throw cli_error("xlbctl attach: --xdp-mode needs native or generic", 2);
+            }
+            const auto& m = args[++i];
+            if (m == "native") {
+                mode = xlb::xdp_mode::native;
+            } else if (m == "generic") {
+                mode = xlb::xdp_mode::generic;
+            } else {
+                throw cli_error(fmt::format("xlbctl attach: --xdp-mode is native or generic, not '{}'", m), 2);
+            }
+        } else if (iface.empty() && args[i][0] != '-') {
+            iface = args[i];
+        } else {
+            throw cli_error(fmt::format("xlbctl attach: unexpected argument '{}'", args[i]), 2);
+        }
+    }
+    if (iface.empty()) {
+        throw cli_error("xlbctl attach: which interface? usage: xlbctl attach IFACE [--xdp-mode native|generic]", 2);
+    }
+    auto dp = open_xdp_or_die(g);
+    if (auto r = dp.attach(iface, mode); !r) {
+        throw cli_error(fmt::format("xlbctl: {}", r.error().message()), 1);
+    }
+    // Attached all the same: forwarding may be turned on afterwards.
+    for (auto [af, name] : {std::pair{xlb::family::inet, "IPv4"}, std::pair{xlb::family::inet6, "IPv6"}}) {
+        if (auto on = xlb::interface_forwarding(iface, af); on && !*on) {
+            xlb::log::warn("{} forwarding is off on {}: every {} packet for a real server arriving there is dropped "
+                           "(drop_fwd_disabled); turn it on with `sysctl -w {}`",
+                           name, iface, name, xlb::forwarding_sysctl(iface, af));
+        }
+    }
+    return 0;
+}
+
+int cmd_detach(const globals& g, const std::vector<std::string>& args) {
+    if (args.size() != 1 || args[0].empty() || args[0][0] == '-') {
+        throw cli_error("xlbctl detach: usage: xlbctl detach IFACE", 2);
+    }
+    auto dp = open_xdp_or_die(g);
+    if (auto r = dp.detach(args[0]); !r) {
+        throw cli_error(fmt::format("xlbctl: {}", r.error().message()), 1);
+    }
+    return 0;
+}
+
+int cmd_unload(const globals& g, const std::vector<std::string>& args) {
+    if (!args.empty()) {
+        throw cli_error("xlbctl unload: takes no arguments", 2);
+    }
+    if (auto r = xlb::xdp_dataplane::unload(xlb::resolve_pin_dir(g.pin_dir), g.lock_wait); !r) {
+        throw cli_error(fmt::format("xlbctl: {}", r.error().message()), 1);
+    }
+    return 0;
+}
+
+// Drains the data path's unresolved-next-hop events and asks the kernel to
+// resolve each; with --follow, keeps doing so until SIGINT/SIGTERM.
+int cmd_resolve(const globals& g, const std::vector<std::string>& args) {
+    bool follow = false;
+    for (const auto& a : args) {
+        if (a == "--follow") {
+            follow = true;
+        } else {
+            throw cli_error(fmt::format("xlbctl resolve: unexpected argument '{}' (usage: xlbctl resolve [--follow])", a),
+                            2);
+        }
+    }
+    auto dp = open_xdp_or_die(g);
+    std::signal(SIGINT, [](int) { g_stop = 1; });
+    std::signal(SIGTERM, [](int) { g_stop = 1; });
+    size_t total = 0;
+    do {
+        auto n = dp.resolve_pending_neighbours(std::chrono::milliseconds(follow ? 1000 : 100));
+        if (!n) {
+            throw cli_error(fmt::format("xlbctl: {}", n.error().message()), 1);
+        }
+        total += *n;
+    } while (follow && !g_stop);
+    fmt::print("requested resolution of {} next hop(s)\n", total);
+    return 0;
+}
+
+void resolve_dest_neighbours(const std::vector<xlb::ipvsadm::command>& cmds) {
+    // All at once, with one bounded wait, and one line for what stays unresolved.
+    std::vector<xlb::ip_address> dsts;
+    for (const auto& c : cmds) {
+        if (c.dest && (c.what == xlb::ipvsadm::op::add_dest || c.what == xlb::ipvsadm::op::edit_dest)) {
+            dsts.push_back(c.dest->addr);
+        }
+    }
+    if (!dsts.empty()) {
+        const std::chrono::milliseconds wait(1000);
+        if (auto r = xlb::neigh::resolve_all(dsts, wait); !r) {
+            xlb::log::warn("{}", r.error().message());
+        } else if (auto line = xlb::neigh::describe_unresolved(*r, wait); !line.empty()) {
+            xlb::log::warn("{}", line);
+        }
+    }
+}
+
+} // namespace xlbctl
