@@ -38,14 +38,20 @@ XLB_INLINE void neigh_request(__u32 ifindex, const struct bpf_fib_lookup *fib)
  */
 XLB_INLINE bool tun_src_missing(const struct xlb_dest *d)
 {
-    struct xlb_neigh_event ev = {};
+    struct xlb_neigh_event *ev;
 
     if (d->fwd != XLB_FWD_TUN || (d->tun_src.v6[0] | d->tun_src.v6[1] | d->tun_src.v6[2] | d->tun_src.v6[3]))
         return false;
-    ev.addr = d->addr;
-    ev.af = d->af;
-    ev.kind = XLB_NEIGH_EV_TUN_SRC;
-    bpf_ringbuf_output(&neigh_events, &ev, sizeof(ev), 0);
+    /* Written in the ring buffer itself: this frame is on the deepest call
+     * chain, which must fit in 512 bytes of stack. */
+    ev = bpf_ringbuf_reserve(&neigh_events, sizeof(*ev), 0);
+    if (ev) {
+        __builtin_memset(ev, 0, sizeof(*ev));
+        ev->addr = d->addr;
+        ev->af = d->af;
+        ev->kind = XLB_NEIGH_EV_TUN_SRC;
+        bpf_ringbuf_submit(ev, 0);
+    }
     return true;
 }
 

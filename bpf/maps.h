@@ -18,16 +18,6 @@ struct {
     __type(value, struct xlb_table_ctl);
 } table_ctl SEC(".maps");
 
-/* The side this CPU's packet (or sweep) reads, copied from table_ctl once
- * when it starts, so that one packet never reads both sides. XDP and the
- * sweeper's timer run to completion on their CPU without being preempted. */
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, __u32);
-} cur_side SEC(".maps");
-
 /* Written and read by writers only: the slots the last one touched. */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -212,22 +202,27 @@ struct {
 
 /* --- the published side --------------------------------------------------- */
 
-/* Copies the published side for this CPU's packet or sweep: called once at
- * the start of each. */
-XLB_INLINE void table_side_enter(void)
+/* The side this CPU's packet (or sweep) reads, copied from table_ctl once
+ * when it starts, so that one packet never reads both sides. XDP and the
+ * sweeper's timer run to completion on their CPU without being preempted.
+ * Global data, not a map lookup: reading it takes no stack, and the deepest
+ * call chain must fit in 512 bytes. */
+#define XLB_SIDE_CPUS 1024
+__u32 xlb_cur_side[XLB_SIDE_CPUS];
+
+/* Out of line: its key stays out of the callers' frames. */
+static __attribute__((noinline)) int table_side_enter(void)
 {
-    __u32 zero = 0, *cur = bpf_map_lookup_elem(&cur_side, &zero);
+    __u32 zero = 0;
     struct xlb_table_ctl *ctl = bpf_map_lookup_elem(&table_ctl, &zero);
 
-    if (cur)
-        *cur = ctl ? ctl->side & 1 : 0;
+    xlb_cur_side[bpf_get_smp_processor_id() & (XLB_SIDE_CPUS - 1)] = ctl ? ctl->side & 1 : 0;
+    return 0;
 }
 
 XLB_INLINE __u32 table_side(void)
 {
-    __u32 zero = 0, *cur = bpf_map_lookup_elem(&cur_side, &zero);
-
-    return cur ? *cur & 1 : 0;
+    return xlb_cur_side[bpf_get_smp_processor_id() & (XLB_SIDE_CPUS - 1)] & 1;
 }
 
 /* dests[id] on the published side. */

@@ -43,7 +43,8 @@ std::string table_text(const std::string& net, int services, int dests, int weig
         auto vip = fmt::format("{}.{}.{}:80", net, s / 250, s % 250 + 1);
         t += fmt::format("-A -t {} -s {}\n", vip, s % 2 ? "rr" : "mh");
         for (int d = 1; d <= dests; ++d) {
-            t += fmt::format("-a -t {} -r 10.1.{}.{}:80 -g -w {}\n", vip, 100 + d / 250, d % 250 + 1, weight);
+            // NAT to the lab's resolved backends, a port each: no neighbour to wait for.
+            t += fmt::format("-a -t {} -r 10.1.0.1{}:{} -m -w {}\n", vip, d % 9 + 1, 8000 + d, weight);
         }
     }
     return t;

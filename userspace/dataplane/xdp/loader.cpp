@@ -67,7 +67,6 @@ void for_each_map(xlb_bpf* s, xdp_dataplane::maps& m, F&& f) {
     f(s->maps.svc_est, m.svc_est);
     f(s->maps.dest_est, m.dest_est);
     f(s->maps.table_ctl, m.table_ctl);
-    f(s->maps.cur_side, m.cur_side);
     f(s->maps.journal, m.journal);
 }
 
