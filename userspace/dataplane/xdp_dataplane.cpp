@@ -776,6 +776,13 @@ result<> xdp_dataplane::rebuild_table(uint32_t svc_idx, const struct xlb_svc& sv
         members.push_back({d.id, d.dest.weight, xdp::dest_from_abi(d.dest).addr, d.dest.last_weight});
     }
     auto cfg = xdp::svc_config_from_abi(svc);
+    // The dest bound is the scheduler's: -E to a scanning scheduler refuses a
+    // service too big to scan, and leaves it as it was.
+    if (members.size() > sched::max_dests(cfg.sched)) {
+        return make_error(ENOSPC, "the service has {} dests; {} schedules at most {} ({} for rr wrr sh dh mh)",
+                          members.size(), to_string(cfg.sched), sched::max_dests(cfg.sched),
+                          XLB_MAX_DESTS_HASHED);
+    }
     // The generation only has to differ from the table it replaces.
     uint32_t gen = static_cast<uint32_t>(monotonic_coarse_ns() / 1000) ^ (svc_idx << 20);
     auto table = sched::build_table(cfg, members, gen);
@@ -798,11 +805,22 @@ result<> xdp_dataplane::rebuild_table(uint32_t svc_idx, const struct xlb_svc& sv
         bpf_map_delete_elem(_maps.mh_tables.get(), &svc_idx);
     }
     // Build aside, swap in with one update: packets see the old or the new set.
-    auto inner = make_inner("xlb_sched", table->get(), 1, "scheduling table");
+    // The inner map has exactly the table's chunks (BPF_F_INNER_MAP, as the
+    // template: each service's table its own max_entries).
+    auto n = static_cast<uint32_t>(table->chunks.size());
+    LIBBPF_OPTS(bpf_map_create_opts, inner_opts, .map_flags = BPF_F_INNER_MAP);
+    file_desc inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_sched", sizeof(uint32_t),
+                                   sizeof(union xlb_sched_chunk), n, &inner_opts));
     if (!inner) {
-        return inner.error();
+        return errno_error("create scheduling table ({} chunks, {} bytes)", n, table->bytes());
     }
-    int inner_fd = inner->get();
+    std::vector<uint32_t> keys(n);
+    std::iota(keys.begin(), keys.end(), 0u);
+    uint32_t count = n;
+    if (bpf_map_update_batch(inner.get(), keys.data(), table->chunks.data(), &count, nullptr) < 0) {
+        return errno_error("fill scheduling table");
+    }
+    int inner_fd = inner.get();
     if (bpf_map_update_elem(_maps.sched_tables.get(), &svc_idx, &inner_fd, BPF_ANY) < 0) {
         return errno_error("install scheduling table for service {}", svc_idx);
     }
@@ -1067,8 +1085,9 @@ result<> xdp_dataplane::op_add_dest(const service_key& key, const dest_config& c
     if (found->dest) {
         return make_error(EEXIST, "destination {}", cfg.addr.to_string());
     }
-    if (found->ndests >= XLB_MAX_DESTS_PER_SVC) {
-        return make_error(ENOSPC, "a service has at most {} dests", XLB_MAX_DESTS_PER_SVC);
+    if (auto s = static_cast<scheduler>(found->svc.svc.sched); found->ndests >= sched::max_dests(s)) {
+        return make_error(ENOSPC, "a service scheduled by {} has at most {} dests", to_string(s),
+                          sched::max_dests(s));
     }
     const svc_slot* slot = &found->svc;
     std::optional<uint32_t> id;
