@@ -179,8 +179,10 @@ static long band_walk_cb(__u32 i, struct band_walk *w)
 }
 
 /* The next dest of the sequence that is not overloaded, without moving the
- * cursor: sched_commit() does, once the flow is in the table. */
-XLB_INLINE long sched_band_peek(__u32 svc, void *inner, const struct xlb_sched_table *t, struct sched_pick *p)
+ * cursor: sched_commit() does, once the flow is in the table. Out of line:
+ * the walk's context sits in a frame of its own, off the deepest call chain
+ * (xlb_xdp -> xlb_schedule -> persist_step) and its 512 bytes of stack. */
+static __attribute__((noinline)) long sched_band_peek(__u32 svc, void *inner, const struct xlb_sched_table *t, struct sched_pick *p)
 {
     struct band_walk w = { .inner = inner };
     struct xlb_sched_cursor *c;
