@@ -391,16 +391,15 @@ TEST_F(sched_dp, persistent_port_zero_service_takes_any_port) {
 
 class sched_big : public ::testing::Test {
 public:
-    static ip_address addr(uint32_t i) { return v4(fmt::format("10.128.{}.{}", i >> 8, i & 255)); }
+    static ip_address addr(uint32_t i) { return big_dest(i); }
 
 protected:
     void SetUp() override {
         XLB_REQUIRE_PRIVILEGE();
-        ASSERT_EQ(sh("ip route replace 10.128.0.0/16 via 10.1.0.11 dev xa"), 0);
+        ASSERT_NO_THROW(route_big_dests());
     }
 
     void load(uint32_t max_dests) {
-        _max_dests = max_dests;
         _xlb.emplace(load_options{4, max_dests, 262144, 65537});
         auto cfg = dp().config().value();
         cfg.sweep_ms = 3600 * 1000; // the tests own the connection counters
@@ -438,30 +437,13 @@ protected:
         return (long{d[2]} << 8) | d[3];
     }
 
-    // The same, in bulk: dest `from` through the control plane, the others
-    // written to the dests map with the fields op_add_dest() gives them, and
-    // one -E to rebuild the table. (Each add costs O(max_dests) map reads
-    // until the control plane keeps an index; 4,096 of them take minutes.)
-    void bulk_dests(const service_key& k, scheduler s, uint32_t from, uint32_t n,
-                    const std::function<int(uint32_t)>& weight) {
-        add_dests(k, from, 1, weight);
-        auto ids = dest_ids(_max_dests);
-        ASSERT_EQ(ids.count(from), 1u);
-        struct xlb_dest d {};
-        ASSERT_EQ(bpf_map_lookup_elem(_dests.get(), &ids[from], &d), 0);
-        uint32_t id = 0;
-        for (uint32_t i = from + 1; i < from + n; ++i) {
-            for (struct xlb_dest o {}; bpf_map_lookup_elem(_dests.get(), &id, &o) == 0 && (o.flags & XLB_DEST_F_ACTIVE);) {
-                ++id;
-            }
-            d.addr = addr(i).to_abi();
-            d.weight = weight(i);
-            d.last_weight = d.weight;
-            ++d.order;
-            ++d.gen;
-            ASSERT_EQ(bpf_map_update_elem(_dests.get(), &id, &d, BPF_ANY), 0) << i;
+    // The same in bulk (see bulk_dests()), then the table rebuilt under s.
+    void bulk(const service_key& k, scheduler s, uint32_t from, uint32_t n, const std::function<int(uint32_t)>& weight) {
+        std::vector<dest_config> ds;
+        for (uint32_t i = from; i < from + n; ++i) {
+            ds.push_back({{addr(i), 80}, forwarding::nat, weight(i), 0, 0});
         }
-        ASSERT_TRUE(dp().edit_service({k, s}));
+        ASSERT_NO_THROW(bulk_dests(*_xlb, {k, s}, ds));
     }
 
     // dest number -> dest id, from the dests map.
@@ -478,7 +460,6 @@ protected:
     }
 
     std::optional<loaded_xlb> _xlb;
-    uint32_t _max_dests = 0;
     int _ifindex_xa = ifindex(xdp_lab::dir_if);
     file_desc _conns, _dests;
 };
@@ -620,7 +601,7 @@ TEST_F(sched_big, rr_and_mh_schedule_4096_dests_and_the_4097th_is_refused) {
     for (uint32_t i = 0; i < n; ++i) {
         weight[i] = i % 97 == 5 ? 0 : 1 + static_cast<int>(i % 2); // mh: weights 1 and 2; a few quiesced
     }
-    bulk_dests(k, scheduler::rr, 0, n, [&](uint32_t i) { return weight[i]; });
+    bulk(k, scheduler::rr, 0, n, [&](uint32_t i) { return weight[i]; });
 
     ipvs_rr rr{newest_first(0, n), weight};
     uint16_t sport = 1024;
@@ -691,7 +672,7 @@ TEST_F(sched_big, wrr_with_thousands_of_dests_and_a_few_weights_follows_ipvs) {
     for (uint32_t i = 0; i < n; ++i) {
         weight[i] = i % 13 == 0 ? 0 : static_cast<int>((i * 7) % 5 + 1) * 2; // 0, 2..10: gcd 2
     }
-    bulk_dests(k, scheduler::wrr, 0, n, [&](uint32_t i) { return weight[i]; });
+    bulk(k, scheduler::wrr, 0, n, [&](uint32_t i) { return weight[i]; });
     ipvs_wrr wrr(newest_first(0, n), weight);
     uint16_t sport = 1024;
     uint32_t period = 0;
@@ -713,7 +694,7 @@ TEST_F(sched_big, wlc_scans_1024_dests_and_the_1025th_is_refused) {
     for (uint32_t i = 0; i < n; ++i) {
         weight[i] = i % 61 == 3 ? 0 : static_cast<int>(i % 7) + 1;
     }
-    bulk_dests(k, scheduler::wlc, 0, n, [&](uint32_t i) { return weight[i]; });
+    bulk(k, scheduler::wlc, 0, n, [&](uint32_t i) { return weight[i]; });
     auto ids = dest_ids(n + 8);
     ASSERT_EQ(ids.size(), n);
 

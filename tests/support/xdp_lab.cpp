@@ -3,6 +3,7 @@
 #include "support/priv.h"
 
 #include <bpf/bpf.h>
+#include <arpa/inet.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -94,6 +95,61 @@ loaded_xlb::loaded_xlb(const load_options& o) {
         throw std::runtime_error(dp.error().message());
     }
     _dp.emplace(std::move(*dp));
+}
+
+void route_big_dests() {
+    if (sh("ip route replace 10.128.0.0/16 via 10.1.0.11 dev xa") != 0) {
+        throw std::runtime_error("cannot route 10.128.0.0/16 in the test namespace");
+    }
+}
+
+ip_address big_dest(uint32_t i) { return *ip_address::parse(fmt::format("10.128.{}.{}", (i >> 8) & 255, i & 255)); }
+
+void bulk_dests(loaded_xlb& lb, const service_config& svc, const std::vector<dest_config>& dests) {
+    if (dests.empty()) {
+        return;
+    }
+    if (auto r = lb.dp().add_dest(svc.key, dests[0]); !r) {
+        throw std::runtime_error(r.error().message());
+    }
+    file_desc fd(bpf_obj_get((lb.pin_dir() + "/dests").c_str()));
+    if (!fd) {
+        throw std::runtime_error("cannot open the dests map");
+    }
+    // The one just added is the newest active dest; the free slots follow.
+    struct xlb_dest first {};
+    std::vector<uint32_t> free;
+    struct xlb_dest d {};
+    for (uint32_t id = 0; bpf_map_lookup_elem(fd.get(), &id, &d) == 0; ++id) {
+        if (!(d.flags & XLB_DEST_F_ACTIVE)) {
+            free.push_back(id);
+        } else if (d.addr.v4 == dests[0].addr.addr.to_abi().v4 && d.order >= first.order) {
+            first = d;
+        }
+    }
+    if (free.size() < dests.size() - 1) {
+        throw std::runtime_error("not enough free dest slots");
+    }
+    d = first;
+    for (size_t i = 1; i < dests.size(); ++i) {
+        const auto& c = dests[i];
+        d.addr = c.addr.addr.to_abi();
+        d.af = static_cast<uint8_t>(c.addr.addr.af());
+        d.port = htons(c.addr.port);
+        d.fwd = static_cast<uint8_t>(c.fwd);
+        d.weight = c.weight;
+        d.last_weight = c.weight;
+        d.u_threshold = c.u_threshold;
+        d.l_threshold = c.l_threshold;
+        d.order = first.order + static_cast<uint32_t>(i);
+        d.gen = first.gen + 1;
+        if (bpf_map_update_elem(fd.get(), &free[i - 1], &d, BPF_ANY) < 0) {
+            throw std::runtime_error("cannot write a dest");
+        }
+    }
+    if (auto r = lb.dp().edit_service(svc); !r) {
+        throw std::runtime_error(r.error().message());
+    }
 }
 
 loaded_xlb::~loaded_xlb() {

@@ -73,4 +73,17 @@ private:
     std::optional<xdp_dataplane> _dp;
 };
 
+// Dests 10.128.0.0/16 route through backend 1 (10.1.0.11): services with
+// thousands of dests use them. big_dest(i) is 10.128.(i >> 8).(i & 255).
+void route_big_dests();
+ip_address big_dest(uint32_t i);
+
+// Adds `dests` (in order, so IPVS's list is their reverse) to the service
+// svc.key, which exists: the first through add_dest(), the others written to
+// the dests map with the fields add_dest() gives them, then one
+// edit_service(svc) rebuilds the table. Until the control plane keeps an
+// index, every add_dest() reads all of the dests map: 4,096 of them take
+// minutes, this takes a second. Throws on failure.
+void bulk_dests(loaded_xlb& lb, const service_config& svc, const std::vector<dest_config>& dests);
+
 } // namespace xlb::test
