@@ -645,14 +645,14 @@ TEST_F(sched_big, rr_and_mh_schedule_4096_dests_and_the_4097th_is_refused) {
 }
 
 TEST_F(sched_big, wrr_with_hundreds_of_distinct_weights_follows_ipvs) {
-    // 300 dests of 300 distinct weights: 300 bands, a period of 45,150 picks.
-    constexpr uint32_t n = 300;
+    // 256 dests of 256 distinct weights: 256 bands, a period of 32,896 picks.
+    constexpr uint32_t n = 256;
     load(512);
     service_key k{protocol::tcp, {v4("10.1.0.171"), 80}};
     ASSERT_TRUE(dp().add_service({k, scheduler::wrr}));
     std::vector<int> weight(n);
     for (uint32_t i = 0; i < n; ++i) {
-        weight[i] = static_cast<int>((i * 131) % n) + 1; // 1..300, shuffled through the list
+        weight[i] = static_cast<int>((i * 131) % n) + 1; // 1..256, shuffled through the list
     }
     add_dests(k, 0, n, [&](uint32_t i) { return weight[i]; });
     ipvs_wrr wrr(newest_first(0, n), weight);
