@@ -641,7 +641,7 @@ TEST_F(sched_big, rr_and_mh_schedule_4096_dests_and_the_4097th_is_refused) {
         ASSERT_EQ(pick(k, sport++, client), want) << client;
         used.insert(want);
     }
-    EXPECT_GT(used.size(), 2000u) << "3,000 clients spread over most of the dests";
+    EXPECT_GT(used.size(), 1500u) << "3,000 clients spread over the dests";
 }
 
 TEST_F(sched_big, wrr_with_hundreds_of_distinct_weights_follows_ipvs) {
