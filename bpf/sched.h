@@ -233,6 +233,7 @@ struct scan {
     __u32 members_at;
     __u32 sched;
     __s32 best_w;    /* the best's weight */
+    __u32 n;         /* members */
     long best;       /* dest id, or -1 */
     __u64 best_oh;   /* its overhead */
 };
@@ -254,18 +255,14 @@ XLB_INLINE const struct xlb_sched_member *sched_member(void *inner, __u32 at, __
     return c ? &c->members[i & (XLB_SCHED_CHUNK_MEMBERS - 1)] : NULL;
 }
 
-static long scan_cb(__u32 i, struct scan *s)
+/* One member of a scan, in list order; 1 ends the scan. */
+XLB_INLINE long scan_member(struct scan *s, const struct xlb_sched_member *m)
 {
-    const struct xlb_sched_member *m = sched_member(s->inner, s->members_at, i);
     const struct xlb_dest_conns *c;
-    __u32 id;
-    __s32 w;
+    __u32 id = m->id;
+    __s32 w = m->weight;
     __u64 oh;
 
-    if (!m)
-        return 1;
-    id = m->id;
-    w = m->weight;
     if (w <= 0)
         return 0;
     c = dest_counts(id);
@@ -318,6 +315,31 @@ static long scan_cb(__u32 i, struct scan *s)
         return 0;
     }
     return 1;
+}
+
+/*
+ * XLB_SCAN_STEP members per bpf_loop() iteration, one table lookup for them.
+ * On the development VM an iteration costs about 10 ns and a member about 6:
+ * one at a time, lc scanned 1,024 members in 17 us; four at a time in 9 (the
+ * benchmark's lc/wlc rows). The verifier walks the inner loop once per
+ * member, so each member more per step costs about 10,000 verified
+ * instructions (four: 25,000 more than one).
+ */
+#define XLB_SCAN_STEP 4
+_Static_assert(XLB_SCHED_CHUNK_MEMBERS % XLB_SCAN_STEP == 0, "a step stays within a chunk");
+
+static long scan_cb(__u32 step, struct scan *s)
+{
+    __u32 j, i = step * XLB_SCAN_STEP;
+    const union xlb_sched_chunk *c = sched_chunk(s->inner, s->members_at + i / XLB_SCHED_CHUNK_MEMBERS);
+
+    if (!c)
+        return 1;
+    for (j = 0; j < XLB_SCAN_STEP; j++) {
+        if (i + j >= s->n || scan_member(s, &c->members[(i + j) & (XLB_SCHED_CHUNK_MEMBERS - 1)]))
+            return 1;
+    }
+    return 0;
 }
 
 /* twos, pass 1: total weight of the usable dests. */
@@ -409,7 +431,8 @@ static __attribute__((noinline)) long sched_scan(void *inner, __u32 members_at, 
     s.best_w = XLB_OPAQUE(0);
     if (n > XLB_MAX_DESTS_SCANNED)
         n = XLB_MAX_DESTS_SCANNED;
-    bpf_loop(n, scan_cb, &s, 0);
+    s.n = XLB_OPAQUE(n);
+    bpf_loop((n + XLB_SCAN_STEP - 1) / XLB_SCAN_STEP, scan_cb, &s, 0);
     return s.best >= 0 ? s.best : -XLB_R_DROP_NO_DEST;
 }
 

@@ -218,6 +218,22 @@ TEST_F(sched_dp, twos_prefers_the_less_loaded_of_two_random_choices) {
     EXPECT_LT(got[2], 220);
 }
 
+TEST_F(sched_dp, scans_cross_steps_and_chunks) {
+    // Nine dests: the scan reads them four a step, eight a table chunk; the
+    // winner sits in the last step and the second chunk.
+    std::vector<std::pair<int, int>> nine;
+    for (int b = 1; b <= 9; ++b) {
+        nine.push_back({b, b == 9 ? 3 : 1});
+    }
+    add("10.1.0.148", scheduler::lc, nine);
+    for (int b = 1; b <= 9; ++b) {
+        set_conns(b, b == 9 ? 0 : 1, 0);
+    }
+    EXPECT_EQ(pick("10.1.0.148", _sport++), 9) << "lc: the least loaded is the last";
+    add("10.1.0.149", scheduler::fo, nine);
+    EXPECT_EQ(pick("10.1.0.149", _sport++), 9) << "fo: the heaviest is the last";
+}
+
 // --- sh, dh, mh ------------------------------------------------------------------
 
 TEST_F(sched_dp, sh_maps_a_client_to_the_bucket_ipvs_computes) {
