@@ -54,13 +54,18 @@ struct {
     __type(value, struct xlb_dest);
 } dests SEC(".maps");
 
+/* sched_tables[svc]: the service's scheduling table, an array of chunks
+ * (union xlb_sched_chunk, chunk 0 the header). BPF_F_INNER_MAP lets every
+ * inner map have its own max_entries: a table is as big as its scheduler and
+ * dests need (<xlb/abi.h> has the formula), not as the worst case. */
 struct sched_inner {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __uint(max_entries, 1);
+    __uint(map_flags, BPF_F_INNER_MAP);
     __uint(key_size, sizeof(__u32));
     /* value_size, not __type: clang emits only a forward declaration of a
-     * struct used solely behind a map-in-map, and libbpf cannot size it. */
-    __uint(value_size, sizeof(struct xlb_sched_table));
+     * type used solely behind a map-in-map, and libbpf cannot size it. */
+    __uint(value_size, sizeof(union xlb_sched_chunk));
 };
 
 struct {

@@ -1,18 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Every IPVS scheduler, from the service's scheduling table (struct
- * xlb_sched_table in <xlb/abi.h>), with the semantics of the kernel's
- * net/netfilter/ipvs/ip_vs_<name>.c.
+ * xlb_sched_table and its chunks in <xlb/abi.h>), with the semantics of the
+ * kernel's net/netfilter/ipvs/ip_vs_<name>.c.
  *
- *  rr wrr        the band table and a per-CPU cursor: O(1) per pick. Each CPU
+ *  rr wrr        the bands and a per-CPU cursor: O(1) per pick. Each CPU
  *                runs the exact IPVS sequence; a rebuilt table restarts it.
+ *                Overloaded dests are stepped over, at most
+ *                XLB_SCHED_SKIP_MAX of them (a full rr circle) per pick.
  *  lc wlc sed nq fo ovf twos
  *                a scan of the members, in IPVS list order, reading the shared
- *                dest_conns counters: O(dests), at most XLB_MAX_DESTS_PER_SVC.
+ *                dest_conns counters: O(dests), at most XLB_MAX_DESTS_SCANNED.
  *  sh dh         IPVS's weight-filled 256-bucket table: O(1), sh-fallback
  *                probes at most 256 buckets.
  *  mh            the Maglev table in mh_tables[svc]: O(1), mh-fallback
  *                probes at most the table size.
+ *
+ * A service's table is an inner map of 64-byte chunks sized to what its
+ * scheduler needs (abi.h explains the layout). Its lookups are not inlined
+ * (BPF_F_INNER_MAP: the verifier cannot know max_entries), so each chunk is
+ * one helper call: rr/wrr read three (header, band, id), sh/dh two.
  *
  * A dest takes no new flows when its weight is 0 or it is overloaded (-x/-y).
  */
@@ -20,8 +27,6 @@
 #define XLB_BPF_SCHED_H
 #include "maps.h"
 #include <xlb/ipvs_hash.h>
-
-#define XLB_BAND_MASK (XLB_MAX_DESTS_PER_SVC - 1)
 
 /*
  * Always 0, but in .bss, so the verifier cannot know it. Kernels before 6.7
@@ -34,10 +39,10 @@
  */
 volatile __s64 xlb_opaque_zero;
 #define XLB_OPAQUE(v) ((v) + xlb_opaque_zero)
-_Static_assert((XLB_MAX_DESTS_PER_SVC & XLB_BAND_MASK) == 0, "XLB_MAX_DESTS_PER_SVC must be a power of 2");
 
-/* How many overloaded entries rr/wrr step over before giving up on a pick. */
-#define XLB_SCHED_SKIP_MAX 256
+/* How many overloaded entries rr/wrr step over before giving up on a pick:
+ * one full circle of the biggest rr service, as IPVS's rr walks. */
+#define XLB_SCHED_SKIP_MAX XLB_MAX_DESTS_HASHED
 
 /* The slot of svc's per-service tables (sched_tables, mh_tables) in the
  * published table. Every per-service table lookup goes through it. */
@@ -46,36 +51,66 @@ XLB_INLINE __u32 xlb_table_slot(__u32 svc)
     return svc + table_side() * xlb_max_services;
 }
 
-XLB_INLINE struct xlb_sched_table *sched_table(__u32 svc)
+/* svc's scheduling table: the inner map. A packet reads its header and its
+ * chunks from this one map, so a swap in between cannot mix two tables. */
+XLB_INLINE void *sched_inner(__u32 svc)
 {
-    __u32 zero = 0, slot = xlb_table_slot(svc);
-    void *inner = bpf_map_lookup_elem(&sched_tables, &slot);
+    __u32 slot = xlb_table_slot(svc);
+
+    return bpf_map_lookup_elem(&sched_tables, &slot);
+}
+
+XLB_INLINE struct xlb_sched_table *sched_header(void *inner)
+{
+    __u32 zero = 0;
 
     if (!inner)
         return NULL;
     return bpf_map_lookup_elem(inner, &zero);
 }
 
+/* The header alone: persistence and the sweeper need no more. */
+XLB_INLINE struct xlb_sched_table *sched_table(__u32 svc)
+{
+    return sched_header(sched_inner(svc));
+}
+
+XLB_INLINE const union xlb_sched_chunk *sched_chunk(void *inner, __u32 chunk)
+{
+    return bpf_map_lookup_elem(inner, &chunk);
+}
+
+/* Entry i of the id region starting at chunk `at` (flat ids, buckets), or
+ * -XLB_R_DROP_INTERNAL past the map's end. */
+XLB_INLINE long sched_id(void *inner, __u32 at, __u32 i)
+{
+    const union xlb_sched_chunk *c = sched_chunk(inner, at + i / XLB_SCHED_CHUNK_IDS);
+
+    return c ? (long)c->ids[i & (XLB_SCHED_CHUNK_IDS - 1)] : -XLB_R_DROP_INTERNAL;
+}
+
+/* One lookup for both: scan_cb reads overload and load of every member. */
+XLB_INLINE const struct xlb_dest_conns *dest_counts(__u32 id)
+{
+    return bpf_map_lookup_elem(&dest_conns, &id);
+}
+
 XLB_INLINE bool dest_overloaded(__u32 id)
 {
-    struct xlb_dest_conns *c = bpf_map_lookup_elem(&dest_conns, &id);
+    const struct xlb_dest_conns *c = dest_counts(id);
 
     return c && c->overloaded;
 }
 
 /* IPVS's ip_vs_dest_conn_overhead(): (active << 8) + inactive. */
-XLB_INLINE __u64 dest_overhead(__u32 id)
+XLB_INLINE __u64 conns_overhead(const struct xlb_dest_conns *c)
 {
-    struct xlb_dest_conns *c = bpf_map_lookup_elem(&dest_conns, &id);
-
     return c ? ((__u64)c->active << 8) + c->inactive : 0;
 }
 
-XLB_INLINE __u64 dest_active(__u32 id)
+XLB_INLINE __u64 dest_overhead(__u32 id)
 {
-    struct xlb_dest_conns *c = bpf_map_lookup_elem(&dest_conns, &id);
-
-    return c ? c->active : 0;
+    return conns_overhead(dest_counts(id));
 }
 
 /* sh/dh/mh: a dest in the table is usable if live, weighted and not overloaded. */
@@ -95,38 +130,47 @@ struct sched_pick {
     __u32 valid; /* rr/wrr: next must be stored on commit */
 };
 
-XLB_INLINE void cursor_advance(const struct xlb_sched_table *t, struct xlb_sched_cursor *c)
-{
-    const struct xlb_sched_band *b = &t->bands[c->band & XLB_BAND_MASK];
-
-    if (++c->pos >= b->len) {
-        c->pos = 0;
-        if (++c->rep >= b->repeats) {
-            c->rep = 0;
-            if (++c->band >= t->nbands)
-                c->band = 0;
-        }
-    }
-}
-
 struct band_walk {
-    const struct xlb_sched_table *t;
+    void *inner;
+    __u32 nbands, bands_at, flat_at, flat_len;
     struct xlb_sched_cursor cur;
     long id;
 };
 
 static long band_walk_cb(__u32 i, struct band_walk *w)
 {
-    const struct xlb_sched_table *t = w->t;
-    __u32 idx, id;
+    const union xlb_sched_chunk *bc;
+    const struct xlb_sched_band *b;
+    __u32 idx, len, repeats;
+    long id;
 
-    idx = t->bands[w->cur.band & XLB_BAND_MASK].off + w->cur.pos;
-    if (idx >= XLB_SCHED_FLAT_MAX) {
+    bc = sched_chunk(w->inner, w->bands_at + w->cur.band / XLB_SCHED_CHUNK_BANDS);
+    if (!bc) {
         w->id = -XLB_R_DROP_INTERNAL;
         return 1;
     }
-    id = t->flat[idx];
-    cursor_advance(t, &w->cur);
+    b = &bc->bands[w->cur.band & (XLB_SCHED_CHUNK_BANDS - 1)];
+    len = b->len;
+    repeats = b->repeats;
+    idx = b->off + w->cur.pos;
+    if (idx >= w->flat_len) {
+        w->id = -XLB_R_DROP_INTERNAL;
+        return 1;
+    }
+    id = sched_id(w->inner, w->flat_at, idx);
+    if (id < 0) {
+        w->id = id;
+        return 1;
+    }
+    /* Advance: the next entry of the set, the next repeat, the next band. */
+    if (++w->cur.pos >= len) {
+        w->cur.pos = 0;
+        if (++w->cur.rep >= repeats) {
+            w->cur.rep = 0;
+            if (++w->cur.band >= w->nbands)
+                w->cur.band = 0;
+        }
+    }
     if (!dest_overloaded(id)) {
         w->id = id;
         return 1;
@@ -135,10 +179,12 @@ static long band_walk_cb(__u32 i, struct band_walk *w)
 }
 
 /* The next dest of the sequence that is not overloaded, without moving the
- * cursor: sched_commit() does, once the flow is in the table. */
-XLB_INLINE long sched_band_peek(__u32 svc, const struct xlb_sched_table *t, struct sched_pick *p)
+ * cursor: sched_commit() does, once the flow is in the table. Out of line:
+ * the walk's context sits in a frame of its own, off the deepest call chain
+ * (xlb_xdp -> xlb_schedule -> persist_step) and its 512 bytes of stack. */
+static __attribute__((noinline)) long sched_band_peek(__u32 svc, void *inner, const struct xlb_sched_table *t, struct sched_pick *p)
 {
-    struct band_walk w = { .t = t };
+    struct band_walk w = { .inner = inner };
     struct xlb_sched_cursor *c;
 
     if (t->nbands == 0)
@@ -147,6 +193,10 @@ XLB_INLINE long sched_band_peek(__u32 svc, const struct xlb_sched_table *t, stru
     if (!c)
         return -XLB_R_DROP_INTERNAL;
     w.id = XLB_OPAQUE(-XLB_R_DROP_NO_DEST);
+    w.nbands = t->nbands;
+    w.bands_at = t->bands_at;
+    w.flat_at = t->flat_at;
+    w.flat_len = t->flat_len;
     w.cur = *c;
     if (w.cur.gen != t->gen || w.cur.band >= t->nbands) {
         w.cur.gen = t->gen;
@@ -179,43 +229,50 @@ XLB_INLINE void sched_commit(__u32 svc, const struct sched_pick *p)
 /* --- lc wlc sed nq fo ovf twos -------------------------------------------------- */
 
 struct scan {
-    const struct xlb_sched_table *t;
+    void *inner;
+    __u32 members_at;
     __u32 sched;
     __s32 best_w;    /* the best's weight */
+    __u32 n;         /* members */
     long best;       /* dest id, or -1 */
     __u64 best_oh;   /* its overhead */
 };
 
 struct twos {
-    const struct xlb_sched_table *t;
+    void *inner;
+    __u32 members_at;
     __s64 r1, r2, total;
     long c1, c2, any;
     __u32 oh1, oh2;
     __s32 w1, w2;
 };
 
-XLB_INLINE __u64 scan_overhead(__u32 sched, __u32 id)
+/* Member i of the member region starting at chunk `at`, or NULL. */
+XLB_INLINE const struct xlb_sched_member *sched_member(void *inner, __u32 at, __u32 i)
 {
-    /* sed and nq count only active connections, plus one. */
-    if (sched == XLB_SCHED_SED || sched == XLB_SCHED_NQ)
-        return dest_active(id) + 1;
-    return dest_overhead(id);
+    const union xlb_sched_chunk *c = sched_chunk(inner, at + i / XLB_SCHED_CHUNK_MEMBERS);
+
+    return c ? &c->members[i & (XLB_SCHED_CHUNK_MEMBERS - 1)] : NULL;
 }
 
-static long scan_cb(__u32 i, struct scan *s)
+/* One member of a scan, in list order; 1 ends the scan. */
+XLB_INLINE long scan_member(struct scan *s, const struct xlb_sched_member *m)
 {
-    const struct xlb_sched_member *m = &s->t->members[i & XLB_BAND_MASK];
+    const struct xlb_dest_conns *c;
     __u32 id = m->id;
     __s32 w = m->weight;
     __u64 oh;
 
-    if (w <= 0 || dest_overloaded(id))
+    if (w <= 0)
+        return 0;
+    c = dest_counts(id);
+    if (c && c->overloaded)
         return 0;
 
     switch (s->sched) {
     case XLB_SCHED_LC:
         /* least (active << 8) + inactive; ties go to the earlier dest */
-        oh = dest_overhead(id);
+        oh = conns_overhead(c);
         if (s->best < 0 || oh < s->best_oh) {
             s->best = id;
             s->best_oh = oh;
@@ -223,15 +280,19 @@ static long scan_cb(__u32 i, struct scan *s)
         return 0;
     case XLB_SCHED_NQ:
         /* an idle server wins at once */
-        if (dest_active(id) == 0) {
+        if (!c || c->active == 0) {
             s->best = id;
             return 1;
         }
         __attribute__((fallthrough)); /* otherwise as sed */
     case XLB_SCHED_WLC:
     case XLB_SCHED_SED:
-        /* least overhead / weight: loh * w > oh * lw, as 64-bit products */
-        oh = scan_overhead(s->sched, id);
+        /* least overhead / weight: loh * w > oh * lw, as 64-bit products.
+         * sed and nq count only active connections, plus one. */
+        if (s->sched == XLB_SCHED_WLC)
+            oh = conns_overhead(c);
+        else
+            oh = (c ? c->active : 0) + 1;
         if (s->best < 0 || s->best_oh * (__u64)w > oh * (__u64)s->best_w) {
             s->best = id;
             s->best_oh = oh;
@@ -247,7 +308,7 @@ static long scan_cb(__u32 i, struct scan *s)
         return 0;
     case XLB_SCHED_OVF:
         /* the highest weight among dests with no more active conns than weight */
-        if (dest_active(id) <= (__u64)w && w > s->best_w) {
+        if ((c ? c->active : 0) <= (__u64)w && w > s->best_w) {
             s->best = id;
             s->best_w = w;
         }
@@ -256,11 +317,38 @@ static long scan_cb(__u32 i, struct scan *s)
     return 1;
 }
 
+/*
+ * XLB_SCAN_STEP members per bpf_loop() iteration, one table lookup for them.
+ * On the development VM an iteration costs about 10 ns and a member about 6:
+ * one at a time, lc scanned 1,024 members in 17 us; four at a time in 9 (the
+ * benchmark's lc/wlc rows). The verifier walks the inner loop once per
+ * member, so each member more per step costs about 10,000 verified
+ * instructions (four: 25,000 more than one).
+ */
+#define XLB_SCAN_STEP 4
+_Static_assert(XLB_SCHED_CHUNK_MEMBERS % XLB_SCAN_STEP == 0, "a step stays within a chunk");
+
+static long scan_cb(__u32 step, struct scan *s)
+{
+    __u32 j, i = step * XLB_SCAN_STEP;
+    const union xlb_sched_chunk *c = sched_chunk(s->inner, s->members_at + i / XLB_SCHED_CHUNK_MEMBERS);
+
+    if (!c)
+        return 1;
+    for (j = 0; j < XLB_SCAN_STEP; j++) {
+        if (i + j >= s->n || scan_member(s, &c->members[(i + j) & (XLB_SCHED_CHUNK_MEMBERS - 1)]))
+            return 1;
+    }
+    return 0;
+}
+
 /* twos, pass 1: total weight of the usable dests. */
 static long twos_total_cb(__u32 i, struct twos *s)
 {
-    const struct xlb_sched_member *m = &s->t->members[i & XLB_BAND_MASK];
+    const struct xlb_sched_member *m = sched_member(s->inner, s->members_at, i);
 
+    if (!m)
+        return 1;
     if (m->weight > 0 && !dest_overloaded(m->id)) {
         s->total += m->weight;
         s->any = m->id;
@@ -271,9 +359,12 @@ static long twos_total_cb(__u32 i, struct twos *s)
 /* twos, pass 2: the dests where the two random weights fall. */
 static long twos_pick_cb(__u32 i, struct twos *s)
 {
-    const struct xlb_sched_member *m = &s->t->members[i & XLB_BAND_MASK];
-    __s32 w = m->weight;
+    const struct xlb_sched_member *m = sched_member(s->inner, s->members_at, i);
+    __s32 w;
 
+    if (!m)
+        return 1;
+    w = m->weight;
     if (w <= 0 || dest_overloaded(m->id))
         return 0;
     s->r1 -= w;
@@ -291,11 +382,18 @@ static long twos_pick_cb(__u32 i, struct twos *s)
     return s->w1 >= 0 && s->w2 >= 0;
 }
 
-/* ip_vs_twos.c: two random weighted choices, keep the less loaded. */
-static __attribute__((noinline)) long sched_twos(const struct xlb_sched_table *t, __u32 n)
+/* The members a scan reads: the table's count, within the scan bound. */
+XLB_INLINE __u32 scan_count(const struct xlb_sched_table *t)
 {
-    struct twos s = { .t = t };
+    return t->nmembers > XLB_MAX_DESTS_SCANNED ? XLB_MAX_DESTS_SCANNED : t->nmembers;
+}
 
+/* ip_vs_twos.c: two random weighted choices, keep the less loaded. */
+static __attribute__((noinline)) long sched_twos(void *inner, __u32 members_at, __u32 n)
+{
+    struct twos s = { .inner = inner };
+
+    s.members_at = XLB_OPAQUE(members_at);
     s.any = XLB_OPAQUE(-1);
     s.c1 = XLB_OPAQUE(-1);
     s.c2 = XLB_OPAQUE(-1);
@@ -322,18 +420,19 @@ static __attribute__((noinline)) long sched_twos(const struct xlb_sched_table *t
 /* Out of line, like sched_twos(): the loop's context then sits in a frame of
  * its own. Inlined into the global xlb_schedule(), 6.1's inlined bpf_loop
  * returned the last member every time (tests/bpf in the vm tier caught it). */
-static __attribute__((noinline)) long sched_scan(const struct xlb_sched_table *t)
+static __attribute__((noinline)) long sched_scan(void *inner, __u32 members_at, __u32 sched, __u32 n)
 {
-    struct scan s = { .t = t, .sched = t->sched };
+    struct scan s = { .inner = inner };
 
+    s.members_at = XLB_OPAQUE(members_at);
+    s.sched = XLB_OPAQUE(sched);
     s.best = XLB_OPAQUE(-1);
     s.best_oh = XLB_OPAQUE(0);
     s.best_w = XLB_OPAQUE(0);
-    __u32 n = t->nmembers;
-
-    if (n > XLB_MAX_DESTS_PER_SVC)
-        n = XLB_MAX_DESTS_PER_SVC;
-    bpf_loop(n, scan_cb, &s, 0);
+    if (n > XLB_MAX_DESTS_SCANNED)
+        n = XLB_MAX_DESTS_SCANNED;
+    s.n = XLB_OPAQUE(n);
+    bpf_loop((n + XLB_SCAN_STEP - 1) / XLB_SCAN_STEP, scan_cb, &s, 0);
     return s.best >= 0 ? s.best : -XLB_R_DROP_NO_DEST;
 }
 
@@ -345,7 +444,8 @@ XLB_INLINE __u32 addr_fold_host(const union xlb_addr *a, __u8 af)
 }
 
 struct sh_probe {
-    const struct xlb_sched_table *t;
+    void *inner;
+    __u32 buckets_at;
     __u32 fold;
     __u16 port;
     long id;
@@ -353,9 +453,9 @@ struct sh_probe {
 
 static long sh_probe_cb(__u32 offset, struct sh_probe *p)
 {
-    __u32 id = p->t->buckets[xlb_sh_hashkey(p->fold, p->port, offset) & (XLB_SH_TAB_SIZE - 1)];
+    long id = sched_id(p->inner, p->buckets_at, xlb_sh_hashkey(p->fold, p->port, offset) & (XLB_SH_TAB_SIZE - 1));
 
-    if (id == XLB_NO_DEST)
+    if (id < 0 || id == XLB_NO_DEST)
         return 1;
     if (dest_usable(id)) {
         p->id = id;
@@ -364,28 +464,29 @@ static long sh_probe_cb(__u32 offset, struct sh_probe *p)
     return 0;
 }
 
-XLB_INLINE long sched_sh(const struct xlb_sched_table *t, const struct xlb_flow_key *k)
+XLB_INLINE long sched_sh(void *inner, const struct xlb_sched_table *t, const struct xlb_flow_key *k)
 {
-    struct sh_probe p = { .t = t };
-    __u32 id;
+    struct sh_probe p = { .inner = inner };
+    long id;
 
     p.id = XLB_OPAQUE(-XLB_R_DROP_NO_DEST);
+    p.buckets_at = t->buckets_at;
     p.fold = addr_fold_host(&k->saddr, k->af);
     p.port = (t->ipvs_flags & XLB_IPVS_SVC_F_SCHED2) ? bpf_ntohs(k->sport) : 0;
     if (t->ipvs_flags & XLB_IPVS_SVC_F_SCHED1) {
         bpf_loop(XLB_SH_TAB_SIZE, sh_probe_cb, &p, 0);
         return p.id;
     }
-    id = t->buckets[xlb_sh_hashkey(p.fold, p.port, 0) & (XLB_SH_TAB_SIZE - 1)];
-    return id != XLB_NO_DEST && dest_usable(id) ? id : -XLB_R_DROP_NO_DEST;
+    id = sched_id(inner, p.buckets_at, xlb_sh_hashkey(p.fold, p.port, 0) & (XLB_SH_TAB_SIZE - 1));
+    return id >= 0 && id != XLB_NO_DEST && dest_usable(id) ? id : -XLB_R_DROP_NO_DEST;
 }
 
-XLB_INLINE long sched_dh(const struct xlb_sched_table *t, const struct xlb_flow_key *k)
+XLB_INLINE long sched_dh(void *inner, const struct xlb_sched_table *t, const struct xlb_flow_key *k)
 {
-    __u32 id = t->buckets[xlb_hash_32(addr_fold_host(&k->daddr, k->af), XLB_SH_TAB_BITS) &
-                          (XLB_SH_TAB_SIZE - 1)];
+    long id = sched_id(inner, t->buckets_at,
+                       xlb_hash_32(addr_fold_host(&k->daddr, k->af), XLB_SH_TAB_BITS) & (XLB_SH_TAB_SIZE - 1));
 
-    return id != XLB_NO_DEST && dest_usable(id) ? id : -XLB_R_DROP_NO_DEST;
+    return id >= 0 && id != XLB_NO_DEST && dest_usable(id) ? id : -XLB_R_DROP_NO_DEST;
 }
 
 /* --- mh ----------------------------------------------------------------------------- */
@@ -448,25 +549,25 @@ XLB_INLINE long sched_mh(__u32 svc, const struct xlb_sched_table *t, const struc
 
 /* --- dispatch ----------------------------------------------------------------------- */
 
-XLB_INLINE long sched_choose(__u32 svc, const struct xlb_sched_table *t, const struct xlb_flow_key *k,
-                             struct sched_pick *pick)
+XLB_INLINE long sched_choose(__u32 svc, void *inner, const struct xlb_sched_table *t,
+                             const struct xlb_flow_key *k, struct sched_pick *pick)
 {
     switch (t->sched) {
     case XLB_SCHED_RR:
     case XLB_SCHED_WRR:
-        return sched_band_peek(svc, t, pick);
+        return sched_band_peek(svc, inner, t, pick);
     case XLB_SCHED_SH:
-        return sched_sh(t, k);
+        return sched_sh(inner, t, k);
     case XLB_SCHED_DH:
-        return sched_dh(t, k);
+        return sched_dh(inner, t, k);
     case XLB_SCHED_MH:
         return sched_mh(svc, t, k);
     case XLB_SCHED_TWOS:
         /* Called from here, not from sched_scan(): one frame less on the
          * deepest call chain, which must fit in 512 bytes of stack. */
-        return sched_twos(t, t->nmembers > XLB_MAX_DESTS_PER_SVC ? XLB_MAX_DESTS_PER_SVC : t->nmembers);
+        return sched_twos(inner, t->members_at, scan_count(t));
     default:
-        return sched_scan(t);
+        return sched_scan(inner, t->members_at, t->sched, scan_count(t));
     }
 }
 #endif

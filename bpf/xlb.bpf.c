@@ -110,6 +110,7 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
     __u8 prev_state = state_flags & 0xff, tcp_flags = state_flags >> 8;
     const struct xlb_config *cfg;
     struct xlb_sched_table *t;
+    void *inner;
     bool persistent, from_template = false;
     struct xlb_dest *d;
     __u32 zero = 0, id32;
@@ -118,7 +119,8 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
     if (!key || !nf)
         return -XLB_R_DROP_INTERNAL;
     cfg = bpf_map_lookup_elem(&config, &zero);
-    t = sched_table(svc);
+    inner = sched_inner(svc);
+    t = sched_header(inner);
     if (!cfg || !t)
         return -XLB_R_DROP_NO_DEST;
     nf->pick.valid = 0;
@@ -128,7 +130,7 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
         from_template = id >= 0;
     }
     if (id < 0)
-        id = sched_choose(svc, t, key, &nf->pick);
+        id = sched_choose(svc, inner, t, key, &nf->pick);
     if (id < 0)
         return id;
 

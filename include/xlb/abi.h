@@ -13,12 +13,21 @@
 #include <linux/bpf.h> /* struct bpf_timer */
 #include <linux/types.h>
 
-/* Compile-time bounds. Map sizes are chosen at load time within these. */
-#ifndef XLB_MAX_DESTS_PER_SVC
-#define XLB_MAX_DESTS_PER_SVC 128
+/*
+ * Compile-time bounds. Map sizes are chosen at load time within these.
+ *
+ * Dests per service, by scheduler. The hashed and sequenced schedulers (rr
+ * wrr sh dh mh) pick in O(1) whatever the count; the scanning ones (lc wlc
+ * sed nq fo ovf twos) look at every dest of the service for each new flow, so
+ * their bound is the scan bound: a new flow costs at most
+ * XLB_MAX_DESTS_SCANNED member reads (twos: two passes).
+ */
+#ifndef XLB_MAX_DESTS_HASHED
+#define XLB_MAX_DESTS_HASHED 4096
 #endif
-/* wrr flattened sequence: the sum of the band sizes is at most n(n+1)/2. */
-#define XLB_SCHED_FLAT_MAX (XLB_MAX_DESTS_PER_SVC * (XLB_MAX_DESTS_PER_SVC + 1) / 2)
+#ifndef XLB_MAX_DESTS_SCANNED
+#define XLB_MAX_DESTS_SCANNED 1024
+#endif
 
 /* sh and dh: IPVS's weight-filled table of 2^8 buckets. */
 #define XLB_SH_TAB_BITS 8
@@ -192,11 +201,32 @@ enum xlb_tun_type {
  * (in list order) repeated `repeats` times. rr is the single band of all
  * dests with weight > 0. A per-CPU cursor {band, rep, pos} makes the next
  * pick O(1) whatever the weights.
+ *
+ * Layout. The inner map is an ARRAY of 64-byte chunks (union xlb_sched_chunk)
+ * created with BPF_F_INNER_MAP, so each service's inner map has its own
+ * max_entries: exactly the chunks its scheduler needs, nothing sized for the
+ * worst case. Chunk 0 is the header (struct xlb_sched_table); the regions
+ * after it start at the chunk the header names and hold only what the
+ * scheduler reads:
+ *
+ *   rr wrr               bands (4 a chunk), then flat dest ids (16 a chunk)
+ *   lc wlc sed nq fo ovf twos   members {id, weight} (8 a chunk)
+ *   sh dh                the 256 buckets (16 chunks)
+ *   mh                   nothing here: its table is mh_tables[svc]
+ *
+ * Bytes per table: 64 * (1 + ceil(nbands/4) + ceil(flat_len/16)
+ *                           + ceil(nmembers/8) + (sh|dh ? 16 : 0)).
+ * rr: nbands 1, flat_len <= n. wrr: nbands <= d, the number of distinct
+ * weights, and flat_len = the sum of the band sizes <= n * d, so wrr grows
+ * with n * d: 4,096 dests of one weight take 16 KB, of 16 weights about
+ * 256 KB, and of 4,096 distinct weights (the worst case) 33 MB. Scanned
+ * members: 8 bytes each (8 KB at 1,024).
  */
 struct xlb_sched_band {
-    __u32 off;     /* first entry in flat[] */
+    __u32 off;     /* first entry in the flat ids */
     __u32 len;     /* entries in the set */
     __u32 repeats; /* times the set is walked before the next band */
+    __u32 pad;
 };
 
 /* A dest as the scheduler sees it, in IPVS list order (newest first). */
@@ -206,10 +236,9 @@ struct xlb_sched_member {
 };
 
 /*
- * Everything the data path needs to schedule a service's new flows, swapped as
- * one: the scheduler, its flags, persistence, the members (for the scanning
- * schedulers lc wlc sed nq fo ovf twos), the bands (rr wrr) and the buckets
- * (sh dh). mh's lookup table is big and lives in mh_tables[svc].
+ * Chunk 0 of a service's table: everything the data path needs to schedule a
+ * service's new flows besides the regions, swapped as one: the scheduler, its
+ * flags, persistence, and where each region starts.
  */
 struct xlb_sched_table {
     __u32 gen;     /* changes on every rebuild; resets per-CPU cursors */
@@ -220,10 +249,24 @@ struct xlb_sched_table {
     __u32 ipvs_flags; /* XLB_IPVS_SVC_F_*: persistence, scheduler flags */
     __u32 timeout;    /* persistence timeout, seconds */
     __be32 netmask;   /* persistence mask: IPv4 netmask, or IPv6 prefix length (host order) */
-    struct xlb_sched_band bands[XLB_MAX_DESTS_PER_SVC];
-    struct xlb_sched_member members[XLB_MAX_DESTS_PER_SVC];
-    __u32 buckets[XLB_SH_TAB_SIZE]; /* sh/dh: dest ids, XLB_NO_DEST when empty */
-    __u32 flat[XLB_SCHED_FLAT_MAX]; /* rr/wrr: dest ids */
+    __u32 bands_at;   /* chunk of bands[0] (rr, wrr) */
+    __u32 flat_at;    /* chunk of the first flat id (rr, wrr) */
+    __u32 members_at; /* chunk of members[0] (scanning schedulers) */
+    __u32 buckets_at; /* chunk of buckets[0] (sh, dh); 0: none */
+    __u32 nchunks;    /* the inner map's max_entries */
+    __u32 pad[3];
+};
+
+#define XLB_SCHED_CHUNK_IDS 16
+#define XLB_SCHED_CHUNK_MEMBERS 8
+#define XLB_SCHED_CHUNK_BANDS 4
+#define XLB_SH_TAB_CHUNKS (XLB_SH_TAB_SIZE / XLB_SCHED_CHUNK_IDS)
+
+union xlb_sched_chunk {
+    struct xlb_sched_table hdr;
+    __u32 ids[XLB_SCHED_CHUNK_IDS]; /* flat ids, buckets: dest ids (XLB_NO_DEST: empty) */
+    struct xlb_sched_member members[XLB_SCHED_CHUNK_MEMBERS];
+    struct xlb_sched_band bands[XLB_SCHED_CHUNK_BANDS];
 };
 
 /* dest_conns[id]: connection counts, shared by all CPUs and updated with
@@ -455,11 +498,11 @@ static_assert(sizeof(struct xlb_dest) == 72);
 static_assert(offsetof(struct xlb_dest, tun_src) == 56);
 static_assert(offsetof(struct xlb_dest, flags) == 20);
 static_assert(offsetof(struct xlb_dest, weight) == 32);
-static_assert(sizeof(struct xlb_sched_band) == 12);
-static_assert(sizeof(struct xlb_sched_table) ==
-              32 + 12 * XLB_MAX_DESTS_PER_SVC + 8 * XLB_MAX_DESTS_PER_SVC + 4 * XLB_SH_TAB_SIZE +
-                  4 * XLB_SCHED_FLAT_MAX);
-static_assert(offsetof(struct xlb_sched_table, bands) == 32);
+static_assert(sizeof(struct xlb_sched_band) == 16);
+static_assert(sizeof(struct xlb_sched_table) == 64);
+static_assert(sizeof(union xlb_sched_chunk) == 64);
+static_assert(offsetof(struct xlb_sched_table, bands_at) == 32);
+static_assert(XLB_SH_TAB_SIZE % XLB_SCHED_CHUNK_IDS == 0);
 static_assert(sizeof(struct xlb_dest_conns) == 16);
 static_assert(sizeof(struct xlb_persist_key) == 28);
 static_assert(sizeof(struct xlb_persist) == 16);

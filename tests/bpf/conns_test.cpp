@@ -137,7 +137,7 @@ TEST_F(conns, udp_ipv6_and_nat_flows_are_listed_once) {
     send(up);
 
     service_key v6{protocol::tcp, ep("[fd01::141]:443")};
-    ASSERT_TRUE(dp().add_service({v6, scheduler::rr}));
+    ASSERT_TRUE(dp().add_service({v6, scheduler::rr, 0, 0, 128})); // IPVS needs a prefix length for IPv6
     ASSERT_TRUE(dp().add_dest(v6, {{xdp_lab::backend6(3), 443}, forwarding::dr, 1, 0, 0}));
     send(pkt("fd01::200", "fd01::141", 443, 40000));
 

@@ -33,7 +33,8 @@ protected:
 
     service_key add(const char* vip, uint16_t vport, protocol proto, const ip_address& dest, uint16_t dport) {
         service_key k{proto, {addr(vip), vport}};
-        EXPECT_TRUE(dp().add_service({k, scheduler::rr}));
+        // IPVS takes an IPv6 service only with a prefix length (ipvsadm's default 128).
+        EXPECT_TRUE(dp().add_service({k, scheduler::rr, 0, 0, k.vip.addr.is_v4() ? 0xffffffffu : 128u}));
         EXPECT_TRUE(dp().add_dest(k, {{dest, dport}, forwarding::nat, 1, 0, 0}));
         return k;
     }

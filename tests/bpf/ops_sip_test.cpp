@@ -160,7 +160,8 @@ protected:
 
     int backend_of_dest(uint32_t id) {
         struct xlb_dest d {};
-        if (bpf_map_lookup_elem(_dests.get(), &id, &d) != 0) {
+        uint32_t slot = published_dest_slot(dp(), id);
+        if (bpf_map_lookup_elem(_dests.get(), &slot, &d) != 0) {
             return -1;
         }
         for (int i = 1; i <= 9; ++i) {

@@ -89,7 +89,9 @@ protected:
         _key = {protocol::tcp, {*ip_address::parse("10.1.0.100"), 80}};
         ASSERT_TRUE(dp().add_service({_key, scheduler::rr}));
         ASSERT_TRUE(dp().add_dest(_key, {{xdp_lab::backend4(1), 80}, forwarding::dr, 1, 0, 0}));
-        auto k = xdp::svc_key_to_abi(_key);
+        struct xlb_svc_index_key k {};
+        k.svc = xdp::svc_key_to_abi(_key);
+        k.side = published_side(dp());
         ASSERT_EQ(bpf_map_lookup_elem(_svc_index.get(), &k, &_svc), 0);
         _dest = dest_id(1);
 
@@ -106,7 +108,8 @@ protected:
         auto want = xdp_lab::backend4(backend).to_abi();
         for (uint32_t id = 0; id < 64; ++id) {
             struct xlb_dest d {};
-            if (bpf_map_lookup_elem(_dests.get(), &id, &d) == 0 && (d.flags & XLB_DEST_F_ACTIVE) &&
+            uint32_t slot = published_dest_slot(dp(), id);
+            if (bpf_map_lookup_elem(_dests.get(), &slot, &d) == 0 && (d.flags & XLB_DEST_F_ACTIVE) &&
                 d.addr.v4 == want.v4) {
                 return id;
             }

@@ -17,6 +17,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
+#include <numeric>
 #include <map>
 #include <set>
 #include <thread>
@@ -61,9 +63,15 @@ protected:
 
     uint32_t dest_id(int backend) {
         auto want = xdp_lab::backend4(backend).to_abi();
-        for (uint32_t id = 0; id < 1024; ++id) {
+        // The published side of the double-buffered dests map.
+        struct xlb_table_ctl ctl {};
+        uint32_t zero = 0;
+        EXPECT_EQ(bpf_map_lookup_elem(dp().map_fds().table_ctl.get(), &zero, &ctl), 0);
+        const uint32_t max = dp().sizes().max_dests;
+        for (uint32_t id = 0; id < max; ++id) {
             struct xlb_dest d {};
-            if (bpf_map_lookup_elem(_dests.get(), &id, &d) == 0 && (d.flags & XLB_DEST_F_ACTIVE) &&
+            uint32_t slot = id + (ctl.side & 1) * max;
+            if (bpf_map_lookup_elem(_dests.get(), &slot, &d) == 0 && (d.flags & XLB_DEST_F_ACTIVE) &&
                 d.addr.v4 == want.v4) {
                 return id;
             }
@@ -216,6 +224,22 @@ TEST_F(sched_dp, twos_prefers_the_less_loaded_of_two_random_choices) {
     EXPECT_LT(got[2], 220);
 }
 
+TEST_F(sched_dp, scans_cross_steps_and_chunks) {
+    // Nine dests: the scan reads them four a step, eight a table chunk; the
+    // winner sits in the last step and the second chunk.
+    std::vector<std::pair<int, int>> nine;
+    for (int b = 1; b <= 9; ++b) {
+        nine.push_back({b, b == 9 ? 3 : 1});
+    }
+    add("10.1.0.148", scheduler::lc, nine);
+    for (int b = 1; b <= 9; ++b) {
+        set_conns(b, b == 9 ? 0 : 1, 0);
+    }
+    EXPECT_EQ(pick("10.1.0.148", _sport++), 9) << "lc: the least loaded is the last";
+    add("10.1.0.149", scheduler::fo, nine);
+    EXPECT_EQ(pick("10.1.0.149", _sport++), 9) << "fo: the heaviest is the last";
+}
+
 // --- sh, dh, mh ------------------------------------------------------------------
 
 TEST_F(sched_dp, sh_maps_a_client_to_the_bucket_ipvs_computes) {
@@ -229,7 +253,7 @@ TEST_F(sched_dp, sh_maps_a_client_to_the_bucket_ipvs_computes) {
     for (int host = 1; host <= 60; ++host) {
         auto client = fmt::format("10.9.0.{}", host);
         uint32_t fold = ntohl(v4(client).to_abi().v4);
-        uint32_t want_id = table->buckets[xlb_sh_hashkey(fold, 0, 0)];
+        uint32_t want_id = table.bucket(xlb_sh_hashkey(fold, 0, 0) & (XLB_SH_TAB_SIZE - 1));
         int b1 = pick("10.1.0.150", _sport++, client);
         int b2 = pick("10.1.0.150", _sport++, client);
         EXPECT_EQ(b1, b2) << "the same client goes to the same dest";
@@ -377,6 +401,369 @@ TEST_F(sched_dp, persistent_port_zero_service_takes_any_port) {
         macs.insert(std::string(r.out.begin(), r.out.begin() + 6));
     }
     EXPECT_EQ(macs.size(), 1u) << "every port of one client to one dest";
+}
+
+// --- services with thousands of dests ---------------------------------------------
+//
+// NAT dests in 10.128.0.0/16, routed through backend 1 (10.1.0.11): the
+// rewritten destination address tells which dest a flow went to. Every
+// expected choice comes from an oracle written here from IPVS's own walk
+// (ip_vs_rr.c, ip_vs_wrr.c, ip_vs_wlc.c, ip_vs_mh.c), not from xlb's table
+// builder.
+
+class sched_big : public ::testing::Test {
+public:
+    static ip_address addr(uint32_t i) { return big_dest(i); }
+
+protected:
+    void SetUp() override {
+        XLB_REQUIRE_PRIVILEGE();
+        ASSERT_NO_THROW(route_big_dests());
+    }
+
+    void load(uint32_t max_dests) {
+        _xlb.emplace(load_options{4, max_dests, 262144, 65537});
+        auto cfg = dp().config().value();
+        cfg.sweep_ms = 3600 * 1000; // the tests own the connection counters
+        ASSERT_TRUE(dp().set_config(cfg));
+        _conns = file_desc(bpf_obj_get((_xlb->pin_dir() + "/dest_conns").c_str()));
+        _dests = file_desc(bpf_obj_get((_xlb->pin_dir() + "/dests").c_str()));
+        ASSERT_TRUE(_conns && _dests);
+    }
+    xdp_dataplane& dp() { return _xlb->dp(); }
+
+    // Dests 0..n-1 added in that order, so IPVS's list (newest first) is
+    // n-1, ..., 0.
+    void add_dests(const service_key& k, uint32_t from, uint32_t n, const std::function<int(uint32_t)>& weight) {
+        for (uint32_t i = from; i < from + n; ++i) {
+            auto r = dp().add_dest(k, {{addr(i), 80}, forwarding::nat, weight(i), 0, 0});
+            ASSERT_TRUE(r) << i << ": " << r.error().message();
+        }
+    }
+
+    // The dest (its number i) a new flow from client:sport goes to; -1 if none.
+    long pick(const service_key& k, uint16_t sport, const std::string& client = "10.1.0.200") {
+        packet_spec p;
+        p.dst = parse_mac(xdp_lab::dir_mac);
+        p.saddr = v4(client);
+        p.daddr = k.vip.addr;
+        p.sport = sport;
+        auto r = run_xdp(dp().prog_fd(), build(p), _ifindex_xa);
+        if (r.action != XDP_TX || r.out.size() < 34) {
+            return -1;
+        }
+        const uint8_t* d = r.out.data() + 30; // the IPv4 destination
+        if (d[0] != 10 || d[1] != 128) {
+            return -2;
+        }
+        return (long{d[2]} << 8) | d[3];
+    }
+
+    // The same in bulk (see bulk_dests()), then the table rebuilt under s.
+    void bulk(const service_key& k, scheduler s, uint32_t from, uint32_t n, const std::function<int(uint32_t)>& weight) {
+        std::vector<dest_config> ds;
+        for (uint32_t i = from; i < from + n; ++i) {
+            ds.push_back({{addr(i), 80}, forwarding::nat, weight(i), 0, 0});
+        }
+        ASSERT_NO_THROW(bulk_dests(*_xlb, {k, s}, ds));
+    }
+
+    // dest number -> dest id, from the dests map.
+    std::map<uint32_t, uint32_t> dest_ids(uint32_t max_dests) {
+        std::map<uint32_t, uint32_t> ids;
+        for (uint32_t id = 0; id < max_dests; ++id) {
+            struct xlb_dest d {};
+            if (bpf_map_lookup_elem(_dests.get(), &id, &d) == 0 && (d.flags & XLB_DEST_F_ACTIVE)) {
+                auto b = reinterpret_cast<const uint8_t*>(&d.addr.v4);
+                ids[(uint32_t{b[2]} << 8) | b[3]] = id;
+            }
+        }
+        return ids;
+    }
+
+    std::optional<loaded_xlb> _xlb;
+    int _ifindex_xa = ifindex(xdp_lab::dir_if);
+    file_desc _conns, _dests;
+};
+
+// ip_vs_rr_schedule(): from the last dest, the next one in the list with
+// weight > 0 (no overloads here). list[j] is a dest number.
+struct ipvs_rr {
+    std::vector<uint32_t> list;
+    std::vector<int> weight; // by dest number
+    long cl = -1;            // the list head
+    long next() {
+        for (size_t step = 0; step < list.size(); ++step) {
+            cl = (cl + 1) % static_cast<long>(list.size());
+            if (weight[list[cl]] > 0) {
+                return list[cl];
+            }
+        }
+        return -1;
+    }
+};
+
+// ip_vs_wrr_schedule(), without overloads: cw steps down from mw by the gcd
+// di; at each cw the dests of weight >= cw, in list order.
+struct ipvs_wrr {
+    std::vector<uint32_t> list;
+    std::vector<int> weight;
+    long cl = -1;
+    int cw = 0, mw = 0, di = 0;
+    ipvs_wrr(std::vector<uint32_t> l, std::vector<int> w) : list(std::move(l)), weight(std::move(w)) {
+        int maxw = 0;
+        for (auto i : list) {
+            if (weight[i] > 0) {
+                di = std::gcd(di, weight[i]);
+                maxw = std::max(maxw, weight[i]);
+            }
+        }
+        mw = maxw - (di - 1);
+        cw = mw;
+    }
+    long next() {
+        for (;;) {
+            if (++cl == static_cast<long>(list.size())) {
+                cl = -1;
+                cw -= di;
+                if (cw <= 0) {
+                    cw = mw;
+                }
+                continue;
+            }
+            if (weight[list[cl]] >= cw) {
+                return list[cl];
+            }
+        }
+    }
+};
+
+uint32_t fold_of(const ip_address& a) {
+    auto x = a.to_abi();
+    return ntohl(xlb_addr_fold(x.v6, !a.is_v4()));
+}
+
+std::vector<uint32_t> newest_first(uint32_t from, uint32_t n) {
+    std::vector<uint32_t> l(n);
+    for (uint32_t j = 0; j < n; ++j) {
+        l[j] = from + n - 1 - j;
+    }
+    return l;
+}
+
+// ip_vs_mh_permutate() and ip_vs_mh_populate() over the list, with IPVS's
+// hash of each dest's address and port; weights here keep weight/gcd within
+// the table's bits, so ip_vs_mh_shift_weight() shifts by 0. -1: empty slot.
+std::vector<long> ipvs_mh_table(const std::vector<uint32_t>& list, const std::vector<int>& last_weight, uint32_t m) {
+    struct setup {
+        uint32_t offset, skip, perm;
+        int turns;
+    };
+    int gcd = 0;
+    for (auto i : list) {
+        if (last_weight[i] > 0) {
+            gcd = std::gcd(gcd, last_weight[i]);
+        }
+    }
+    std::vector<long> lookup(m, -1);
+    if (gcd < 1) {
+        return lookup;
+    }
+    std::vector<setup> ds;
+    for (auto i : list) {
+        uint32_t fold = fold_of(sched_big::addr(i));
+        setup s{};
+        s.offset = xlb_mh_hashkey(fold, 80, XLB_MH_HASH1, 0) % m;
+        s.skip = xlb_mh_hashkey(fold, 80, XLB_MH_HASH2, 0) % (m - 1) + 1;
+        s.perm = s.offset;
+        int lw = last_weight[i];
+        s.turns = (lw / gcd) ? (lw / gcd) : (lw != 0);
+        ds.push_back(s);
+    }
+    std::vector<bool> table(m, false);
+    uint32_t n = 0;
+    int dt_count = 0;
+    size_t p = 0;
+    while (n < m) {
+        p = 0;
+        while (p < list.size()) {
+            if (ds[p].turns < 1) {
+                ++p;
+                continue;
+            }
+            uint32_t c = ds[p].perm;
+            while (table[c]) {
+                ds[p].perm += ds[p].skip;
+                if (ds[p].perm >= m) {
+                    ds[p].perm -= m;
+                }
+                c = ds[p].perm;
+            }
+            table[c] = true;
+            lookup[c] = list[p];
+            if (++n == m) {
+                return lookup;
+            }
+            if (++dt_count >= ds[p].turns) {
+                dt_count = 0;
+                ++p;
+            }
+        }
+    }
+    return lookup;
+}
+
+TEST_F(sched_big, rr_and_mh_schedule_4096_dests_and_the_4097th_is_refused) {
+    constexpr uint32_t n = XLB_MAX_DESTS_HASHED;
+    static_assert(n >= 4096);
+    load(n + 8);
+    service_key k{protocol::tcp, {v4("10.1.0.170"), 80}};
+    ASSERT_TRUE(dp().add_service({k, scheduler::rr}));
+    std::vector<int> weight(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        weight[i] = i % 97 == 5 ? 0 : 1 + static_cast<int>(i % 2); // mh: weights 1 and 2; a few quiesced
+    }
+    bulk(k, scheduler::rr, 0, n, [&](uint32_t i) { return weight[i]; });
+
+    ipvs_rr rr{newest_first(0, n), weight};
+    uint16_t sport = 1024;
+    for (uint32_t j = 0; j < n + 300; ++j) {
+        ASSERT_EQ(pick(k, sport++), rr.next()) << "pick " << j;
+    }
+
+    // One more is refused, clearly, and nothing changes: the sequence goes on.
+    auto over = dp().add_dest(k, {{addr(n), 80}, forwarding::nat, 1, 0, 0});
+    ASSERT_FALSE(over);
+    EXPECT_EQ(over.error().code, ENOSPC);
+    EXPECT_NE(over.error().message().find(std::to_string(n)), std::string::npos) << over.error().message();
+    // A scanning scheduler cannot take the service either: -E fails, the
+    // service keeps rr and its table.
+    auto to_wlc = dp().edit_service({k, scheduler::wlc});
+    ASSERT_FALSE(to_wlc);
+    EXPECT_EQ(to_wlc.error().code, ENOSPC);
+    EXPECT_NE(to_wlc.error().message().find(std::to_string(XLB_MAX_DESTS_SCANNED)), std::string::npos)
+        << to_wlc.error().message();
+    for (uint32_t j = 0; j < 50; ++j) {
+        ASSERT_EQ(pick(k, sport++), rr.next()) << "after the refusals, pick " << j;
+    }
+    auto listed = dp().list().value();
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].config.sched, scheduler::rr);
+    EXPECT_EQ(listed[0].dests.size(), n);
+
+    // mh over the same 4,096: each client where an independent Maglev
+    // population puts it.
+    ASSERT_TRUE(dp().edit_service({k, scheduler::mh}));
+    auto lookup = ipvs_mh_table(newest_first(0, n), weight, 65537);
+    std::set<long> used;
+    for (uint32_t c = 0; c < 3000; ++c) {
+        auto client = fmt::format("10.200.{}.{}", c / 250, c % 250 + 1);
+        uint32_t fold = ntohl(v4(client).to_abi().v4);
+        long want = lookup[xlb_mh_hashkey(fold, 0, XLB_MH_HASH1, 0) % 65537];
+        ASSERT_EQ(pick(k, sport++, client), want) << client;
+        used.insert(want);
+    }
+    EXPECT_GT(used.size(), 1500u) << "3,000 clients spread over the dests";
+}
+
+TEST_F(sched_big, wrr_with_hundreds_of_distinct_weights_follows_ipvs) {
+    // 256 dests of 256 distinct weights: 256 bands, a period of 32,896 picks.
+    constexpr uint32_t n = 256;
+    load(512);
+    service_key k{protocol::tcp, {v4("10.1.0.171"), 80}};
+    ASSERT_TRUE(dp().add_service({k, scheduler::wrr}));
+    std::vector<int> weight(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        weight[i] = static_cast<int>((i * 131) % n) + 1; // 1..256, shuffled through the list
+    }
+    add_dests(k, 0, n, [&](uint32_t i) { return weight[i]; });
+    ipvs_wrr wrr(newest_first(0, n), weight);
+    uint16_t sport = 1024;
+    const uint32_t period = n * (n + 1) / 2;
+    for (uint32_t j = 0; j < period + 500; ++j) {
+        ASSERT_EQ(pick(k, sport++), wrr.next()) << "pick " << j;
+    }
+}
+
+TEST_F(sched_big, wrr_with_thousands_of_dests_and_a_few_weights_follows_ipvs) {
+    constexpr uint32_t n = 2000;
+    load(2048);
+    service_key k{protocol::tcp, {v4("10.1.0.172"), 80}};
+    ASSERT_TRUE(dp().add_service({k, scheduler::wrr}));
+    std::vector<int> weight(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        weight[i] = i % 13 == 0 ? 0 : static_cast<int>((i * 7) % 5 + 1) * 2; // 0, 2..10: gcd 2
+    }
+    bulk(k, scheduler::wrr, 0, n, [&](uint32_t i) { return weight[i]; });
+    ipvs_wrr wrr(newest_first(0, n), weight);
+    uint16_t sport = 1024;
+    uint32_t period = 0;
+    for (int w : weight) {
+        period += w / 2;
+    }
+    for (uint32_t j = 0; j < period + 500; ++j) {
+        ASSERT_EQ(pick(k, sport++), wrr.next()) << "pick " << j;
+    }
+}
+
+TEST_F(sched_big, wlc_scans_1024_dests_and_the_1025th_is_refused) {
+    constexpr uint32_t n = XLB_MAX_DESTS_SCANNED;
+    static_assert(n >= 1024);
+    load(n + 8);
+    service_key k{protocol::tcp, {v4("10.1.0.173"), 80}};
+    ASSERT_TRUE(dp().add_service({k, scheduler::wlc}));
+    std::vector<int> weight(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        weight[i] = i % 61 == 3 ? 0 : static_cast<int>(i % 7) + 1;
+    }
+    bulk(k, scheduler::wlc, 0, n, [&](uint32_t i) { return weight[i]; });
+    auto ids = dest_ids(n + 8);
+    ASSERT_EQ(ids.size(), n);
+
+    // Counters set here; a few dests overloaded.
+    std::vector<xlb_dest_conns> conns(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        conns[i] = {20 + (i * 37) % 11, (i * 53) % 40, 0, i % 89 == 7 ? 1u : 0u};
+        ASSERT_EQ(bpf_map_update_elem(_conns.get(), &ids[i], &conns[i], BPF_ANY), 0);
+    }
+    // ip_vs_wlc_schedule(): the first usable dest in the list, then any later
+    // one with loh * w > doh * lw; overhead (active << 8) + inactive.
+    auto list = newest_first(0, n);
+    auto oracle = [&]() -> long {
+        long least = -1;
+        uint64_t loh = 0;
+        for (auto i : list) {
+            if (conns[i].overloaded || weight[i] <= 0) {
+                continue;
+            }
+            uint64_t doh = (uint64_t{conns[i].active} << 8) + conns[i].inactive;
+            if (least < 0 || loh * weight[i] > doh * weight[least]) {
+                least = i;
+                loh = doh;
+            }
+        }
+        return least;
+    };
+    uint16_t sport = 1024;
+    std::set<long> used;
+    for (int j = 0; j < 400; ++j) {
+        long want = oracle();
+        ASSERT_EQ(pick(k, sport++), want) << "pick " << j;
+        ++conns[want].active; // the SYN's flow counts as active (SYN_RECV)
+        struct xlb_dest_conns got {};
+        ASSERT_EQ(bpf_map_lookup_elem(_conns.get(), &ids[want], &got), 0);
+        ASSERT_EQ(got.active, conns[want].active);
+        used.insert(want);
+    }
+    EXPECT_GT(used.size(), 50u);
+
+    auto over = dp().add_dest(k, {{addr(n), 80}, forwarding::nat, 1, 0, 0});
+    ASSERT_FALSE(over);
+    EXPECT_EQ(over.error().code, ENOSPC);
+    EXPECT_NE(over.error().message().find(std::to_string(n)), std::string::npos) << over.error().message();
+    EXPECT_EQ(dest_ids(n + 8).size(), n);
+    long want = oracle();
+    EXPECT_EQ(pick(k, sport++), want) << "nothing changed";
 }
 
 } // namespace

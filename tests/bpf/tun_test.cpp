@@ -81,7 +81,8 @@ protected:
     void add(const char* vip, uint16_t port, const ip_address& dest, tun_type t = tun_type::ipip,
              uint16_t tun_port = 0, uint8_t flags = 0) {
         service_key k{protocol::tcp, {addr(vip), port}};
-        ASSERT_TRUE(dp().add_service({k, scheduler::rr}));
+        // IPVS takes an IPv6 service only with a prefix length (ipvsadm's default 128).
+        ASSERT_TRUE(dp().add_service({k, scheduler::rr, 0, 0, k.vip.addr.is_v4() ? 0xffffffffu : 128u}));
         auto r = dp().add_dest(k, {{dest, port}, forwarding::tun, 1, 0, 0, t, tun_port, flags});
         ASSERT_TRUE(r) << r.error().message();
     }

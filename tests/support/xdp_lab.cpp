@@ -3,6 +3,7 @@
 #include "support/priv.h"
 
 #include <bpf/bpf.h>
+#include <arpa/inet.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -94,6 +95,37 @@ loaded_xlb::loaded_xlb(const load_options& o) {
         throw std::runtime_error(dp.error().message());
     }
     _dp.emplace(std::move(*dp));
+}
+
+void route_big_dests() {
+    if (sh("ip route replace 10.128.0.0/16 via 10.1.0.11 dev xa") != 0) {
+        throw std::runtime_error("cannot route 10.128.0.0/16 in the test namespace");
+    }
+}
+
+ip_address big_dest(uint32_t i) { return *ip_address::parse(fmt::format("10.128.{}.{}", (i >> 8) & 255, i & 255)); }
+
+uint32_t published_side(xdp_dataplane& dp) {
+    struct xlb_table_ctl ctl {};
+    uint32_t zero = 0;
+    if (bpf_map_lookup_elem(dp.map_fds().table_ctl.get(), &zero, &ctl) < 0) {
+        throw std::runtime_error("cannot read table_ctl");
+    }
+    return ctl.side & 1;
+}
+
+uint32_t published_dest_slot(xdp_dataplane& dp, uint32_t id) { return id + published_side(dp) * dp.sizes().max_dests; }
+
+void bulk_dests(loaded_xlb& lb, const service_config& svc, const std::vector<dest_config>& dests) {
+    // One change set: the table is read, diffed and published once.
+    change_set set;
+    for (const auto& d : dests) {
+        set.push_back(change::add_dest(svc.key, d));
+    }
+    if (auto r = lb.dp().apply(set); !r) {
+        throw std::runtime_error(fmt::format("add {} dests: change {}: {}", dests.size(), r.error().index,
+                                             r.error().err.message()));
+    }
 }
 
 loaded_xlb::~loaded_xlb() {

@@ -73,4 +73,19 @@ private:
     std::optional<xdp_dataplane> _dp;
 };
 
+// Dests 10.128.0.0/16 route through backend 1 (10.1.0.11): services with
+// thousands of dests use them. big_dest(i) is 10.128.(i >> 8).(i & 255).
+void route_big_dests();
+ip_address big_dest(uint32_t i);
+
+// The side of the double-buffered table packets read (table_ctl), and the
+// slot of dest `id` on it in the dests map.
+uint32_t published_side(xdp_dataplane& dp);
+uint32_t published_dest_slot(xdp_dataplane& dp, uint32_t id);
+
+// Adds `dests` (in order, so IPVS's list is their reverse) to the service
+// svc.key, which exists, as one change set: the table is rebuilt once.
+// Throws on failure.
+void bulk_dests(loaded_xlb& lb, const service_config& svc, const std::vector<dest_config>& dests);
+
 } // namespace xlb::test

@@ -30,7 +30,7 @@ behaviour_backend everything() {
 behaviour_backend as_xdp() {
     return {"memory_as_xdp",
             [] {
-                return std::make_unique<memory_instance>(xdp::xdp_capabilities(XLB_MAX_DESTS_PER_SVC, XLB_MAX_DESTS_PER_SVC),
+                return std::make_unique<memory_instance>(xdp::xdp_capabilities(XLB_MAX_DESTS_HASHED, XLB_MAX_DESTS_SCANNED),
                                                          memory_limits{8, 256});
             },
             8, 256};

@@ -69,15 +69,15 @@ std::string letters(const std::vector<uint32_t>& ids) {
 TEST(wrr, weights_4_3_2_give_the_ipvs_sequence) {
     auto t = sched::build_table(svc(scheduler::wrr), {{0, 4}, {1, 3}, {2, 2}}, 1);
     ASSERT_TRUE(t);
-    EXPECT_EQ(letters(sched::expand(**t)), "AABABCABC");
-    EXPECT_EQ((*t)->nbands, 3u);
+    EXPECT_EQ(letters(sched::expand(*t)), "AABABCABC");
+    EXPECT_EQ(t->header().nbands, 3u);
 }
 
 TEST(wrr, gcd_steps_the_current_weight) {
     // di = 2, mw = 3: cw 3 -> A; cw 1 -> A B.
     auto t = sched::build_table(svc(scheduler::wrr), {{0, 4}, {1, 2}}, 1);
     ASSERT_TRUE(t);
-    EXPECT_EQ(letters(sched::expand(**t)), "AAB");
+    EXPECT_EQ(letters(sched::expand(*t)), "AAB");
 }
 
 TEST(wrr, matches_the_reference_walk_for_many_weight_sets) {
@@ -90,7 +90,7 @@ TEST(wrr, matches_the_reference_walk_for_many_weight_sets) {
         }
         auto t = sched::build_table(svc(scheduler::wrr), m, 7);
         ASSERT_TRUE(t);
-        auto period = sched::expand(**t);
+        auto period = sched::expand(*t);
         // Two periods of the table equal the reference's first 2 * period picks.
         auto twice = period;
         twice.insert(twice.end(), period.begin(), period.end());
@@ -98,38 +98,88 @@ TEST(wrr, matches_the_reference_walk_for_many_weight_sets) {
     }
 }
 
-TEST(wrr, large_weights_stay_within_the_flat_bound) {
+TEST(wrr, large_weights_and_many_dests_size_the_table_to_its_bands) {
     std::vector<member> m;
-    for (uint32_t i = 0; i < XLB_MAX_DESTS_PER_SVC; ++i) {
+    for (uint32_t i = 0; i < 512; ++i) {
         m.push_back({i, static_cast<int32_t>(65535 - i * 37)});
     }
     auto t = sched::build_table(svc(scheduler::wrr), m, 1);
     ASSERT_TRUE(t);
-    EXPECT_LE((*t)->flat_len, static_cast<uint32_t>(XLB_SCHED_FLAT_MAX));
-    EXPECT_EQ((*t)->nbands, XLB_MAX_DESTS_PER_SVC);
+    EXPECT_EQ(t->header().nbands, 512u);
+    EXPECT_EQ(t->header().flat_len, 512u * 513 / 2) << "every band holds the dests of weight >= its cw";
+    // Header, bands (4 a chunk), flat ids (16 a chunk): nothing else.
+    EXPECT_EQ(t->chunks.size(), 1 + 512 / 4 + (512 * 513 / 2 + 15) / 16);
+    EXPECT_EQ(t->header().nchunks, t->chunks.size());
+}
+
+TEST(table, holds_only_what_its_scheduler_reads) {
+    std::vector<member> m;
+    for (uint32_t i = 0; i < XLB_MAX_DESTS_HASHED; ++i) {
+        m.push_back({i, 1});
+    }
+    // rr at 4,096: one band of 4,096 ids, 16 KB and a bit.
+    auto rr = sched::build_table(svc(scheduler::rr), m, 1);
+    ASSERT_TRUE(rr);
+    EXPECT_EQ(rr->chunks.size(), 1u + 1 + XLB_MAX_DESTS_HASHED / XLB_SCHED_CHUNK_IDS);
+    EXPECT_EQ(rr->header().nmembers, 0u);
+    EXPECT_EQ(rr->header().buckets_at, 0u);
+    auto seq = sched::expand(*rr);
+    ASSERT_EQ(seq.size(), XLB_MAX_DESTS_HASHED);
+    for (uint32_t i = 0; i < seq.size(); ++i) {
+        ASSERT_EQ(seq[i], i);
+    }
+    // mh: the header only; its lookup table is a map of its own.
+    auto mh = sched::build_table(svc(scheduler::mh), m, 1);
+    ASSERT_TRUE(mh);
+    EXPECT_EQ(mh->chunks.size(), 1u);
+    // sh: the header and 256 buckets.
+    auto sh = sched::build_table(svc(scheduler::sh), m, 1);
+    ASSERT_TRUE(sh);
+    EXPECT_EQ(sh->chunks.size(), 1u + XLB_SH_TAB_CHUNKS);
+    // wlc: the members, 8 a chunk.
+    m.resize(XLB_MAX_DESTS_SCANNED);
+    auto wlc = sched::build_table(svc(scheduler::wlc), m, 1);
+    ASSERT_TRUE(wlc);
+    EXPECT_EQ(wlc->chunks.size(), 1u + XLB_MAX_DESTS_SCANNED / XLB_SCHED_CHUNK_MEMBERS);
+    EXPECT_EQ(wlc->member(XLB_MAX_DESTS_SCANNED - 1).id, XLB_MAX_DESTS_SCANNED - 1);
 }
 
 TEST(wrr, weight_zero_takes_nothing_and_all_zero_is_empty) {
     // The gcd of the positive weights (2) steps cw, so B is picked once per period.
     auto t = sched::build_table(svc(scheduler::wrr), {{0, 0}, {1, 2}, {2, 0}}, 1);
     ASSERT_TRUE(t);
-    EXPECT_EQ(letters(sched::expand(**t)), "B");
+    EXPECT_EQ(letters(sched::expand(*t)), "B");
     auto none = sched::build_table(svc(scheduler::wrr), {{0, 0}, {1, 0}}, 1);
     ASSERT_TRUE(none);
-    EXPECT_EQ((*none)->nbands, 0u);
+    EXPECT_EQ(none->header().nbands, 0u);
 }
 
 TEST(rr, visits_each_positive_weight_dest_once) {
     auto t = sched::build_table(svc(scheduler::rr), {{0, 5}, {1, 0}, {2, 1}}, 1);
     ASSERT_TRUE(t);
-    EXPECT_EQ(letters(sched::expand(**t)), "AC");
+    EXPECT_EQ(letters(sched::expand(*t)), "AC");
 }
 
-TEST(table, refuses_more_dests_than_the_bound) {
-    std::vector<member> m(XLB_MAX_DESTS_PER_SVC + 1, member{0, 1});
-    auto t = sched::build_table(svc(scheduler::rr), m, 1);
-    ASSERT_FALSE(t);
-    EXPECT_EQ(t.error().code, E2BIG);
+TEST(table, refuses_more_dests_than_the_schedulers_bound) {
+    std::vector<member> m(XLB_MAX_DESTS_HASHED + 1, member{0, 1});
+    for (auto s : {scheduler::rr, scheduler::wrr, scheduler::sh, scheduler::dh, scheduler::mh}) {
+        EXPECT_EQ(sched::max_dests(s), XLB_MAX_DESTS_HASHED);
+        auto t = sched::build_table(svc(s), m, 1);
+        ASSERT_FALSE(t);
+        EXPECT_EQ(t.error().code, E2BIG);
+        m.pop_back();
+        EXPECT_TRUE(sched::build_table(svc(s), m, 1));
+        m.push_back(m.back());
+    }
+    m.resize(XLB_MAX_DESTS_SCANNED + 1);
+    for (auto s : {scheduler::lc, scheduler::wlc, scheduler::sed, scheduler::nq, scheduler::fo, scheduler::ovf,
+                   scheduler::twos}) {
+        EXPECT_EQ(sched::max_dests(s), XLB_MAX_DESTS_SCANNED);
+        auto t = sched::build_table(svc(s), m, 1);
+        ASSERT_FALSE(t);
+        EXPECT_EQ(t.error().code, E2BIG);
+        EXPECT_NE(t.error().message().find(std::to_string(XLB_MAX_DESTS_SCANNED)), std::string::npos);
+    }
 }
 
 // --- sh, dh, mh tables -----------------------------------------------------------
@@ -155,21 +205,21 @@ TEST(sh, buckets_follow_ip_vs_sh_reassign) {
     auto t = sched::build_table(svc(scheduler::sh), {m(0, 2), m(1, 1)}, 1);
     ASSERT_TRUE(t);
     for (uint32_t i = 0; i < XLB_SH_TAB_SIZE; ++i) {
-        EXPECT_EQ((*t)->buckets[i], i % 3 == 2 ? 1u : 0u) << i;
+        EXPECT_EQ(t->bucket(i), i % 3 == 2 ? 1u : 0u) << i;
     }
     // A weight-0 dest still takes one bucket per turn; the data path skips it.
     auto z = sched::build_table(svc(scheduler::sh), {m(0, 0), m(1, 1)}, 1);
-    EXPECT_EQ((*z)->buckets[0], 0u);
-    EXPECT_EQ((*z)->buckets[1], 1u);
+    EXPECT_EQ(z->bucket(0), 0u);
+    EXPECT_EQ(z->bucket(1), 1u);
     auto none = sched::build_table(svc(scheduler::sh), {}, 1);
-    EXPECT_EQ((*none)->buckets[7], XLB_NO_DEST);
+    EXPECT_EQ(none->bucket(7), XLB_NO_DEST);
 }
 
 TEST(dh, buckets_ignore_weights) {
     auto t = sched::build_table(svc(scheduler::dh), {m(0, 5), m(1, 1), m(2, 1)}, 1);
     ASSERT_TRUE(t);
     for (uint32_t i = 0; i < XLB_SH_TAB_SIZE; ++i) {
-        EXPECT_EQ((*t)->buckets[i], i % 3) << i;
+        EXPECT_EQ(t->bucket(i), i % 3) << i;
     }
 }
 

@@ -1312,6 +1312,15 @@ outcome apply_script(const std::vector<script_line>& script, dataplane& dp, cons
             return all;
         }
     }
+    // What IPVS takes but xlb cannot balance, said once the set is in.
+    for (size_t i = 0; i < changes.size(); ++i) {
+        const auto& cmd = script[line_of[i]].cmd;
+        if (cmd.what == op::add_service || cmd.what == op::edit_service) {
+            all.err += warnings(cmd, nullptr);
+        } else if (cmd.what == op::add_dest || cmd.what == op::edit_dest) {
+            all.err += warnings(cmd, &changes[i].dest);
+        }
+    }
     // The listings a script holds run once it is in.
     for (const auto& l : script) {
         if (is_write(l.cmd.what)) {

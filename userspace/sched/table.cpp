@@ -12,7 +12,14 @@
 namespace xlb::sched {
 namespace {
 
-void fill_bands(struct xlb_sched_table& t, scheduler s, const std::vector<member>& members) {
+// The rr/wrr sequence as bands over one flat array of dest ids.
+struct bands {
+    std::vector<struct xlb_sched_band> list;
+    std::vector<uint32_t> flat;
+};
+
+bands fill_bands(scheduler s, const std::vector<member>& members) {
+    bands out;
     int32_t di = 0;
     int32_t max_w = 0;
     for (const auto& m : members) {
@@ -22,22 +29,23 @@ void fill_bands(struct xlb_sched_table& t, scheduler s, const std::vector<member
         }
     }
     if (max_w == 0) {
-        return; // no dest takes new flows
+        return out; // no dest takes new flows
     }
     auto add_band = [&](int32_t cw, uint32_t repeats) {
-        auto& b = t.bands[t.nbands++];
-        b.off = t.flat_len;
+        struct xlb_sched_band b {};
+        b.off = static_cast<uint32_t>(out.flat.size());
         b.repeats = repeats;
         for (const auto& m : members) {
             if (m.weight >= cw) {
-                t.flat[t.flat_len++] = m.id;
+                out.flat.push_back(m.id);
             }
         }
-        b.len = t.flat_len - b.off;
+        b.len = static_cast<uint32_t>(out.flat.size()) - b.off;
+        out.list.push_back(b);
     };
     if (s != scheduler::wrr) {
         add_band(1, 1);
-        return;
+        return out;
     }
     // wrr: the set {w >= cw} changes only when cw crosses a weight, so runs
     // of equal sets become one band.
@@ -57,25 +65,32 @@ void fill_bands(struct xlb_sched_table& t, scheduler s, const std::vector<member
         add_band(static_cast<int32_t>(cw), levels);
         cw -= int64_t{levels} * di;
     }
+    return out;
 }
 
 // ip_vs_sh_reassign() / ip_vs_dh_reassign(): walk the list round and round,
 // giving each dest `per_turn(dest)` consecutive buckets.
 template <class F>
-void fill_buckets(struct xlb_sched_table& t, const std::vector<member>& members, F per_turn) {
-    std::fill(std::begin(t.buckets), std::end(t.buckets), XLB_NO_DEST);
+std::vector<uint32_t> fill_buckets(const std::vector<member>& members, F per_turn) {
+    std::vector<uint32_t> buckets(XLB_SH_TAB_SIZE, XLB_NO_DEST);
     if (members.empty()) {
-        return;
+        return buckets;
     }
     size_t p = 0;
     int32_t count = 0;
     for (uint32_t i = 0; i < XLB_SH_TAB_SIZE; ++i) {
-        t.buckets[i] = members[p].id;
+        buckets[i] = members[p].id;
         if (++count >= per_turn(members[p])) {
             p = (p + 1) % members.size();
             count = 0;
         }
     }
+    return buckets;
+}
+
+template <class T, size_t N>
+uint32_t chunks_for(size_t n, const T (&)[N]) {
+    return static_cast<uint32_t>((n + N - 1) / N);
 }
 
 uint32_t fold_host(const endpoint& e) {
@@ -86,46 +101,110 @@ uint32_t fold_host(const endpoint& e) {
 
 } // namespace
 
-result<std::unique_ptr<struct xlb_sched_table>> build_table(const service_config& svc,
-                                                            const std::vector<member>& members, uint32_t gen) {
-    if (members.size() > XLB_MAX_DESTS_PER_SVC) {
-        return make_error(E2BIG, "a service has at most {} dests", XLB_MAX_DESTS_PER_SVC);
+bool scans_dests(scheduler s) noexcept {
+    switch (s) {
+    case scheduler::rr:
+    case scheduler::wrr:
+    case scheduler::sh:
+    case scheduler::dh:
+    case scheduler::mh:
+        return false;
+    default:
+        return true;
     }
-    auto t = std::make_unique<struct xlb_sched_table>();
-    std::memset(t.get(), 0, sizeof(*t));
-    t->gen = gen;
-    t->sched = static_cast<uint32_t>(svc.sched);
-    t->ipvs_flags = (svc.flags & ~XLB_SVC_PE_SIP) | (svc.pe_name == "sip" ? XLB_SVC_PE_SIP : 0u);
-    t->timeout = svc.timeout;
+}
+
+uint32_t max_dests(scheduler s) noexcept { return scans_dests(s) ? XLB_MAX_DESTS_SCANNED : XLB_MAX_DESTS_HASHED; }
+
+uint32_t table::flat(uint32_t i) const noexcept {
+    return chunks[header().flat_at + i / XLB_SCHED_CHUNK_IDS].ids[i % XLB_SCHED_CHUNK_IDS];
+}
+
+const struct xlb_sched_band& table::band(uint32_t i) const noexcept {
+    return chunks[header().bands_at + i / XLB_SCHED_CHUNK_BANDS].bands[i % XLB_SCHED_CHUNK_BANDS];
+}
+
+struct xlb_sched_member table::member(uint32_t i) const noexcept {
+    return chunks[header().members_at + i / XLB_SCHED_CHUNK_MEMBERS].members[i % XLB_SCHED_CHUNK_MEMBERS];
+}
+
+uint32_t table::bucket(uint32_t i) const noexcept {
+    if (header().buckets_at == 0) {
+        return XLB_NO_DEST;
+    }
+    return chunks[header().buckets_at + i / XLB_SCHED_CHUNK_IDS].ids[i % XLB_SCHED_CHUNK_IDS];
+}
+
+result<table> build_table(const service_config& svc, const std::vector<member>& members, uint32_t gen) {
+    if (members.size() > max_dests(svc.sched)) {
+        return make_error(E2BIG, "a service scheduled by {} has at most {} dests", to_string(svc.sched),
+                          max_dests(svc.sched));
+    }
+    struct xlb_sched_table h {};
+    h.gen = gen;
+    h.sched = static_cast<uint32_t>(svc.sched);
+    h.ipvs_flags = (svc.flags & ~XLB_SVC_PE_SIP) | (svc.pe_name == "sip" ? XLB_SVC_PE_SIP : 0u);
+    h.timeout = svc.timeout;
     // The data path masks network-order words: an IPv4 mask goes in network
     // order, an IPv6 prefix length as a number.
-    t->netmask = svc.key.vip.addr.is_v4() ? htonl(svc.netmask) : svc.netmask;
-    t->nmembers = static_cast<uint32_t>(members.size());
-    for (size_t i = 0; i < members.size(); ++i) {
-        t->members[i] = {members[i].id, members[i].weight};
-    }
+    h.netmask = svc.key.vip.addr.is_v4() ? htonl(svc.netmask) : svc.netmask;
+
+    // Only the regions this scheduler reads: rr/wrr the bands, sh/dh the
+    // buckets, the scanning schedulers the members.
+    bands b;
+    std::vector<uint32_t> buckets;
+    bool scanned = scans_dests(svc.sched);
     if (svc.sched == scheduler::rr || svc.sched == scheduler::wrr) {
-        fill_bands(*t, svc.sched, members);
-    }
-    if (svc.sched == scheduler::sh) {
+        b = fill_bands(svc.sched, members);
+    } else if (svc.sched == scheduler::sh) {
         // A weight below 1 still takes one bucket per turn, as in IPVS; the
         // data path skips it when it looks.
-        fill_buckets(*t, members, [](const member& m) { return std::max<int32_t>(m.weight, 1); });
+        buckets = fill_buckets(members, [](const member& m) { return std::max<int32_t>(m.weight, 1); });
     } else if (svc.sched == scheduler::dh) {
-        fill_buckets(*t, members, [](const member&) { return 1; });
-    } else {
-        std::fill(std::begin(t->buckets), std::end(t->buckets), XLB_NO_DEST);
+        buckets = fill_buckets(members, [](const member&) { return 1; });
+    }
+    union xlb_sched_chunk probe {};
+    uint32_t next = 1;
+    h.nbands = static_cast<uint32_t>(b.list.size());
+    h.bands_at = next;
+    next += chunks_for(b.list.size(), probe.bands);
+    h.flat_len = static_cast<uint32_t>(b.flat.size());
+    h.flat_at = next;
+    next += chunks_for(b.flat.size(), probe.ids);
+    h.nmembers = scanned ? static_cast<uint32_t>(members.size()) : 0;
+    h.members_at = next;
+    next += chunks_for(h.nmembers, probe.members);
+    h.buckets_at = buckets.empty() ? 0 : next;
+    next += chunks_for(buckets.size(), probe.ids);
+    h.nchunks = next;
+
+    table t;
+    t.chunks.resize(next);
+    std::memset(t.chunks.data(), 0, t.bytes());
+    t.chunks[0].hdr = h;
+    for (size_t i = 0; i < b.list.size(); ++i) {
+        t.chunks[h.bands_at + i / XLB_SCHED_CHUNK_BANDS].bands[i % XLB_SCHED_CHUNK_BANDS] = b.list[i];
+    }
+    for (size_t i = 0; i < b.flat.size(); ++i) {
+        t.chunks[h.flat_at + i / XLB_SCHED_CHUNK_IDS].ids[i % XLB_SCHED_CHUNK_IDS] = b.flat[i];
+    }
+    for (size_t i = 0; i < h.nmembers; ++i) {
+        t.chunks[h.members_at + i / XLB_SCHED_CHUNK_MEMBERS].members[i % XLB_SCHED_CHUNK_MEMBERS] = {
+            members[i].id, members[i].weight};
+    }
+    for (size_t i = 0; i < buckets.size(); ++i) {
+        t.chunks[h.buckets_at + i / XLB_SCHED_CHUNK_IDS].ids[i % XLB_SCHED_CHUNK_IDS] = buckets[i];
     }
     return t;
 }
 
-std::vector<uint32_t> expand(const struct xlb_sched_table& t) {
+std::vector<uint32_t> expand(const table& t) {
     std::vector<uint32_t> seq;
-    for (uint32_t b = 0; b < t.nbands; ++b) {
-        const auto& band = t.bands[b];
+    for (uint32_t b = 0; b < t.header().nbands; ++b) {
+        const auto& band = t.band(b);
         for (uint32_t r = 0; r < band.repeats; ++r) {
             for (uint32_t i = 0; i < band.len; ++i) {
-                seq.push_back(t.flat[band.off + i]);
+                seq.push_back(t.flat(band.off + i));
             }
         }
     }

@@ -351,7 +351,7 @@ std::vector<service_state> model_table(const snapshot& s) {
 } // namespace
 
 const capabilities& xdp_dataplane::caps() const noexcept {
-    static const capabilities c = xdp::xdp_capabilities(XLB_MAX_DESTS_PER_SVC, XLB_MAX_DESTS_PER_SVC);
+    static const capabilities c = xdp::xdp_capabilities(XLB_MAX_DESTS_HASHED, XLB_MAX_DESTS_SCANNED);
     return c;
 }
 
@@ -573,15 +573,36 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
             ms.push_back({id, d.weight, dest_from_abi(d).addr, d.last_weight});
         }
         auto cfg = svc_config_from_abi(rec);
+        // The dest bound is the scheduler's: -E to a scanning scheduler refuses a
+        // service too big to scan, and leaves it as it was.
+        if (ms.size() > sched::max_dests(cfg.sched)) {
+            return fail(make_error(ENOSPC, "the service has {} dests; {} schedules at most {} ({} for rr wrr sh dh mh)",
+                                   ms.size(), to_string(cfg.sched), sched::max_dests(cfg.sched),
+                                   XLB_MAX_DESTS_HASHED));
+        }
         uint32_t gen = static_cast<uint32_t>(monotonic_coarse_ns() / 1000) ^ (idx << 20);
         auto table = sched::build_table(cfg, ms, gen);
         if (!table) {
             return fail(table.error());
         }
-        auto inner = make_inner("xlb_sched", table->get(), 1, "scheduling table");
-        if (!inner) {
-            return fail(inner.error());
+        // The inner map has exactly the table's chunks (BPF_F_INNER_MAP, as the
+        // template: each service's table its own max_entries).
+        auto nchunks = static_cast<uint32_t>(table->chunks.size());
+        LIBBPF_OPTS(bpf_map_create_opts, inner_opts, .map_flags = BPF_F_INNER_MAP);
+        file_desc sched_inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_sched", sizeof(uint32_t),
+                                             sizeof(union xlb_sched_chunk), nchunks, &inner_opts));
+        if (!sched_inner) {
+            return fail(errno_error("create scheduling table ({} chunks, {} bytes)", nchunks, table->bytes()));
         }
+        {
+            std::vector<uint32_t> keys(nchunks);
+            std::iota(keys.begin(), keys.end(), 0u);
+            uint32_t count = nchunks;
+            if (bpf_map_update_batch(sched_inner.get(), keys.data(), table->chunks.data(), &count, nullptr) < 0) {
+                return fail(errno_error("fill scheduling table"));
+            }
+        }
+        std::optional<file_desc> inner(std::move(sched_inner));
         file_desc mh;
         if (cfg.sched == scheduler::mh) {
             auto lookup_table = sched::build_maglev(ms, _sizes.mh_size);
