@@ -95,7 +95,6 @@ int run_ipvsadm(const globals& g, const std::vector<std::string>& args) {
         fmt::print("{}", xlb::ipvsadm::version_line(g.prog));
         return 0;
     }
-    std::vector<xlb::ipvsadm::command> cmds;
     std::unique_ptr<xlb::dataplane> dp;
     std::optional<xlb::ipvsadm::outcome> o;
     if (cmd.what == xlb::ipvsadm::op::restore) {
@@ -107,20 +106,12 @@ int run_ipvsadm(const globals& g, const std::vector<std::string>& args) {
         auto& lines = std::get<std::vector<xlb::ipvsadm::script_line>>(script);
         dp = open_or_die(g);
         o = xlb::ipvsadm::apply_script(lines, *dp);
-        for (auto& l : lines) {
-            cmds.push_back(std::move(l.cmd));
-        }
     } else {
         dp = open_or_die(g);
         o = xlb::ipvsadm::execute(cmd, *dp);
-        cmds.push_back(cmd);
     }
     std::fputs(o->out.c_str(), stdout);
     std::fputs(o->err.c_str(), stderr);
-    // Interim: the XDP backend will keep its dests' neighbours itself.
-    if (o->exit_code == 0 && dp->caps().backend == "xdp") {
-        xlbctl::resolve_dest_neighbours(cmds);
-    }
     return o->exit_code;
 }
 

@@ -156,22 +156,5 @@ int cmd_resolve(const globals& g, const std::vector<std::string>& args) {
     return 0;
 }
 
-void resolve_dest_neighbours(const std::vector<xlb::ipvsadm::command>& cmds) {
-    // All at once, with one bounded wait, and one line for what stays unresolved.
-    std::vector<xlb::ip_address> dsts;
-    for (const auto& c : cmds) {
-        if (c.dest && (c.what == xlb::ipvsadm::op::add_dest || c.what == xlb::ipvsadm::op::edit_dest)) {
-            dsts.push_back(c.dest->addr);
-        }
-    }
-    if (!dsts.empty()) {
-        const std::chrono::milliseconds wait(1000);
-        if (auto r = xlb::neigh::resolve_all(dsts, wait); !r) {
-            xlb::log::warn("{}", r.error().message());
-        } else if (auto line = xlb::neigh::describe_unresolved(*r, wait); !line.empty()) {
-            xlb::log::warn("{}", line);
-        }
-    }
-}
 
 } // namespace xlbctl

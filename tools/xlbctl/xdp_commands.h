@@ -19,8 +19,5 @@ int cmd_detach(const globals& g, const std::vector<std::string>& args);
 int cmd_unload(const globals& g, const std::vector<std::string>& args);
 int cmd_resolve(const globals& g, const std::vector<std::string>& args);
 
-// XDP forwarding does not refresh kernel neighbour entries: ask the kernel
-// to resolve the next hop of every dest the commands added or edited.
-void resolve_dest_neighbours(const std::vector<xlb::ipvsadm::command>& cmds);
 
 } // namespace xlbctl

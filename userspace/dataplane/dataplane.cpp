@@ -117,6 +117,7 @@ result<std::unique_ptr<dataplane>> open_xdp(const open_options& opts) {
     if (opts.lock_wait) {
         dp->set_lock_wait(*opts.lock_wait);
     }
+    dp->set_neigh_wait(opts.neigh_wait);
     // The XDP backend checks every change set against memory_dataplane itself.
     return std::make_unique<xdp_dataplane>(std::move(*dp));
 }

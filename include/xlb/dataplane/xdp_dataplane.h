@@ -100,6 +100,9 @@ public:
     [[nodiscard]] const std::string& pin_dir() const noexcept { return _pin_dir; }
     void set_lock_wait(std::chrono::milliseconds wait) noexcept { _lock_wait = wait; }
     [[nodiscard]] std::chrono::milliseconds lock_wait() const noexcept { return _lock_wait; }
+    // After a change set, the next hops of its added and edited dests are
+    // resolved with one wait this long (0: not at all).
+    void set_neigh_wait(std::chrono::milliseconds wait) noexcept { _neigh_wait = wait; }
     // How long each write waits for the instance's lock before it fails
     // naming the holder (ETIMEDOUT). Readers never wait.
 
@@ -122,6 +125,7 @@ private:
 
     std::string _pin_dir;
     std::chrono::milliseconds _lock_wait{10000}; // set at load and open (default_lock_wait())
+    std::chrono::milliseconds _neigh_wait{1000};
     file_desc _prog;
     maps _maps;
     load_options _sizes;

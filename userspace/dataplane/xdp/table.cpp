@@ -303,7 +303,6 @@ struct plan {
     std::vector<uint32_t> zero_svcs;           // -Z, applied after the publish
     std::optional<timeouts> times;             // --set, applied after the publish
     bool nat = false;                          // a NAT dest exists
-    std::vector<ip_address> next_hops;         // dests added or edited: keep their neighbours resolved
 };
 
 bool same_bytes(const void* a, const void* b, size_t n) { return std::memcmp(a, b, n) == 0; }
@@ -357,10 +356,11 @@ const capabilities& xdp_dataplane::caps() const noexcept {
 
 apply_result xdp_dataplane::apply(const change_set& changes) {
     auto fail = [](const error& e) { return change_error{0, e}; };
-    auto lock = xdp::writer_lock::take(_pin_dir, _lock_wait);
-    if (!lock) {
-        return fail(lock.error());
+    auto taken = xdp::writer_lock::take(_pin_dir, _lock_wait);
+    if (!taken) {
+        return fail(taken.error());
     }
+    std::optional<xdp::writer_lock> lock(std::move(*taken));
     if (auto r = recover(_maps, _sizes); !r) {
         return fail(r.error());
     }
@@ -487,7 +487,6 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
                     rebuild = true;
                 }
                 p.dests[id] = d;
-                p.next_hops.push_back(dc.addr.addr);
             }
             ids.push_back(id);
         }
@@ -778,6 +777,25 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         cfg->udp_timeout = p.times->udp;
         if (auto r = update(_maps.config.get(), 0, *cfg, "config"); !r) {
             return fail(r.error());
+        }
+    }
+    lock.reset();
+
+    // XDP neither resolves nor refreshes neighbours: ask the kernel for every
+    // added or edited dest's next hop, all at once, with one bounded wait,
+    // outside the lock. What stays unresolved is said in one line; its
+    // packets are dropped (drop_no_neigh) and asked for again.
+    std::vector<ip_address> hops;
+    for (const auto& c : changes) {
+        if (c.what == change::kind::add_dest || c.what == change::kind::edit_dest) {
+            hops.push_back(c.dest.addr.addr);
+        }
+    }
+    if (!hops.empty() && _neigh_wait.count() > 0) {
+        if (auto r = neigh::resolve_all(hops, _neigh_wait); !r) {
+            log::warn("{}", r.error().message());
+        } else if (auto line = neigh::describe_unresolved(*r, _neigh_wait); !line.empty()) {
+            log::warn("{}", line);
         }
     }
     return {};
