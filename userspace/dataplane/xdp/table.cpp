@@ -148,29 +148,6 @@ result<snapshot> read_snapshot(const xdp_dataplane::maps& m, const load_options&
     return s;
 }
 
-// Copies one slot of a map-in-map from side `from` to side `to`.
-result<> copy_inner(int outer, uint32_t from, uint32_t to, const char* what) {
-    uint32_t id = 0;
-    if (bpf_map_lookup_elem(outer, &from, &id) < 0) {
-        if (errno != ENOENT) {
-            return errno_error("read {}[{}]", what, from);
-        }
-        if (bpf_map_delete_elem(outer, &to) < 0 && errno != ENOENT) {
-            return errno_error("clear {}[{}]", what, to);
-        }
-        return {};
-    }
-    file_desc fd(bpf_map_get_fd_by_id(id));
-    if (!fd) {
-        return errno_error("open inner map {} of {}", id, what);
-    }
-    int raw = fd.get();
-    if (bpf_map_update_elem(outer, &to, &raw, BPF_ANY) < 0) {
-        return errno_error("write {}[{}]", what, to);
-    }
-    return {};
-}
-
 // Copies a sided hash map's key from side `from` to side `to`.
 result<> copy_key(int fd, const struct xlb_svc_key& key, uint32_t from, uint32_t to, const char* what) {
     struct xlb_svc_index_key k {};
@@ -188,6 +165,90 @@ result<> copy_key(int fd, const struct xlb_svc_key& key, uint32_t from, uint32_t
     }
     return {};
 }
+
+// Installs inner maps at slots of a map-in-map: one batch update, so one
+// grace period for all; one at a time where the kernel has no batch for it.
+result<> write_inner(int outer, const std::vector<uint32_t>& slots, const std::vector<int>& fds, const char* what) {
+    if (slots.empty()) {
+        return {};
+    }
+    uint32_t count = static_cast<uint32_t>(slots.size());
+    if (bpf_map_update_batch(outer, slots.data(), fds.data(), &count, nullptr) == 0 && count == slots.size()) {
+        return {};
+    }
+    for (size_t i = 0; i < slots.size(); ++i) {
+        if (bpf_map_update_elem(outer, &slots[i], &fds[i], BPF_ANY) < 0) {
+            return errno_error("install {}[{}]", what, slots[i]);
+        }
+    }
+    return {};
+}
+
+// Empties slots of a map-in-map that hold a map (a delete costs a grace
+// period even when there is nothing to delete): one batch delete where the
+// kernel has it, else one at a time.
+result<> clear_inner(int outer, const std::vector<uint32_t>& slots, const char* what) {
+    std::vector<uint32_t> full;
+    for (uint32_t slot : slots) {
+        uint32_t id = 0;
+        if (bpf_map_lookup_elem(outer, &slot, &id) == 0) {
+            full.push_back(slot);
+        }
+    }
+    if (full.empty()) {
+        return {};
+    }
+    uint32_t count = static_cast<uint32_t>(full.size());
+    if (bpf_map_delete_batch(outer, full.data(), &count, nullptr) == 0 && count == full.size()) {
+        return {};
+    }
+    for (uint32_t slot : full) {
+        if (bpf_map_delete_elem(outer, &slot) < 0 && errno != ENOENT) {
+            return errno_error("clear {}[{}]", what, slot);
+        }
+    }
+    return {};
+}
+
+// Slots of a map-in-map to bring from one side to the other, written with
+// one batch update and one batch delete.
+struct inner_sync {
+    std::vector<uint32_t> set_slots;
+    std::vector<file_desc> set_maps;
+    std::vector<uint32_t> clear_slots;
+
+    // Slot `to` gets what slot `from` holds, if they differ.
+    result<> add(int outer, uint32_t from, uint32_t to, const char* what) {
+        uint32_t id = 0, there = 0;
+        bool has = bpf_map_lookup_elem(outer, &from, &id) == 0;
+        bool had = bpf_map_lookup_elem(outer, &to, &there) == 0;
+        if (has == had && (!has || id == there)) {
+            return {};
+        }
+        if (!has) {
+            clear_slots.push_back(to);
+            return {};
+        }
+        file_desc fd(bpf_map_get_fd_by_id(id));
+        if (!fd) {
+            return errno_error("open inner map {} of {}", id, what);
+        }
+        set_slots.push_back(to);
+        set_maps.push_back(std::move(fd));
+        return {};
+    }
+
+    result<> write(int outer, const char* what) {
+        std::vector<int> fds;
+        for (const auto& f : set_maps) {
+            fds.push_back(f.get());
+        }
+        if (auto r = write_inner(outer, set_slots, fds, what); !r) {
+            return r;
+        }
+        return clear_inner(outer, clear_slots, what);
+    }
+};
 
 } // namespace
 
@@ -235,6 +296,7 @@ result<> recover(const xdp_dataplane::maps& m, const load_options& sizes) {
         }
         entries = std::move(*e);
     }
+    inner_sync sched_sync, mh_sync;
     for (const auto& e : entries) {
         result<> r;
         switch (e.kind) {
@@ -248,12 +310,12 @@ result<> recover(const xdp_dataplane::maps& m, const load_options& sizes) {
             }
             r = update(m.svcs.get(), sided(e.idx, b, sizes.max_services), *v, "svcs");
             if (r) {
-                r = copy_inner(m.sched_tables.get(), sided(e.idx, a, sizes.max_services),
-                               sided(e.idx, b, sizes.max_services), "sched_tables");
+                r = sched_sync.add(m.sched_tables.get(), sided(e.idx, a, sizes.max_services),
+                                   sided(e.idx, b, sizes.max_services), "sched_tables");
             }
             if (r) {
-                r = copy_inner(m.mh_tables.get(), sided(e.idx, a, sizes.max_services),
-                               sided(e.idx, b, sizes.max_services), "mh_tables");
+                r = mh_sync.add(m.mh_tables.get(), sided(e.idx, a, sizes.max_services),
+                                sided(e.idx, b, sizes.max_services), "mh_tables");
             }
             break;
         }
@@ -280,6 +342,12 @@ result<> recover(const xdp_dataplane::maps& m, const load_options& sizes) {
         if (!r) {
             return r;
         }
+    }
+    if (auto r = sched_sync.write(m.sched_tables.get(), "sched_tables"); !r) {
+        return r;
+    }
+    if (auto r = mh_sync.write(m.mh_tables.get(), "mh_tables"); !r) {
+        return r;
     }
     struct xlb_table_ctl clean = *ctl;
     clean.state = XLB_TABLE_CLEAN;
@@ -692,25 +760,39 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         if (auto r = write_batch(_maps.svcs.get(), skeys, svals, "svcs"); !r) {
             return fail(r.error());
         }
+        // Inner maps go in with batch updates: every single update or delete
+        // of a map-in-map waits for an RCU grace period in the kernel
+        // (maybe_wait_bpf_programs()), a batch once.
+        std::vector<uint32_t> sched_slots, mh_slots, mh_clear;
+        std::vector<int> sched_fds, mh_fds;
         for (const auto& [idx, fds] : tables) {
             uint32_t slot = sided(idx, other, _sizes.max_services);
-            int sched_fd = fds.first.get();
-            if (bpf_map_update_elem(_maps.sched_tables.get(), &slot, &sched_fd, BPF_ANY) < 0) {
-                return fail(errno_error("install the scheduling table of service {}", idx));
-            }
+            sched_slots.push_back(slot);
+            sched_fds.push_back(fds.first.get());
             if (fds.second) {
-                int mh_fd = fds.second.get();
-                if (bpf_map_update_elem(_maps.mh_tables.get(), &slot, &mh_fd, BPF_ANY) < 0) {
-                    return fail(errno_error("install the Maglev table of service {}", idx));
-                }
-            } else if (bpf_map_delete_elem(_maps.mh_tables.get(), &slot) < 0 && errno != ENOENT) {
-                return fail(errno_error("remove the Maglev table of service {}", idx));
+                mh_slots.push_back(slot);
+                mh_fds.push_back(fds.second.get());
+            } else {
+                mh_clear.push_back(slot);
             }
         }
+        if (auto r = write_inner(_maps.sched_tables.get(), sched_slots, sched_fds, "sched_tables"); !r) {
+            return fail(r.error());
+        }
+        if (auto r = write_inner(_maps.mh_tables.get(), mh_slots, mh_fds, "mh_tables"); !r) {
+            return fail(r.error());
+        }
+        std::vector<uint32_t> sched_clear;
         for (uint32_t idx : p.gone) {
             uint32_t slot = sided(idx, other, _sizes.max_services);
-            bpf_map_delete_elem(_maps.sched_tables.get(), &slot);
-            bpf_map_delete_elem(_maps.mh_tables.get(), &slot);
+            sched_clear.push_back(slot);
+            mh_clear.push_back(slot);
+        }
+        if (auto r = clear_inner(_maps.sched_tables.get(), sched_clear, "sched_tables"); !r) {
+            return fail(r.error());
+        }
+        if (auto r = clear_inner(_maps.mh_tables.get(), mh_clear, "mh_tables"); !r) {
+            return fail(r.error());
         }
         auto put_keys = [&](int fd, const auto& list, const char* what) -> result<> {
             for (const auto& [k, v] : list) {
