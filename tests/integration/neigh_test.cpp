@@ -117,7 +117,8 @@ TEST_F(neigh_lab, a_hundred_silent_next_hops_cost_one_bounded_wait) {
     auto line = neigh::describe_unresolved(*rep, 1000ms);
     EXPECT_EQ(line.find('\n'), std::string::npos) << line;
     EXPECT_NE(line.find("within 1000 ms for 100 real server(s): 10.9.1.1 10.9.1.2 "), std::string::npos) << line;
-    EXPECT_NE(line.find("10.9.1.100; route to 10.77.0.4: Network is unreachable"), std::string::npos) << line;
+    EXPECT_NE(line.find("10.9.1.8 and 92 more; route to 10.77.0.4: Network is unreachable"), std::string::npos)
+        << "the first eight, then a count: " << line;
 
     // Everything valid already: no wait at all.
     t0 = std::chrono::steady_clock::now();

@@ -516,18 +516,26 @@ result<resolve_report> resolve_all(const std::vector<ip_address>& dsts, std::chr
 }
 
 std::string describe_unresolved(const resolve_report& r, std::chrono::milliseconds wait) {
+    // One line, whatever the number: the first few of each kind, then a count.
+    constexpr size_t shown = 8;
     std::string out;
     if (!r.unresolved.empty()) {
         out = fmt::format("next hop not resolved within {} ms for {} real server(s):", wait.count(),
                           r.unresolved.size());
-        for (const auto& a : r.unresolved) {
+        for (size_t i = 0; i < r.unresolved.size() && i < shown; ++i) {
             out += ' ';
-            out += a.to_string();
+            out += r.unresolved[i].to_string();
+        }
+        if (r.unresolved.size() > shown) {
+            out += fmt::format(" and {} more", r.unresolved.size() - shown);
         }
     }
-    for (const auto& f : r.no_route) {
+    for (size_t i = 0; i < r.no_route.size() && i < shown; ++i) {
         out += out.empty() ? "" : "; ";
-        out += f.why.message();
+        out += r.no_route[i].why.message();
+    }
+    if (r.no_route.size() > shown) {
+        out += fmt::format("; and {} more real server(s) with no route", r.no_route.size() - shown);
     }
     return out;
 }
