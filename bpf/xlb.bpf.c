@@ -21,7 +21,11 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-XLB_INLINE bool is_vip(const struct xlb_pkt *pkt)
+/* is_vip() and service_lookup() are out of line: their sided keys then sit
+ * in frames of their own, off the deepest call chain (xlb_xdp ->
+ * xlb_schedule -> persist_step), which 6.1's verifier sums in 32-byte steps
+ * and must stay within 512 bytes. */
+static __attribute__((noinline)) int is_vip(const struct xlb_pkt *pkt)
 {
     struct xlb_svc_index_key k = {};
 
@@ -31,7 +35,7 @@ XLB_INLINE bool is_vip(const struct xlb_pkt *pkt)
     return bpf_map_lookup_elem(&vips, &k) != NULL;
 }
 
-XLB_INLINE int service_lookup(const struct xlb_pkt *pkt, __u32 *svc)
+static __attribute__((noinline)) int service_lookup(const struct xlb_pkt *pkt, __u32 *svc)
 {
     struct xlb_svc_index_key k = {};
     __u32 *idx;
