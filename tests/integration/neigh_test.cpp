@@ -166,7 +166,7 @@ TEST_F(neigh_lab, xlbctl_restore_of_a_hundred_silent_servers_waits_once) {
     EXPECT_EQ(r.err.rfind("xlb: warning: next hop not resolved within 1000 ms for 100 real server(s): 10.9.1.1 ", 0),
               0u)
         << r.err;
-    EXPECT_NE(r.err.find("10.9.1.100; route to 10.77.0.4: Network is unreachable\n"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("10.9.1.8 and 92 more; route to 10.77.0.4: Network is unreachable\n"), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find("10.8.0.2"), std::string::npos) << "it answered: " << r.err;
     EXPECT_NE(nud("10.8.0.2", "w0").find("REACHABLE"), std::string::npos) << nud("10.8.0.2", "w0");
     auto list = x("-L -n");
