@@ -195,8 +195,11 @@ result<xdp_dataplane> xdp_dataplane::load_into(const std::string& pin_dir, const
     bpf_map__set_max_entries(s->maps.nat_rev, opts.max_flows);
     // The Maglev tables' size is a load-time choice: give the outer map an
     // inner template of that size (libbpf 1.1 cannot resize its own template).
+    // Mapped (BPF_F_MMAPABLE): a writer fills a table with stores, not with
+    // a batch update of 65,537 entries.
+    LIBBPF_OPTS(bpf_map_create_opts, mh_opts, .map_flags = BPF_F_MMAPABLE);
     file_desc mh_template(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_mh_tmpl", sizeof(uint32_t), sizeof(uint32_t),
-                                         opts.mh_size, nullptr));
+                                         opts.mh_size, &mh_opts));
     if (!mh_template) {
         return errno_error("create the Maglev table template ({} entries)", opts.mh_size);
     }

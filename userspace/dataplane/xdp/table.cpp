@@ -30,6 +30,7 @@
 
 #include <arpa/inet.h>
 #include <linux/membarrier.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -210,31 +211,153 @@ result<> clear_inner(int outer, const std::vector<uint32_t>& slots, const char* 
     return {};
 }
 
-// Slots of a map-in-map to bring from one side to the other, written with
-// one batch update and one batch delete.
+// The inner map at a slot of a map-in-map: its id, 0 if the slot is empty.
+uint32_t inner_id(int outer, uint32_t slot) {
+    uint32_t id = 0;
+    return bpf_map_lookup_elem(outer, &slot, &id) == 0 ? id : 0;
+}
+
+// An array map's value area, mapped where the map is BPF_F_MMAPABLE (the
+// Maglev tables): entries are elem bytes apart, the value size rounded up
+// to 8, as the kernel lays them out.
+struct array_view {
+    void* at = MAP_FAILED;
+    size_t len = 0;
+    uint32_t elem = 0;
+
+    array_view(int fd, uint32_t n, uint32_t value_size) : elem((value_size + 7) & ~7u) {
+        const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+        len = (static_cast<size_t>(n) * elem + page - 1) / page * page;
+        at = len ? ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    }
+    ~array_view() {
+        if (at != MAP_FAILED) {
+            ::munmap(at, len);
+        }
+    }
+    array_view(const array_view&) = delete;
+    array_view& operator=(const array_view&) = delete;
+    explicit operator bool() const noexcept { return at != MAP_FAILED; }
+    uint8_t* entry(uint32_t i) const noexcept { return static_cast<uint8_t*>(at) + static_cast<size_t>(i) * elem; }
+};
+
+// Writes all n entries of an array map (keys 0..n-1) from raw values: with
+// stores where the map is mapped (a batch update costs some 450 ns an entry,
+// 30 ms for a Maglev table), else with one batch update.
+result<> fill_array(int fd, const void* values, uint32_t n, uint32_t value_size, const char* what) {
+    if (n == 0) {
+        return {};
+    }
+    if (array_view v(fd, n, value_size); v) {
+        const auto* src = static_cast<const uint8_t*>(values);
+        for (uint32_t i = 0; i < n; ++i) {
+            std::memcpy(v.entry(i), src + static_cast<size_t>(i) * value_size, value_size);
+        }
+        return {};
+    }
+    std::vector<uint32_t> keys(n);
+    std::iota(keys.begin(), keys.end(), 0u);
+    uint32_t count = n;
+    if (bpf_map_update_batch(fd, keys.data(), values, &count, nullptr) < 0) {
+        return errno_error("fill {}", what);
+    }
+    return {};
+}
+
+// Reads all n entries of an array map, mapped or with batch lookups.
+result<std::vector<uint8_t>> read_array(int fd, uint32_t n, uint32_t value_size, const char* what) {
+    std::vector<uint8_t> vals(static_cast<size_t>(n) * value_size);
+    if (array_view v(fd, n, value_size); n > 0 && v) {
+        for (uint32_t i = 0; i < n; ++i) {
+            std::memcpy(vals.data() + static_cast<size_t>(i) * value_size, v.entry(i), value_size);
+        }
+        return vals;
+    }
+    std::vector<uint32_t> keys(n);
+    uint32_t done = 0;
+    while (done < n) {
+        uint32_t count = n - done;
+        uint32_t in = done - 1;
+        uint32_t out = 0;
+        int rc = bpf_map_lookup_batch(fd, done == 0 ? nullptr : &in, &out, keys.data() + done,
+                                      vals.data() + static_cast<size_t>(done) * value_size, &count, nullptr);
+        if (rc < 0 && errno != ENOENT) {
+            return errno_error("read {}", what);
+        }
+        if (count == 0) {
+            return make_error(EIO, "read {}: the batch stopped at {} of {}", what, done, n);
+        }
+        done += count;
+    }
+    return vals;
+}
+
+// The inner map at `slot` if this side may rewrite it in place: present, not
+// also at `peer` (the other side's slot), and of n entries. Writing an inner
+// map's entries costs no grace period; installing one in a map-in-map does
+// (maybe_wait_bpf_programs()). An empty file_desc: install a new one.
+file_desc own_inner(int outer, uint32_t slot, uint32_t peer, uint32_t n) {
+    uint32_t id = inner_id(outer, slot);
+    if (id == 0 || id == inner_id(outer, peer)) {
+        return {};
+    }
+    file_desc fd(bpf_map_get_fd_by_id(id));
+    if (!fd) {
+        return {};
+    }
+    auto info = map_info(fd.get());
+    if (!info || info->max_entries != n) {
+        return {};
+    }
+    return fd;
+}
+
+// Slots of a map-in-map to bring from one side to the other. Each side owns
+// its inner maps: where the slot behind has one of the same size, the
+// entries are copied into it (no grace period); otherwise it gets a copy of
+// its own, installed with one batch update for all.
 struct inner_sync {
     std::vector<uint32_t> set_slots;
     std::vector<file_desc> set_maps;
     std::vector<uint32_t> clear_slots;
 
-    // Slot `to` gets what slot `from` holds, if they differ.
+    // Slot `to` gets what slot `from` holds.
     result<> add(int outer, uint32_t from, uint32_t to, const char* what) {
-        uint32_t id = 0, there = 0;
-        bool has = bpf_map_lookup_elem(outer, &from, &id) == 0;
-        bool had = bpf_map_lookup_elem(outer, &to, &there) == 0;
-        if (has == had && (!has || id == there)) {
+        uint32_t id = inner_id(outer, from);
+        uint32_t there = inner_id(outer, to);
+        if (id == there) {
             return {};
         }
-        if (!has) {
+        if (id == 0) {
             clear_slots.push_back(to);
             return {};
         }
-        file_desc fd(bpf_map_get_fd_by_id(id));
-        if (!fd) {
+        file_desc src(bpf_map_get_fd_by_id(id));
+        if (!src) {
             return errno_error("open inner map {} of {}", id, what);
         }
+        auto info = map_info(src.get());
+        if (!info) {
+            return info.error();
+        }
+        auto vals = read_array(src.get(), info->max_entries, info->value_size, what);
+        if (!vals) {
+            return vals.error();
+        }
+        if (file_desc dst = own_inner(outer, to, from, info->max_entries)) {
+            return fill_array(dst.get(), vals->data(), info->max_entries, info->value_size, what);
+        }
+        LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = info->map_flags);
+        file_desc copy(bpf_map_create(BPF_MAP_TYPE_ARRAY, info->name, info->key_size, info->value_size,
+                                      info->max_entries, &opts));
+        if (!copy) {
+            return errno_error("copy inner map {} of {}", id, what);
+        }
+        if (auto r = fill_array(copy.get(), vals->data(), info->max_entries, info->value_size, what); !r) {
+            return r;
+        }
         set_slots.push_back(to);
-        set_maps.push_back(std::move(fd));
+        set_maps.push_back(std::move(copy));
         return {};
     }
 
@@ -617,7 +740,16 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
 
     // Scheduling tables for the services that change, built before anything
     // is written: a build that fails changes nothing.
-    std::map<uint32_t, std::pair<file_desc, file_desc>> tables; // idx -> {sched, mh}
+    // After recover(), nothing reads the unpublished side: its own inner maps
+    // can be rewritten.
+    const uint32_t side = snap->ctl.side & 1, other = side ^ 1;
+    struct built_table {
+        file_desc sched, mh;            // the unpublished side's maps, or new ones
+        bool sched_new = false, mh_new = false;
+        std::vector<union xlb_sched_chunk> chunks;
+        std::vector<uint32_t> mh_table; // mh only
+    };
+    std::map<uint32_t, built_table> tables; // idx ->
     for (uint32_t idx : p.rebuild) {
         const auto& rec = p.svcs.count(idx) ? p.svcs[idx] : snap->svcs[idx];
         std::vector<std::pair<uint32_t, struct xlb_dest>> members;
@@ -653,33 +785,39 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
             return fail(table.error());
         }
         // The inner map has exactly the table's chunks (BPF_F_INNER_MAP, as the
-        // template: each service's table its own max_entries).
-        auto nchunks = static_cast<uint32_t>(table->chunks.size());
-        LIBBPF_OPTS(bpf_map_create_opts, inner_opts, .map_flags = BPF_F_INNER_MAP);
-        file_desc sched_inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_sched", sizeof(uint32_t),
-                                             sizeof(union xlb_sched_chunk), nchunks, &inner_opts));
-        if (!sched_inner) {
-            return fail(errno_error("create scheduling table ({} chunks, {} bytes)", nchunks, table->bytes()));
-        }
-        {
-            std::vector<uint32_t> keys(nchunks);
-            std::iota(keys.begin(), keys.end(), 0u);
-            uint32_t count = nchunks;
-            if (bpf_map_update_batch(sched_inner.get(), keys.data(), table->chunks.data(), &count, nullptr) < 0) {
-                return fail(errno_error("fill scheduling table"));
+        // template: each service's table its own max_entries). The
+        // unpublished side's own map of that size is rewritten in place;
+        // otherwise a new one is made and installed.
+        const uint32_t slot = sided(idx, other, _sizes.max_services);
+        const uint32_t peer = sided(idx, side, _sizes.max_services);
+        built_table bt;
+        bt.chunks = std::move(table->chunks);
+        auto nchunks = static_cast<uint32_t>(bt.chunks.size());
+        bt.sched = own_inner(_maps.sched_tables.get(), slot, peer, nchunks);
+        if (!bt.sched) {
+            LIBBPF_OPTS(bpf_map_create_opts, inner_opts, .map_flags = BPF_F_INNER_MAP);
+            bt.sched = file_desc(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_sched", sizeof(uint32_t),
+                                                sizeof(union xlb_sched_chunk), nchunks, &inner_opts));
+            if (!bt.sched) {
+                return fail(errno_error("create scheduling table ({} chunks, {} bytes)", nchunks,
+                                        static_cast<size_t>(nchunks) * sizeof(union xlb_sched_chunk)));
             }
+            bt.sched_new = true;
         }
-        std::optional<file_desc> inner(std::move(sched_inner));
-        file_desc mh;
         if (cfg.sched == scheduler::mh) {
-            auto lookup_table = sched::build_maglev(ms, _sizes.mh_size);
-            auto m = make_inner("xlb_mh", lookup_table.data(), _sizes.mh_size, "Maglev table");
-            if (!m) {
-                return fail(m.error());
+            bt.mh_table = sched::build_maglev(ms, _sizes.mh_size);
+            bt.mh = own_inner(_maps.mh_tables.get(), slot, peer, _sizes.mh_size);
+            if (!bt.mh) {
+                LIBBPF_OPTS(bpf_map_create_opts, mh_opts, .map_flags = BPF_F_MMAPABLE);
+                bt.mh = file_desc(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_mh", sizeof(uint32_t), sizeof(uint32_t),
+                                                 _sizes.mh_size, &mh_opts));
+                if (!bt.mh) {
+                    return fail(errno_error("create Maglev table ({} entries)", _sizes.mh_size));
+                }
+                bt.mh_new = true;
             }
-            mh = std::move(*m);
         }
-        tables.emplace(idx, std::make_pair(std::move(*inner), std::move(mh)));
+        tables.emplace(idx, std::move(bt));
     }
 
     // Counters of fresh slots start from zero; nothing reads them yet.
@@ -709,7 +847,6 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
     }
 
     // 5. Journal, BUILDING, the unpublished side, the flip.
-    const uint32_t side = snap->ctl.side & 1, other = side ^ 1;
     std::vector<struct xlb_journal_entry> journal;
     for (const auto& [idx, s] : p.svcs) {
         journal.push_back({XLB_JOURNAL_SVC, idx, {}});
@@ -760,18 +897,32 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         if (auto r = write_batch(_maps.svcs.get(), skeys, svals, "svcs"); !r) {
             return fail(r.error());
         }
-        // Inner maps go in with batch updates: every single update or delete
-        // of a map-in-map waits for an RCU grace period in the kernel
+        // Tables are written in place where the side has its own, and new
+        // ones go in with batch updates: every single update or delete of a
+        // map-in-map waits for an RCU grace period in the kernel
         // (maybe_wait_bpf_programs()), a batch once.
         std::vector<uint32_t> sched_slots, mh_slots, mh_clear;
         std::vector<int> sched_fds, mh_fds;
-        for (const auto& [idx, fds] : tables) {
+        for (const auto& [idx, bt] : tables) {
             uint32_t slot = sided(idx, other, _sizes.max_services);
-            sched_slots.push_back(slot);
-            sched_fds.push_back(fds.first.get());
-            if (fds.second) {
-                mh_slots.push_back(slot);
-                mh_fds.push_back(fds.second.get());
+            if (auto r = fill_array(bt.sched.get(), bt.chunks.data(), static_cast<uint32_t>(bt.chunks.size()),
+                                    sizeof(union xlb_sched_chunk), "scheduling table");
+                !r) {
+                return fail(r.error());
+            }
+            if (bt.sched_new) {
+                sched_slots.push_back(slot);
+                sched_fds.push_back(bt.sched.get());
+            }
+            if (bt.mh) {
+                if (auto r = fill_array(bt.mh.get(), bt.mh_table.data(), _sizes.mh_size, sizeof(uint32_t), "Maglev table");
+                    !r) {
+                    return fail(r.error());
+                }
+                if (bt.mh_new) {
+                    mh_slots.push_back(slot);
+                    mh_fds.push_back(bt.mh.get());
+                }
             } else {
                 mh_clear.push_back(slot);
             }

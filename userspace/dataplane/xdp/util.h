@@ -127,24 +127,6 @@ result<> for_each_flow(int fd, F&& f) {
 }
 
 
-
-// A new inner map holding `value` at key 0..n-1, ready to be swapped in.
-template <class T>
-result<file_desc> make_inner(const char* name, const T* values, uint32_t n, const char* what) {
-    file_desc fd(bpf_map_create(BPF_MAP_TYPE_ARRAY, name, sizeof(uint32_t), sizeof(T), n, nullptr));
-    if (!fd) {
-        return errno_error("create {}", what);
-    }
-    std::vector<uint32_t> keys(n);
-    std::iota(keys.begin(), keys.end(), 0u);
-    uint32_t count = n;
-    if (bpf_map_update_batch(fd.get(), keys.data(), values, &count, nullptr) < 0) {
-        return errno_error("fill {}", what);
-    }
-    return fd;
-}
-
-
 // Zeroes a per-CPU entry on every CPU.
 result<> zero_percpu(int fd, uint32_t key, size_t value_size);
 // ip_vs_zero_estimator(): the last counts become the current ones, the averages 0.
