@@ -142,21 +142,9 @@ namespace {
 // Every slot of an array map (per-CPU values summed by the caller), in as few
 // batch calls as the kernel allows.
 result<std::vector<uint8_t>> read_all(int fd, uint32_t n, size_t value_size, const char* what) {
-    std::vector<uint32_t> keys(n);
     std::vector<uint8_t> vals(static_cast<size_t>(n) * value_size);
-    uint32_t done = 0;
-    while (done < n) {
-        uint32_t count = n - done;
-        uint32_t in = done - 1, out = 0;
-        int rc = bpf_map_lookup_batch(fd, done == 0 ? nullptr : &in, &out, keys.data() + done,
-                                      vals.data() + static_cast<size_t>(done) * value_size, &count, nullptr);
-        if (rc < 0 && errno != ENOENT) {
-            return errno_error("read {}", what);
-        }
-        if (count == 0) {
-            return make_error(EIO, "read {}: the batch stopped at {} of {}", what, done, n);
-        }
-        done += count;
+    if (auto r = read_slots(fd, 0, n, vals.data(), value_size, what); !r) {
+        return r.error();
     }
     return vals;
 }

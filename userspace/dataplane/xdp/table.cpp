@@ -72,22 +72,9 @@ void wait_for_readers(uint64_t flip_ns) {
 // Reads n consecutive slots from first of an array map, in one batch call.
 template <class V>
 result<std::vector<V>> read_range(int fd, uint32_t first, uint32_t n, const char* what) {
-    std::vector<uint32_t> keys(n);
     std::vector<V> vals(n);
-    uint32_t done = 0;
-    while (done < n) {
-        uint32_t count = n - done;
-        uint32_t in = first + done - 1;
-        uint32_t out = 0;
-        int rc = bpf_map_lookup_batch(fd, first + done == 0 ? nullptr : &in, &out, keys.data() + done,
-                                      vals.data() + done, &count, nullptr);
-        if (rc < 0 && errno != ENOENT) {
-            return errno_error("read {}", what);
-        }
-        if (count == 0) {
-            return make_error(EIO, "read {}: the batch stopped at {} of {}", what, done, n);
-        }
-        done += count;
+    if (auto r = read_slots(fd, first, n, vals.data(), sizeof(V), what); !r) {
+        return r.error();
     }
     return vals;
 }
@@ -273,21 +260,8 @@ result<std::vector<uint8_t>> read_array(int fd, uint32_t n, uint32_t value_size,
         }
         return vals;
     }
-    std::vector<uint32_t> keys(n);
-    uint32_t done = 0;
-    while (done < n) {
-        uint32_t count = n - done;
-        uint32_t in = done - 1;
-        uint32_t out = 0;
-        int rc = bpf_map_lookup_batch(fd, done == 0 ? nullptr : &in, &out, keys.data() + done,
-                                      vals.data() + static_cast<size_t>(done) * value_size, &count, nullptr);
-        if (rc < 0 && errno != ENOENT) {
-            return errno_error("read {}", what);
-        }
-        if (count == 0) {
-            return make_error(EIO, "read {}: the batch stopped at {} of {}", what, done, n);
-        }
-        done += count;
+    if (auto r = read_slots(fd, 0, n, vals.data(), value_size, what); !r) {
+        return r.error();
     }
     return vals;
 }

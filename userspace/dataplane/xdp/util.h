@@ -52,6 +52,28 @@ result<> update(int fd, uint32_t key, const T& v, const char* what) {
     return {};
 }
 
+// n consecutive slots of an array map from `first` into out (values
+// value_size bytes apart), in as few batch calls as the kernel allows.
+inline result<> read_slots(int fd, uint32_t first, uint32_t n, void* out, size_t value_size, const char* what) {
+    std::vector<uint32_t> keys(n);
+    auto* vals = static_cast<uint8_t*>(out);
+    uint32_t done = 0;
+    while (done < n) {
+        uint32_t count = n - done;
+        uint32_t in = first + done - 1, next = 0;
+        int rc = bpf_map_lookup_batch(fd, first + done == 0 ? nullptr : &in, &next, keys.data() + done,
+                                      vals + static_cast<size_t>(done) * value_size, &count, nullptr);
+        if (rc < 0 && errno != ENOENT) {
+            return errno_error("read {}", what);
+        }
+        if (count == 0) {
+            return make_error(EIO, "read {}: the batch stopped at {} of {}", what, done, n);
+        }
+        done += count;
+    }
+    return {};
+}
+
 inline result<bpf_map_info> map_info(int fd) {
     bpf_map_info info{};
     uint32_t len = sizeof(info);
