@@ -18,6 +18,16 @@ struct {
     __type(value, struct xlb_table_ctl);
 } table_ctl SEC(".maps");
 
+/* readers[side], per CPU: the packets and sweeps in progress that read that
+ * side. A writer rewrites the unpublished side only once its count is zero
+ * on every CPU (<xlb/abi.h>, XLB_READERS). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 2);
+    __type(key, __u32);
+    __type(value, __u64);
+} readers SEC(".maps");
+
 /* Written and read by writers only: the slots the last one touched. */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -215,13 +225,45 @@ struct {
 #define XLB_SIDE_CPUS 1024
 __u32 xlb_cur_side[XLB_SIDE_CPUS];
 
-/* Out of line: its key stays out of the callers' frames. */
-static __attribute__((noinline)) int table_side_enter(void)
+/* Counts this run as a reader of the published side and returns that side;
+ * table_side_leave() takes the count back. The count comes first, then the
+ * side is read again: a writer that flipped in between, and may have seen
+ * no reader yet, is followed to the side it published. A locked add is a
+ * full barrier on x86 (the JIT emits `lock add`), which orders the count
+ * before the second read; the writer fences between its flip and its read
+ * of the counts. Out of line: its keys stay out of the callers' frames. */
+static __attribute__((noinline)) __u32 table_side_enter(void)
 {
-    __u32 zero = 0;
+    __u32 zero = 0, side, now, i;
     struct xlb_table_ctl *ctl = bpf_map_lookup_elem(&table_ctl, &zero);
+    __u64 *n;
 
-    xlb_cur_side[bpf_get_smp_processor_id() & (XLB_SIDE_CPUS - 1)] = ctl ? ctl->side & 1 : 0;
+    side = ctl ? *(volatile __u32 *)&ctl->side & 1 : 0;
+    for (i = 0; i < 4; i++) {
+        n = bpf_map_lookup_elem(&readers, &side);
+        if (!n)
+            break;
+        __sync_fetch_and_add(n, 1);
+        now = ctl ? *(volatile __u32 *)&ctl->side & 1 : 0;
+        if (now == side || i == 3)
+            break; /* a fourth flip within one entry is not a writer's pace */
+        __sync_fetch_and_add(n, -1);
+        side = now;
+    }
+    xlb_cur_side[bpf_get_smp_processor_id() & (XLB_SIDE_CPUS - 1)] = side;
+    return side;
+}
+
+/* The side comes from xlb_cur_side, not the caller: a local kept across the
+ * packet's calls would cost the deepest chain 8 bytes of stack it lacks on
+ * 6.1. */
+static __attribute__((noinline)) int table_side_leave(void)
+{
+    __u32 k = xlb_cur_side[bpf_get_smp_processor_id() & (XLB_SIDE_CPUS - 1)] & 1;
+    __u64 *n = bpf_map_lookup_elem(&readers, &k);
+
+    if (n)
+        __sync_fetch_and_add(n, -1);
     return 0;
 }
 

@@ -139,12 +139,13 @@ static long sweep_store_cb(__u32 i, void *unused)
  * passed since the last sweep, so a new interval takes effect within a tick. */
 #define XLB_SWEEP_TICK_MS 10
 
-static int sweep_cb(void *map, __u32 *key, struct xlb_sweeper *sw)
+XLB_INLINE int sweep_run(struct xlb_sweeper *sw)
 {
     struct sweep_ctx ctx;
     __u32 zero = 0;
 
-    table_side_enter();
+    if (!sw)
+        return 0;
     ctx.cfg = bpf_map_lookup_elem(&config, &zero);
     if (!ctx.cfg)
         return 0;
@@ -159,6 +160,21 @@ static int sweep_cb(void *map, __u32 *key, struct xlb_sweeper *sw)
     bpf_loop(xlb_max_dests, sweep_store_cb, NULL, 0);
     sw->runs++;
     sw->last_run = ctx.now;
+    return 0;
+}
+
+/* A sweep reads the table as a packet does: one side, counted. It can
+ * interrupt a bpf_prog_test_run() packet on its CPU, so it puts back the
+ * side that packet reads. */
+static int sweep_cb(void *map, __u32 *key, struct xlb_sweeper *sw)
+{
+    __u32 cpu = bpf_get_smp_processor_id() & (XLB_SIDE_CPUS - 1);
+    __u32 was = xlb_cur_side[cpu];
+
+    table_side_enter();
+    sweep_run(sw);
+    table_side_leave();
+    xlb_cur_side[cpu] = was;
     return 0;
 }
 

@@ -501,5 +501,6 @@ int xlb_xdp(struct xdp_md *ctx)
     action = reason >= XLB_R_DROP_MALFORMED ? XDP_DROP : XDP_PASS;
 out:
     stats_reason(reason);
+    table_side_leave();
     return action;
 }

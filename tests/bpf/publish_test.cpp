@@ -9,6 +9,7 @@
 #include <xlb/dataplane/xdp_dataplane.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <net/if.h>
@@ -220,6 +222,75 @@ TEST_F(publish, deleted_services_free_their_inner_maps) {
             EXPECT_EQ(m.used.value_or(99), 0u) << m.name;
         }
     }
+}
+
+// Publishes so far (table_ctl.seq).
+uint64_t publishes(xdp_dataplane& dp) {
+    struct xlb_table_ctl ctl {};
+    uint32_t zero = 0;
+    EXPECT_EQ(bpf_map_lookup_elem(dp.map_fds().table_ctl.get(), &zero, &ctl), 0);
+    return ctl.seq;
+}
+
+// readers[side] summed over the CPUs.
+uint64_t readers_of(xdp_dataplane& dp, uint32_t side) {
+    std::vector<uint64_t> v(static_cast<size_t>(libbpf_num_possible_cpus()));
+    EXPECT_EQ(bpf_map_lookup_elem(dp.map_fds().readers.get(), &side, v.data()), 0);
+    uint64_t n = 0;
+    for (auto x : v) {
+        n += x;
+    }
+    return n;
+}
+
+// A packet counts itself as a reader of the side it reads and takes the
+// count back; a writer rewrites the side packets last read only once no
+// packet still counts on it, and does not wait for the grace period when
+// none does.
+TEST_F(publish, writers_wait_for_the_packets_reading_the_side_they_rewrite) {
+    ASSERT_EQ(run_ipvsadm(dp(), "-A -t 10.6.0.1:80 -s rr").exit_code, 0);
+    ASSERT_EQ(run_ipvsadm(dp(), "-a -t 10.6.0.1:80 -r 10.1.0.11:80").exit_code, 0);
+    for (uint16_t i = 0; i < 50; ++i) {
+        EXPECT_TRUE(syn_finds_service(dp(), "10.6.0.1", static_cast<uint16_t>(30000 + i)));
+    }
+    EXPECT_EQ(readers_of(dp(), 0), 0u);
+    EXPECT_EQ(readers_of(dp(), 1), 0u);
+
+    // Back-to-back writes: each rewrites the side the one before published
+    // from, well within the 1 s grace period, and none waits for it.
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_EQ(run_ipvsadm(dp(), fmt::format("-e -t 10.6.0.1:80 -r 10.1.0.11:80 -w {}", i + 2)).exit_code, 0);
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5))
+        << "ten writes, each waiting out the grace period, would take 10 s";
+
+    // A packet still in flight on the side before the last publish (a count
+    // on CPU 0, as the data path leaves it while it runs): the next writer
+    // waits for it to leave.
+    ASSERT_EQ(run_ipvsadm(dp(), "-e -t 10.6.0.1:80 -r 10.1.0.11:80 -w 1").exit_code, 0);
+    const uint32_t old_side = published_side(dp()) ^ 1;
+    std::vector<uint64_t> held(static_cast<size_t>(libbpf_num_possible_cpus()), 0);
+    held[0] = 1;
+    ASSERT_EQ(bpf_map_update_elem(dp().map_fds().readers.get(), &old_side, held.data(), BPF_ANY), 0);
+    const auto seq0 = publishes(dp());
+    std::atomic<bool> done{false};
+    std::thread w([&] {
+        auto mine = xdp_dataplane::open(_xlb->pin_dir());
+        EXPECT_TRUE(mine);
+        if (mine) {
+            EXPECT_EQ(run_ipvsadm(*mine, "-e -t 10.6.0.1:80 -r 10.1.0.11:80 -w 7").exit_code, 0);
+        }
+        done = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_FALSE(done.load()) << "the writer rewrote a side a packet was reading";
+    EXPECT_EQ(publishes(dp()), seq0);
+    held[0] = 0;
+    ASSERT_EQ(bpf_map_update_elem(dp().map_fds().readers.get(), &old_side, held.data(), BPF_ANY), 0);
+    w.join();
+    EXPECT_TRUE(done.load());
+    EXPECT_GT(publishes(dp()), seq0);
 }
 
 } // namespace

@@ -109,7 +109,7 @@ public:
     struct maps {
         file_desc svc_index, vips, svcs, dests, sched_tables, sched_cursor, flows, svc_stats, dest_stats,
             reasons, config, fib_cache, tx_ports, neigh_events, mh_tables, dest_conns, conn_scratch,
-            persist, sweeper, nat_rev, svc_est, dest_est, table_ctl, journal;
+            persist, sweeper, nat_rev, svc_est, dest_est, table_ctl, journal, readers;
     };
     [[nodiscard]] const maps& map_fds() const noexcept { return _maps; }
     [[nodiscard]] const load_options& sizes() const noexcept { return _sizes; }

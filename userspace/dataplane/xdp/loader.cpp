@@ -68,6 +68,7 @@ void for_each_map(xlb_bpf* s, xdp_dataplane::maps& m, F&& f) {
     f(s->maps.dest_est, m.dest_est);
     f(s->maps.table_ctl, m.table_ctl);
     f(s->maps.journal, m.journal);
+    f(s->maps.readers, m.readers);
 }
 
 result<skel_ptr> open_skeleton() {
@@ -317,9 +318,18 @@ result<xdp_dataplane> xdp_dataplane::open_pinned(const std::string& pin_dir) {
 result<xdp_dataplane> xdp_dataplane::open(const std::string& pin_dir) { return open_pinned(pin_dir); }
 
 result<> xdp_dataplane::unload(const std::string& pin_dir, std::optional<std::chrono::milliseconds> lock_wait) {
-    auto dp = open_pinned(pin_dir);
-    if (!dp) {
-        return dp.error();
+    // Only the program and tx_ports are needed, so that an instance loaded
+    // by another build of xlb, with other maps, can be unloaded too.
+    file_desc prog, tx_ports;
+    if (auto dp = open_pinned(pin_dir); dp) {
+        prog = std::move(dp->_prog);
+        tx_ports = std::move(dp->_maps.tx_ports);
+    } else {
+        prog = file_desc(bpf_obj_get((pin_dir + "/xlb_xdp").c_str()));
+        tx_ports = file_desc(bpf_obj_get((pin_dir + "/tx_ports").c_str()));
+        if (!prog || !tx_ports) {
+            return dp.error();
+        }
     }
     auto lock = xdp::writer_lock::take(pin_dir, lock_wait.value_or(xdp::default_lock_wait()));
     if (!lock) {
@@ -329,13 +339,13 @@ result<> xdp_dataplane::unload(const std::string& pin_dir, std::optional<std::ch
     uint32_t key = 0;
     uint32_t* prev = nullptr;
     std::vector<uint32_t> ifindexes;
-    while (bpf_map_get_next_key(dp->_maps.tx_ports.get(), prev, &key) == 0) {
+    while (bpf_map_get_next_key(tx_ports.get(), prev, &key) == 0) {
         ifindexes.push_back(key);
         prev = &key;
     }
     bpf_prog_info info{};
     uint32_t len = sizeof(info);
-    bpf_obj_get_info_by_fd(dp->_prog.get(), &info, &len);
+    bpf_obj_get_info_by_fd(prog.get(), &info, &len);
     for (uint32_t ifindex : ifindexes) {
         bpf_xdp_query_opts q{};
         q.sz = sizeof(q);

@@ -29,12 +29,11 @@
 #include "util.h"
 
 #include <arpa/inet.h>
-#include <linux/membarrier.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -46,8 +45,7 @@ namespace xdp {
 namespace {
 
 // A publish older than this is past any packet that read the side before
-// it (a packet's run is microseconds); a newer one waits for an RCU grace
-// period instead, which every XDP run is inside of.
+// it (a packet's run is microseconds), counted or not.
 constexpr uint64_t grace_ns = 1000ull * 1000 * 1000;
 
 uint64_t monotonic_ns() {
@@ -56,16 +54,38 @@ uint64_t monotonic_ns() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// Waits until no XDP run that started before the call is still going.
-void wait_for_readers(uint64_t flip_ns) {
-    if (monotonic_ns() - flip_ns >= grace_ns) {
-        return;
+// Packets and sweeps on every CPU that are reading `side` (the readers map,
+// which the data path counts up on entry and down on exit).
+result<uint64_t> readers_of(const xdp_dataplane::maps& m, uint32_t side) {
+    std::vector<uint64_t> per_cpu(ncpus());
+    if (bpf_map_lookup_elem(m.readers.get(), &side, per_cpu.data()) < 0) {
+        return errno_error("read readers");
     }
-    // MEMBARRIER_CMD_GLOBAL is synchronize_rcu() in the kernel; on one CPU
-    // no XDP run can be in progress while this thread runs.
-    if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) < 0) {
-        auto left = grace_ns - (monotonic_ns() - flip_ns);
-        std::this_thread::sleep_for(std::chrono::nanoseconds(left));
+    uint64_t n = 0;
+    for (uint64_t v : per_cpu) {
+        n += v;
+    }
+    return n;
+}
+
+// Waits until no packet still reads `side`, which was published until
+// flip_ns. The fence orders the flip's store before the read of the counts,
+// as the data path's locked add orders its count before its second read of
+// the side (bpf/maps.h, table_side_enter).
+result<> wait_for_readers(const xdp_dataplane::maps& m, uint32_t side, uint64_t flip_ns) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (;;) {
+        if (monotonic_ns() - flip_ns >= grace_ns) {
+            return {};
+        }
+        auto n = readers_of(m, side);
+        if (!n) {
+            return n.error();
+        }
+        if (*n == 0) {
+            return {};
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
 }
 
@@ -381,7 +401,9 @@ result<> recover(const xdp_dataplane::maps& m, const load_options& sizes) {
         return {};
     }
     if (ctl->state == XLB_TABLE_PUBLISHED) {
-        wait_for_readers(ctl->flip_ns);
+        if (auto r = wait_for_readers(m, (ctl->side & 1) ^ 1, ctl->flip_ns); !r) {
+            return r.error();
+        }
     }
     const uint32_t a = ctl->side & 1, b = a ^ 1;
     const uint32_t n = std::min<uint32_t>(ctl->journal_len, 4 * sizes.max_services + sizes.max_dests + 16);
@@ -753,7 +775,10 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
                                    ms.size(), to_string(cfg.sched), sched::max_dests(cfg.sched),
                                    XLB_MAX_DESTS_HASHED));
         }
-        uint32_t gen = static_cast<uint32_t>(monotonic_coarse_ns() / 1000) ^ (idx << 20);
+        // The publish this table goes out with: a packet's per-CPU cursor
+        // from any table before it is stale. (A coarse clock repeated
+        // within a tick, and a cursor past the new table's end dropped.)
+        const auto gen = static_cast<uint32_t>(snap->ctl.seq + 1);
         auto table = sched::build_table(cfg, ms, gen);
         if (!table) {
             return fail(table.error());

@@ -42,7 +42,7 @@ result<snapshot> read_published(const xdp_dataplane::maps& m, const load_options
 
 // Under the writer lock: if the last writer left the unpublished side
 // different from the published one (it published, or died while building),
-// copy the slots its journal names across, after a grace period.
+// copy the slots its journal names across, once no packet reads that side.
 result<> recover(const xdp_dataplane::maps& m, const load_options& sizes);
 
 } // namespace xlb::xdp

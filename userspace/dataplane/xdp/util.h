@@ -20,13 +20,6 @@
 
 namespace xlb::xdp {
 
-
-inline uint64_t monotonic_coarse_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 inline size_t ncpus() {
     static const size_t n = [] {
         int c = libbpf_num_possible_cpus();
