@@ -253,7 +253,7 @@ struct xlb_sched_table {
     __u32 flat_at;    /* chunk of the first flat id (rr, wrr) */
     __u32 members_at; /* chunk of members[0] (scanning schedulers) */
     __u32 buckets_at; /* chunk of buckets[0] (sh, dh); 0: none */
-    __u32 nchunks;    /* the inner map's max_entries */
+    __u32 nchunks;    /* chunks the table uses; its inner map may hold more, zeroed */
     __u32 pad[3];
 };
 

@@ -34,6 +34,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -791,6 +792,10 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         const uint32_t peer = sided(idx, side, _sizes.max_services);
         built_table bt;
         bt.chunks = std::move(table->chunks);
+        // Sized up to a power of two, zero-filled past the table: a table
+        // that grows or shrinks by a few dests keeps its map and is rewritten
+        // in place, where a new map would cost an RCU grace period to install.
+        bt.chunks.resize(std::bit_ceil(bt.chunks.size()));
         auto nchunks = static_cast<uint32_t>(bt.chunks.size());
         bt.sched = own_inner(_maps.sched_tables.get(), slot, peer, nchunks);
         if (!bt.sched) {
