@@ -20,7 +20,7 @@ struct {
 
 /* readers[side], per CPU: the packets and sweeps in progress that read that
  * side. A writer rewrites the unpublished side only once its count is zero
- * on every CPU (<xlb/abi.h>, XLB_READERS). */
+ * on every CPU (table_side_enter() below; userspace's wait_for_readers()). */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, 2);

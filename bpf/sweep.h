@@ -144,8 +144,6 @@ XLB_INLINE int sweep_run(struct xlb_sweeper *sw)
     struct sweep_ctx ctx;
     __u32 zero = 0;
 
-    if (!sw)
-        return 0;
     ctx.cfg = bpf_map_lookup_elem(&config, &zero);
     if (!ctx.cfg)
         return 0;

@@ -115,14 +115,12 @@ result<status_info> xdp_dataplane::status() const {
 
 result<std::array<uint64_t, XLB_R_MAX>> xdp_dataplane::reasons() const {
     std::array<uint64_t, XLB_R_MAX> out{};
-    std::vector<uint64_t> vals(ncpus());
     for (uint32_t r = 0; r < XLB_R_MAX; ++r) {
-        if (bpf_map_lookup_elem(_maps.reasons.get(), &r, vals.data()) < 0) {
-            return errno_error("read reasons[{}]", r);
+        auto n = read_percpu_sum(_maps.reasons.get(), r, "reasons");
+        if (!n) {
+            return n.error();
         }
-        for (uint64_t v : vals) {
-            out[r] += v;
-        }
+        out[r] = *n;
     }
     return out;
 }

@@ -55,20 +55,6 @@ uint64_t monotonic_ns() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// Packets and sweeps on every CPU that are reading `side` (the readers map,
-// which the data path counts up on entry and down on exit).
-result<uint64_t> readers_of(const xdp_dataplane::maps& m, uint32_t side) {
-    std::vector<uint64_t> per_cpu(ncpus());
-    if (bpf_map_lookup_elem(m.readers.get(), &side, per_cpu.data()) < 0) {
-        return errno_error("read readers");
-    }
-    uint64_t n = 0;
-    for (uint64_t v : per_cpu) {
-        n += v;
-    }
-    return n;
-}
-
 // Waits until no packet still reads `side`, which was published until
 // flip_ns. The fence orders the flip's store before the read of the counts,
 // as the data path's locked add orders its count before its second read of
@@ -79,7 +65,8 @@ result<> wait_for_readers(const xdp_dataplane::maps& m, uint32_t side, uint64_t 
         if (monotonic_ns() - flip_ns >= grace_ns) {
             return {};
         }
-        auto n = readers_of(m, side);
+        // Packets and sweeps on every CPU that are reading `side`.
+        auto n = read_percpu_sum(m.readers.get(), side, "readers");
         if (!n) {
             return n.error();
         }

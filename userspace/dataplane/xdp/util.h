@@ -76,6 +76,19 @@ inline result<bpf_map_info> map_info(int fd) {
     return info;
 }
 
+// Sum over the CPUs of a per-CPU __u64 value.
+inline result<uint64_t> read_percpu_sum(int fd, uint32_t key, const char* what) {
+    std::vector<uint64_t> vals(ncpus());
+    if (bpf_map_lookup_elem(fd, &key, vals.data()) < 0) {
+        return errno_error("read {}[{}]", what, key);
+    }
+    uint64_t n = 0;
+    for (uint64_t v : vals) {
+        n += v;
+    }
+    return n;
+}
+
 // Sum of a per-CPU xlb_stats value.
 inline result<counters> read_stats(int fd, uint32_t key) {
     std::vector<struct xlb_stats> vals(ncpus());
