@@ -88,6 +88,12 @@ struct xlb_table_ctl {
     __u64 seq;     /* publishes so far; listings retry if it moves under them */
     __u64 flip_ns; /* CLOCK_MONOTONIC of the last publish */
     __u32 journal_len; /* entries of journal[] the last writer touched */
+    /* The published side's size, so that a writer that touches a few
+     * services reads only those: */
+    __u32 nsvcs;    /* active services */
+    __u32 ndests;   /* active dests */
+    __u32 svc_hwm;  /* no service slot at or above it was ever used */
+    __u32 dest_hwm; /* no dest slot at or above it was ever used */
     __u32 pad;
 };
 
@@ -151,7 +157,7 @@ struct xlb_svc {
     __u32 ipvs_flags;  /* IP_VS_SVC_F_* as ipvsadm shows them (persistent, ...) */
     __u32 timeout;     /* persistence timeout, seconds */
     __u32 netmask;     /* persistence: IPv4 netmask (host order) or IPv6 prefix length */
-    __u32 pad;
+    __u32 first_dest;  /* the first dest in list order, XLB_NO_DEST: none; dests[].next links the rest */
 };
 
 #define XLB_DEST_F_ACTIVE (1u << 0)
@@ -176,6 +182,7 @@ struct xlb_dest {
     __u8 tun_type;     /* enum xlb_tun_type */
     __u8 tun_flags;    /* XLB_TUN_F_* */
     union xlb_addr tun_src; /* TUN: the outer source, the director's address toward the dest */
+    __u32 next;        /* the service's next dest in list order, XLB_NO_DEST: the last */
 };
 
 /* ipvsadm --tun-type, with IPVS's values. */
@@ -490,11 +497,11 @@ static_assert(sizeof(struct xlb_svc_key) == 20);
 static_assert(offsetof(struct xlb_svc_key, vport) == 16);
 static_assert(offsetof(struct xlb_svc_key, af) == 19);
 static_assert(sizeof(struct xlb_svc_index_key) == 24);
-static_assert(sizeof(struct xlb_table_ctl) == 32);
+static_assert(sizeof(struct xlb_table_ctl) == 48);
 static_assert(sizeof(struct xlb_journal_entry) == 28);
 static_assert(sizeof(struct xlb_svc) == 44);
 static_assert(offsetof(struct xlb_svc, flags) == 20);
-static_assert(sizeof(struct xlb_dest) == 72);
+static_assert(sizeof(struct xlb_dest) == 76);
 static_assert(offsetof(struct xlb_dest, tun_src) == 56);
 static_assert(offsetof(struct xlb_dest, flags) == 20);
 static_assert(offsetof(struct xlb_dest, weight) == 32);

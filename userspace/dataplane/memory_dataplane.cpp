@@ -183,7 +183,7 @@ result<> memory_dataplane::do_add_service(table& t, const service_config& s) con
     if (auto r = check_service_values(s, _caps); !r) {
         return r;
     }
-    if (_limits.max_services && t.services.size() >= _limits.max_services) {
+    if (_limits.max_services && t.services.size() + _limits.outside_services >= _limits.max_services) {
         return make_error(ENOSPC, "all {} service slots are in use (xlbctl load --max-services)",
                           _limits.max_services);
     }
@@ -223,7 +223,7 @@ result<> memory_dataplane::do_add_dest(table& t, const service_key& key, const d
     if (uint32_t most = _caps.max_dests(st.config.sched); most && st.dests.size() >= most) {
         return make_error(ENOSPC, "a service has at most {} dests", most);
     }
-    if (_limits.max_dests && t.ndests >= _limits.max_dests) {
+    if (_limits.max_dests && t.ndests + _limits.outside_dests >= _limits.max_dests) {
         return make_error(ENOSPC, "all {} dest slots are in use (xlbctl load --max-dests)", _limits.max_dests);
     }
     dest_state ds;

@@ -27,6 +27,11 @@ struct memory_limits {
     uint32_t max_services = 0;
     uint32_t max_dests = 0;          // over all services
     uint32_t conn_table_size = 4096; // what -L's header shows (IPVS's default, 2^12)
+    // Entries of the backend's table that this model does not hold but that
+    // count against the limits: a backend that models only the services a
+    // change set touches passes the rest here.
+    uint32_t outside_services = 0;
+    uint32_t outside_dests = 0;
 };
 
 class memory_dataplane final : public dataplane {

@@ -121,7 +121,6 @@ private:
     static result<xdp_dataplane> open_pinned(const std::string& pin_dir);
 
     result<> enable_nat_replies();
-    static result<> set_tunnel(struct xlb_dest& d, const dest_config& cfg);
 
     std::string _pin_dir;
     std::chrono::milliseconds _lock_wait{10000}; // set at load and open (default_lock_wait())

@@ -212,9 +212,9 @@ result<std::vector<service_state>> xdp_dataplane::list() const {
         st.config = xdp::svc_config_from_abi(svc.svc);
         st.stats = svc_counters->stats[svc.idx];
         st.rate = svc_counters->rate[svc.idx];
-        for (uint32_t id : svc.dests) {
+        for (const auto& [id, rec] : svc.dests) {
             dest_state ds;
-            ds.config = xdp::dest_from_abi(snap->dests[id]);
+            ds.config = xdp::dest_from_abi(rec);
             ds.stats = dest_counters->stats[id];
             ds.rate = dest_counters->rate[id];
             // Kept by the data path with atomics, recounted by its sweeper.

@@ -49,6 +49,10 @@ namespace {
 // it (a packet's run is microseconds), counted or not.
 constexpr uint64_t grace_ns = 1000ull * 1000 * 1000;
 
+// The fewest chunks a scheduling table's map has: a small service that
+// gains or loses a dest keeps its map.
+constexpr size_t min_chunks = 4;
+
 uint64_t monotonic_ns() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -103,8 +107,13 @@ result<struct xlb_table_ctl> read_ctl(const xdp_dataplane::maps& m) {
     return lookup<struct xlb_table_ctl>(m.table_ctl.get(), 0, "table_ctl");
 }
 
+bool same_key(const struct xlb_svc_key& a, const struct xlb_svc_key& b) noexcept {
+    return std::memcmp(&a, &b, sizeof(a)) == 0;
+}
+
 result<snapshot> read_snapshot(const xdp_dataplane::maps& m, const load_options& sizes) {
     snapshot s;
+    s.whole = true;
     auto ctl = read_ctl(m);
     if (!ctl) {
         return ctl.error();
@@ -134,14 +143,66 @@ result<snapshot> read_snapshot(const xdp_dataplane::maps& m, const load_options&
     for (uint32_t id = 0; id < sizes.max_dests; ++id) {
         const auto& d = s.dests[id];
         if ((d.flags & XLB_DEST_F_ACTIVE) && d.svc < sizes.max_services && at[d.svc] != SIZE_MAX) {
-            s.services[at[d.svc]].dests.push_back(id);
+            s.services[at[d.svc]].dests.push_back({id, d});
         }
     }
     for (auto& svc : s.services) {
         std::sort(svc.dests.begin(), svc.dests.end(),
-                  [&](uint32_t a, uint32_t b) { return s.dests[a].order > s.dests[b].order; });
+                  [](const dest_slot& a, const dest_slot& b) { return a.d.order > b.d.order; });
     }
     return s;
+}
+
+// Only the services `keys` names, each with its dests: a lookup in
+// svc_index, one of the service and one a dest along its list. Under the
+// writer lock after recover(), so nothing moves while it reads. nullopt:
+// a record disagrees with the list that leads to it.
+result<std::optional<snapshot>> read_services(const xdp_dataplane::maps& m, const load_options& sizes,
+                                              const struct xlb_table_ctl& ctl,
+                                              const std::vector<service_key>& keys) {
+    snapshot s;
+    s.ctl = ctl;
+    const uint32_t side = ctl.side & 1;
+    for (const auto& key : keys) {
+        struct xlb_svc_index_key k {};
+        k.svc = svc_key_to_abi(key);
+        k.side = side;
+        uint32_t idx = 0;
+        if (bpf_map_lookup_elem(m.svc_index.get(), &k, &idx) < 0) {
+            if (errno == ENOENT) {
+                continue;
+            }
+            return errno_error("read svc_index");
+        }
+        if (idx >= sizes.max_services) {
+            return std::optional<snapshot>{};
+        }
+        auto svc = lookup<struct xlb_svc>(m.svcs.get(), sided(idx, side, sizes.max_services), "svcs");
+        if (!svc) {
+            return svc.error();
+        }
+        if (!(svc->flags & XLB_SVC_F_ACTIVE) || !same_key(svc->key, k.svc)) {
+            return std::optional<snapshot>{};
+        }
+        svc_slot slot{idx, *svc, {}};
+        for (uint32_t id = svc->first_dest; id != XLB_NO_DEST;) {
+            if (id >= sizes.max_dests || slot.dests.size() >= sizes.max_dests) {
+                return std::optional<snapshot>{};
+            }
+            auto d = lookup<struct xlb_dest>(m.dests.get(), sided(id, side, sizes.max_dests), "dests");
+            if (!d) {
+                return d.error();
+            }
+            if (!(d->flags & XLB_DEST_F_ACTIVE) || d->svc != idx) {
+                return std::optional<snapshot>{};
+            }
+            slot.dests.push_back({id, *d});
+            id = d->next;
+        }
+        s.by_key.emplace(svc_key_from_abi(svc->key), s.services.size());
+        s.services.push_back(std::move(slot));
+    }
+    return std::optional<snapshot>(std::move(s));
 }
 
 // Copies a sided hash map's key from side `from` to side `to`.
@@ -466,18 +527,54 @@ result<> recover(const xdp_dataplane::maps& m, const load_options& sizes) {
 
 namespace {
 
+// TUN: the outer header's source is this director's address toward the dest,
+// the preferred source of the kernel's route to it. Without a route yet, the
+// dest is taken with none: the data path asks for it (neigh_events) and
+// resolve_pending_neighbours() fills it in once the route exists.
+result<> set_tunnel(struct xlb_dest& d, const dest_config& cfg) {
+    d.tun_type = static_cast<uint8_t>(cfg.tunnel);
+    d.tun_port = htons(cfg.tun_port);
+    d.tun_flags = cfg.tun_flags;
+    d.tun_src = {};
+    if (cfg.fwd != forwarding::tun) {
+        return {};
+    }
+    if (cfg.tunnel == tun_type::gre) {
+        return make_error(EOPNOTSUPP, "GRE tunnels are not supported yet");
+    }
+    if (cfg.tunnel == tun_type::gue && cfg.tun_port == 0) {
+        return make_error(EINVAL, "a GUE tunnel needs --tun-port");
+    }
+    auto hop = neigh::route_get(cfg.addr.addr);
+    if (!hop || !hop->source) {
+        log::info("{}: the tunnel's source is set once a route with a source exists (xlbctl resolve)",
+                  hop ? fmt::format("no source address toward {}", cfg.addr.addr.to_string()) : hop.error().message());
+        return {};
+    }
+    d.tun_src = hop->source->to_abi();
+    return {};
+}
+
+// A service whose scheduling tables are built again, with its dests after
+// the set in list order.
+struct rebuilt {
+    struct xlb_svc svc {};
+    std::vector<dest_slot> dests;
+};
+
 // What the writer puts on the unpublished side.
 struct plan {
     std::map<uint32_t, struct xlb_svc> svcs;   // idx -> record (inactive: deleted)
     std::map<uint32_t, struct xlb_dest> dests; // id -> record
-    std::set<uint32_t> rebuild;                // services whose scheduling tables change
+    std::map<uint32_t, rebuilt> rebuild;       // idx -> services whose scheduling tables change
     std::set<uint32_t> gone;                   // services deleted: their tables go
     std::vector<std::pair<struct xlb_svc_key, std::optional<uint32_t>>> keys; // svc_index: set or delete
     std::vector<std::pair<struct xlb_svc_key, std::optional<uint32_t>>> vips; // vips: set or delete
     std::vector<uint32_t> new_svcs, new_dests; // fresh slots: their counters start at zero
-    std::vector<uint32_t> zero_svcs;           // -Z, applied after the publish
+    std::vector<const svc_slot*> zero_svcs;    // -Z, applied after the publish
     std::optional<timeouts> times;             // --set, applied after the publish
     bool nat = false;                          // a NAT dest exists
+    struct xlb_table_ctl sizes {};             // nsvcs, ndests and the high-water marks it publishes
 };
 
 bool same_bytes(const void* a, const void* b, size_t n) { return std::memcmp(a, b, n) == 0; }
@@ -490,6 +587,7 @@ struct xlb_svc svc_record(const service_config& c) {
     s.ipvs_flags = svc_flags_to_abi(c);
     s.timeout = c.timeout;
     s.netmask = c.netmask;
+    s.first_dest = XLB_NO_DEST;
     return s;
 }
 
@@ -512,14 +610,308 @@ std::vector<service_state> model_table(const snapshot& s) {
     for (const auto& svc : s.services) {
         service_state st;
         st.config = svc_config_from_abi(svc.svc);
-        for (uint32_t id : svc.dests) {
+        for (const auto& ds : svc.dests) {
             dest_state d;
-            d.config = dest_from_abi(s.dests[id]);
+            d.config = dest_from_abi(ds.d);
             st.dests.push_back(d);
         }
         out.push_back(std::move(st));
     }
     return out;
+}
+
+// The services a change set names, or nullopt if it reaches past them
+// (-C, -Z of everything): those need the whole table.
+std::optional<std::vector<service_key>> touched_services(const change_set& changes) {
+    std::vector<service_key> keys;
+    for (const auto& c : changes) {
+        if (c.what == change::kind::clear || (c.what == change::kind::zero && c.all)) {
+            return std::nullopt;
+        }
+        if (c.what != change::kind::set_timeouts) {
+            keys.push_back(c.service.key);
+        }
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    return keys;
+}
+
+// Services and dests of the published table that a snapshot does not hold.
+struct outside_counts {
+    uint32_t svcs = 0, dests = 0;
+};
+outside_counts outside(const snapshot& s) {
+    if (s.whole) {
+        return {};
+    }
+    uint32_t dests = 0;
+    for (const auto& svc : s.services) {
+        dests += static_cast<uint32_t>(svc.dests.size());
+    }
+    return {s.ctl.nsvcs - static_cast<uint32_t>(s.services.size()), s.ctl.ndests - dests};
+}
+
+// Where new slots come from. A whole snapshot knows every free slot and
+// hands out the lowest first. A partial one knows only the slots at and
+// above the high-water marks, which nothing has used (generation 0).
+class slot_pool {
+public:
+    slot_pool(const snapshot& s, const load_options& sizes) : _snap(s) {
+        if (!s.whole) {
+            _next_svc = s.ctl.svc_hwm;
+            _next_dest = s.ctl.dest_hwm;
+            _max_svcs = sizes.max_services;
+            _max_dests = sizes.max_dests;
+            return;
+        }
+        for (uint32_t i = sizes.max_services; i-- > 0;) {
+            if (!(s.svcs[i].flags & XLB_SVC_F_ACTIVE)) {
+                _free_svcs.push_back(i); // popped from the back: lowest first
+            }
+        }
+        for (uint32_t i = sizes.max_dests; i-- > 0;) {
+            if (!(s.dests[i].flags & XLB_DEST_F_ACTIVE)) {
+                _free_dests.push_back(i);
+            }
+        }
+    }
+
+    std::optional<uint32_t> svc() {
+        if (!_snap.whole) {
+            return _next_svc < _max_svcs ? std::optional<uint32_t>(_next_svc++) : std::nullopt;
+        }
+        return take(_free_svcs);
+    }
+    // A free dest slot and the generation its last user had.
+    std::optional<std::pair<uint32_t, uint32_t>> dest() {
+        if (!_snap.whole) {
+            if (_next_dest >= _max_dests) {
+                return std::nullopt;
+            }
+            return std::pair<uint32_t, uint32_t>{_next_dest++, 0};
+        }
+        auto id = take(_free_dests);
+        if (!id) {
+            return std::nullopt;
+        }
+        return std::pair<uint32_t, uint32_t>{*id, _snap.dests[*id].gen};
+    }
+
+private:
+    static std::optional<uint32_t> take(std::vector<uint32_t>& v) {
+        if (v.empty()) {
+            return std::nullopt;
+        }
+        uint32_t i = v.back();
+        v.pop_back();
+        return i;
+    }
+
+    const snapshot& _snap;
+    std::vector<uint32_t> _free_svcs, _free_dests;
+    uint32_t _next_svc = 0, _next_dest = 0, _max_svcs = 0, _max_dests = 0;
+};
+
+// Services on an address before the set, from the vips map.
+result<uint32_t> vip_services(const xdp_dataplane::maps& m, uint32_t side, const struct xlb_svc_key& v) {
+    struct xlb_svc_index_key k {};
+    k.svc = v;
+    k.side = side;
+    uint32_t n = 0;
+    if (bpf_map_lookup_elem(m.vips.get(), &k, &n) < 0) {
+        if (errno != ENOENT) {
+            return errno_error("read vips");
+        }
+        n = 0;
+    }
+    return n;
+}
+
+// The diff of the model's table against the snapshot: services and dests
+// keep their slots (and counters) where they stay, new ones take free
+// slots. nullopt: a partial snapshot ran out of never-used slots; plan
+// again from the whole table, which knows the free ones below.
+result<std::optional<plan>> make_plan(const xdp_dataplane::maps& m, const load_options& sizes,
+                                      const snapshot& snap, const std::vector<service_state>& desired,
+                                      const change_set& changes) {
+    plan p;
+    slot_pool pool(snap, sizes);
+    std::set<uint32_t> kept_svcs;
+    std::map<struct xlb_svc_key, int, key_less> vip_delta;
+    uint32_t ndests = 0, svc_hwm = snap.ctl.svc_hwm, dest_hwm = snap.ctl.dest_hwm;
+    for (const auto& st : desired) {
+        const auto& cfg = st.config;
+        const svc_slot* old = snap.find(cfg.key);
+        auto rec = svc_record(cfg);
+        uint32_t idx = 0;
+        bool rebuild = false;
+        if (old) {
+            idx = old->idx;
+            kept_svcs.insert(idx);
+            rec.first_dest = old->svc.first_dest;
+            rebuild = !same_bytes(&old->svc, &rec, sizeof(rec));
+        } else {
+            auto slot = pool.svc();
+            if (!slot) {
+                if (!snap.whole) {
+                    return std::optional<plan>{};
+                }
+                return make_error(ENOSPC, "all {} service slots are in use (xlbctl load --max-services)",
+                                  sizes.max_services);
+            }
+            idx = *slot;
+            svc_hwm = std::max(svc_hwm, idx + 1);
+            p.new_svcs.push_back(idx);
+            p.keys.emplace_back(rec.key, idx);
+            ++vip_delta[vip_key(rec.key)];
+            rebuild = true;
+        }
+        // Each dest's slot, in list order: its own where it stays, a free
+        // one where it is new.
+        std::map<endpoint, const dest_slot*> old_dests;
+        if (old) {
+            for (const auto& ds : old->dests) {
+                old_dests.emplace(dest_from_abi(ds.d).addr, &ds);
+            }
+        }
+        const auto n = static_cast<uint32_t>(st.dests.size());
+        std::vector<dest_slot> list(n);
+        std::vector<bool> fresh(n, false);
+        for (uint32_t pos = 0; pos < n; ++pos) {
+            auto it = old_dests.find(st.dests[pos].config.addr);
+            if (it != old_dests.end()) {
+                list[pos] = *it->second;
+                old_dests.erase(it);
+                continue;
+            }
+            auto slot = pool.dest();
+            if (!slot) {
+                if (!snap.whole) {
+                    return std::optional<plan>{};
+                }
+                return make_error(ENOSPC, "all {} dest slots are in use (xlbctl load --max-dests)",
+                                  sizes.max_dests);
+            }
+            list[pos].id = slot->first;
+            list[pos].d.gen = slot->second + 1; // flows of the slot's last user no longer match
+            list[pos].d.last_weight = st.dests[pos].config.weight;
+            fresh[pos] = true;
+            dest_hwm = std::max(dest_hwm, slot->first + 1);
+            p.new_dests.push_back(slot->first);
+        }
+        // The records, the oldest with order 0, each linked to the next.
+        for (uint32_t pos = 0; pos < n; ++pos) {
+            const auto& dc = st.dests[pos].config;
+            auto& d = list[pos].d;
+            const struct xlb_dest before = d;
+            d.addr = dc.addr.addr.to_abi();
+            d.port = htons(dc.addr.port);
+            d.af = static_cast<uint8_t>(dc.addr.addr.af());
+            d.fwd = static_cast<uint8_t>(dc.fwd);
+            d.flags = XLB_DEST_F_ACTIVE;
+            d.svc = idx;
+            d.weight = dc.weight;
+            if (dc.weight > 0) {
+                d.last_weight = dc.weight; // mh keeps a quiesced dest's slots
+            }
+            d.u_threshold = dc.u_threshold;
+            d.l_threshold = dc.l_threshold;
+            d.order = n - 1 - pos;
+            d.next = pos + 1 < n ? list[pos + 1].id : XLB_NO_DEST;
+            const auto old_cfg = dest_from_abi(before);
+            if (fresh[pos] || old_cfg.fwd != dc.fwd || old_cfg.tunnel != dc.tunnel ||
+                old_cfg.tun_port != dc.tun_port || old_cfg.tun_flags != dc.tun_flags) {
+                if (auto r = set_tunnel(d, dc); !r) {
+                    return r.error();
+                }
+            }
+            if (dc.fwd == forwarding::nat) {
+                p.nat = true;
+            }
+            if (fresh[pos] || !same_bytes(&before, &d, sizeof(d))) {
+                if (fresh[pos] || before.weight != d.weight || before.last_weight != d.last_weight ||
+                    before.order != d.order || !(before.flags & XLB_DEST_F_ACTIVE)) {
+                    rebuild = true;
+                }
+                p.dests[list[pos].id] = d;
+            }
+        }
+        // Dests the service no longer has: inactive, so their flows are
+        // rescheduled on their next packet; the generation stays and moves
+        // on when the slot is reused.
+        for (const auto& [addr, ds] : old_dests) {
+            struct xlb_dest d = ds->d;
+            d.flags = 0;
+            p.dests[ds->id] = d;
+            rebuild = true;
+        }
+        rec.first_dest = n > 0 ? list[0].id : XLB_NO_DEST;
+        if (!old || !same_bytes(&old->svc, &rec, sizeof(rec))) {
+            p.svcs[idx] = rec;
+        }
+        if (rebuild) {
+            p.rebuild[idx] = rebuilt{rec, std::move(list)};
+        }
+        ndests += n;
+    }
+    for (const auto& svc : snap.services) {
+        if (kept_svcs.count(svc.idx)) {
+            continue;
+        }
+        struct xlb_svc s = svc.svc;
+        s.flags = 0;
+        p.svcs[svc.idx] = s;
+        p.gone.insert(svc.idx);
+        p.keys.emplace_back(svc.svc.key, std::nullopt);
+        --vip_delta[vip_key(svc.svc.key)];
+        for (const auto& ds : svc.dests) {
+            struct xlb_dest d = ds.d;
+            d.flags = 0;
+            p.dests[ds.id] = d;
+        }
+    }
+    // Services on each address the set changes: counted in a whole
+    // snapshot, read from the vips map otherwise.
+    std::map<struct xlb_svc_key, uint32_t, key_less> counted;
+    if (snap.whole && !vip_delta.empty()) {
+        for (const auto& svc : snap.services) {
+            ++counted[vip_key(svc.svc.key)];
+        }
+    }
+    for (const auto& [v, delta] : vip_delta) {
+        if (delta == 0) {
+            continue;
+        }
+        uint32_t n = 0;
+        if (snap.whole) {
+            auto it = counted.find(v);
+            n = it == counted.end() ? 0 : it->second;
+        } else if (auto read = vip_services(m, snap.ctl.side & 1, v); read) {
+            n = *read;
+        } else {
+            return read.error();
+        }
+        const int64_t after = static_cast<int64_t>(n) + delta;
+        p.vips.emplace_back(v, after > 0 ? std::optional<uint32_t>(static_cast<uint32_t>(after)) : std::nullopt);
+    }
+    for (const auto& c : changes) {
+        if (c.what != change::kind::zero) {
+            continue;
+        }
+        for (const auto& st : desired) {
+            // A service added by this set starts at zero anyway.
+            if (const svc_slot* s = snap.find(st.config.key); s && (c.all || st.config.key == c.service.key)) {
+                p.zero_svcs.push_back(s);
+            }
+        }
+    }
+    const auto out = outside(snap);
+    p.sizes.nsvcs = out.svcs + static_cast<uint32_t>(desired.size());
+    p.sizes.ndests = out.dests + ndests;
+    p.sizes.svc_hwm = svc_hwm;
+    p.sizes.dest_hwm = dest_hwm;
+    return std::optional<plan>(std::move(p));
 }
 
 } // namespace
@@ -539,187 +931,66 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
     if (auto r = recover(_maps, _sizes); !r) {
         return fail(r.error());
     }
-    auto snap = read_snapshot(_maps, _sizes);
-    if (!snap) {
-        return fail(snap.error());
-    }
     auto before_times = get_timeouts();
     if (!before_times) {
         return fail(before_times.error());
     }
-
-    // 3. The model decides, with the kernel's checks and this backend's limits.
-    memory_dataplane model(caps(), memory_limits{_sizes.max_services, _sizes.max_dests, _sizes.max_flows});
-    model.assign(model_table(*snap), *before_times);
-    if (auto r = model.apply(changes); !r) {
-        return r.error();
-    }
-    auto desired = model.list();
-    auto desired_times = model.get_timeouts();
-    if (!desired || !desired_times) {
-        return fail(desired ? desired_times.error() : desired.error());
+    auto now = read_ctl(_maps);
+    if (!now) {
+        return fail(now.error());
     }
 
-    // 4. The diff.
-    plan p;
-    std::vector<uint32_t> free_svcs, free_dests;
-    for (uint32_t i = _sizes.max_services; i-- > 0;) {
-        if (!(snap->svcs[i].flags & XLB_SVC_F_ACTIVE)) {
-            free_svcs.push_back(i); // popped from the back: lowest first
+    // 2. The index: only the services the set names where it names few of
+    // them (its work then grows with those, not with the table), else all.
+    std::optional<snapshot> snap;
+    if (auto keys = touched_services(changes); keys && (keys->size() <= 64 || keys->size() * 4 <= now->nsvcs)) {
+        auto some = read_services(_maps, _sizes, *now, *keys);
+        if (!some) {
+            return fail(some.error());
         }
+        if (!*some) {
+            log::warn("a dest list of the table disagrees with its records; reading the whole table");
+        }
+        snap = std::move(*some);
     }
-    for (uint32_t i = _sizes.max_dests; i-- > 0;) {
-        if (!(snap->dests[i].flags & XLB_DEST_F_ACTIVE)) {
-            free_dests.push_back(i);
-        }
-    }
-    std::set<uint32_t> kept_svcs;
-    std::map<struct xlb_svc_key, int, key_less> vip_delta;
-    for (const auto& st : *desired) {
-        const auto& cfg = st.config;
-        const svc_slot* old = snap->find(cfg.key);
-        uint32_t idx = 0;
-        auto rec = svc_record(cfg);
-        bool rebuild = false;
-        if (old) {
-            idx = old->idx;
-            kept_svcs.insert(idx);
-            if (!same_bytes(&old->svc, &rec, sizeof(rec))) {
-                p.svcs[idx] = rec;
-                rebuild = true;
+    std::optional<plan> p;
+    std::optional<timeouts> desired_times;
+    for (;;) {
+        if (!snap) {
+            auto all = read_snapshot(_maps, _sizes);
+            if (!all) {
+                return fail(all.error());
             }
-        } else {
-            if (free_svcs.empty()) {
-                return fail(make_error(ENOSPC, "all {} service slots are in use (xlbctl load --max-services)",
-                                       _sizes.max_services));
-            }
-            idx = free_svcs.back();
-            free_svcs.pop_back();
-            p.svcs[idx] = rec;
-            p.new_svcs.push_back(idx);
-            p.keys.emplace_back(rec.key, idx);
-            ++vip_delta[vip_key(rec.key)];
-            rebuild = true;
+            snap = std::move(*all);
         }
-        // The dests, in list order: the oldest gets order 0.
-        std::map<endpoint, uint32_t> old_ids;
-        if (old) {
-            for (uint32_t id : old->dests) {
-                old_ids.emplace(dest_from_abi(snap->dests[id]).addr, id);
-            }
+        // 3. The model decides, with the kernel's checks and this backend's
+        // limits, counting the services and dests it was not given.
+        const auto out = outside(*snap);
+        memory_dataplane model(caps(), memory_limits{_sizes.max_services, _sizes.max_dests, _sizes.max_flows,
+                                                     out.svcs, out.dests});
+        model.assign(model_table(*snap), *before_times);
+        if (auto r = model.apply(changes); !r) {
+            return r.error();
         }
-        std::vector<uint32_t> ids;
-        const uint32_t n = static_cast<uint32_t>(st.dests.size());
-        for (uint32_t pos = 0; pos < n; ++pos) {
-            const auto& dc = st.dests[pos].config;
-            auto it = old_ids.find(dc.addr);
-            uint32_t id = 0;
-            struct xlb_dest d {};
-            if (it != old_ids.end()) {
-                id = it->second;
-                old_ids.erase(it);
-                d = snap->dests[id];
-            } else {
-                if (free_dests.empty()) {
-                    return fail(make_error(ENOSPC, "all {} dest slots are in use (xlbctl load --max-dests)",
-                                           _sizes.max_dests));
-                }
-                id = free_dests.back();
-                free_dests.pop_back();
-                d.gen = snap->dests[id].gen + 1; // flows of the slot's last user no longer match
-                d.last_weight = dc.weight;
-                p.new_dests.push_back(id);
-            }
-            struct xlb_dest before = d;
-            bool fresh = it == old_ids.end();
-            d.addr = dc.addr.addr.to_abi();
-            d.port = htons(dc.addr.port);
-            d.af = static_cast<uint8_t>(dc.addr.addr.af());
-            d.fwd = static_cast<uint8_t>(dc.fwd);
-            d.flags = XLB_DEST_F_ACTIVE;
-            d.svc = idx;
-            d.weight = dc.weight;
-            if (dc.weight > 0) {
-                d.last_weight = dc.weight; // mh keeps a quiesced dest's slots
-            }
-            d.u_threshold = dc.u_threshold;
-            d.l_threshold = dc.l_threshold;
-            d.order = n - 1 - pos;
-            const auto old_cfg = dest_from_abi(before);
-            bool tunnel_changed = fresh || old_cfg.fwd != dc.fwd || old_cfg.tunnel != dc.tunnel ||
-                                  old_cfg.tun_port != dc.tun_port || old_cfg.tun_flags != dc.tun_flags;
-            if (tunnel_changed) {
-                if (auto r = set_tunnel(d, dc); !r) {
-                    return fail(r.error());
-                }
-            }
-            if (dc.fwd == forwarding::nat) {
-                p.nat = true;
-            }
-            if (fresh || !same_bytes(&before, &d, sizeof(d))) {
-                if (fresh || before.weight != d.weight || before.last_weight != d.last_weight ||
-                    before.order != d.order || !(before.flags & XLB_DEST_F_ACTIVE)) {
-                    rebuild = true;
-                }
-                p.dests[id] = d;
-            }
-            ids.push_back(id);
+        auto desired = model.list();
+        auto times = model.get_timeouts();
+        if (!desired || !times) {
+            return fail(desired ? times.error() : desired.error());
         }
-        // Dests the service no longer has: inactive, so their flows are
-        // rescheduled on their next packet; the generation stays and moves
-        // on when the slot is reused.
-        for (const auto& [addr, id] : old_ids) {
-            struct xlb_dest d = snap->dests[id];
-            d.flags = 0;
-            p.dests[id] = d;
-            rebuild = true;
+        desired_times = *times;
+        // 4. The diff.
+        auto made = make_plan(_maps, _sizes, *snap, *desired, changes);
+        if (!made) {
+            return fail(made.error());
         }
-        if (rebuild) {
-            p.rebuild.insert(idx);
+        if (*made) {
+            p = std::move(**made);
+            break;
         }
-    }
-    for (const auto& svc : snap->services) {
-        if (kept_svcs.count(svc.idx)) {
-            continue;
-        }
-        struct xlb_svc s = svc.svc;
-        s.flags = 0;
-        p.svcs[svc.idx] = s;
-        p.gone.insert(svc.idx);
-        p.keys.emplace_back(svc.svc.key, std::nullopt);
-        --vip_delta[vip_key(svc.svc.key)];
-        for (uint32_t id : svc.dests) {
-            struct xlb_dest d = snap->dests[id];
-            d.flags = 0;
-            p.dests[id] = d;
-        }
-    }
-    if (!vip_delta.empty()) {
-        // The services each address has after the set.
-        std::map<struct xlb_svc_key, uint32_t, key_less> counts;
-        for (const auto& st : *desired) {
-            ++counts[vip_key(svc_key_to_abi(st.config.key))];
-        }
-        for (const auto& [v, delta] : vip_delta) {
-            if (delta == 0) {
-                continue;
-            }
-            auto it = counts.find(v);
-            p.vips.emplace_back(v, it == counts.end() ? std::nullopt : std::optional<uint32_t>(it->second));
-        }
-    }
-    for (const auto& c : changes) {
-        if (c.what != change::kind::zero) {
-            continue;
-        }
-        for (const auto& st : *desired) {
-            if (c.all || st.config.key == c.service.key) {
-                p.zero_svcs.push_back(snap->find(st.config.key) ? snap->find(st.config.key)->idx : UINT32_MAX);
-            }
-        }
+        snap.reset(); // the slots past the high-water marks ran out: use the free ones below
     }
     if (!(*desired_times == *before_times)) {
-        p.times = *desired_times;
+        p->times = *desired_times;
     }
 
     // Scheduling tables for the services that change, built before anything
@@ -734,28 +1005,13 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         std::vector<uint32_t> mh_table; // mh only
     };
     std::map<uint32_t, built_table> tables; // idx ->
-    for (uint32_t idx : p.rebuild) {
-        const auto& rec = p.svcs.count(idx) ? p.svcs[idx] : snap->svcs[idx];
-        std::vector<std::pair<uint32_t, struct xlb_dest>> members;
-        for (const auto& [id, d] : p.dests) {
-            if (d.svc == idx && (d.flags & XLB_DEST_F_ACTIVE)) {
-                members.emplace_back(id, d);
-            }
-        }
-        if (const svc_slot* old = snap->find(svc_key_from_abi(rec.key)); old && old->idx == idx) {
-            for (uint32_t id : old->dests) {
-                if (!p.dests.count(id)) {
-                    members.emplace_back(id, snap->dests[id]);
-                }
-            }
-        }
-        std::sort(members.begin(), members.end(),
-                  [](const auto& a, const auto& b) { return a.second.order > b.second.order; });
+    for (const auto& [idx, rb] : p->rebuild) {
         std::vector<sched::member> ms;
-        for (const auto& [id, d] : members) {
+        ms.reserve(rb.dests.size());
+        for (const auto& [id, d] : rb.dests) {
             ms.push_back({id, d.weight, dest_from_abi(d).addr, d.last_weight});
         }
-        auto cfg = svc_config_from_abi(rec);
+        auto cfg = svc_config_from_abi(rb.svc);
         // The dest bound is the scheduler's: -E to a scanning scheduler refuses a
         // service too big to scan, and leaves it as it was.
         if (ms.size() > sched::max_dests(cfg.sched)) {
@@ -779,10 +1035,11 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         const uint32_t peer = sided(idx, side, _sizes.max_services);
         built_table bt;
         bt.chunks = std::move(table->chunks);
-        // Sized up to a power of two, zero-filled past the table: a table
-        // that grows or shrinks by a few dests keeps its map and is rewritten
-        // in place, where a new map would cost an RCU grace period to install.
-        bt.chunks.resize(std::bit_ceil(bt.chunks.size()));
+        // Sized up to a power of two and at least min_chunks, zero-filled
+        // past the table: a table that grows or shrinks by a few dests keeps
+        // its map and is rewritten in place, where a new map would cost an
+        // RCU grace period to install.
+        bt.chunks.resize(std::bit_ceil(std::max(bt.chunks.size(), min_chunks)));
         auto nchunks = static_cast<uint32_t>(bt.chunks.size());
         bt.sched = own_inner(_maps.sched_tables.get(), slot, peer, nchunks);
         if (!bt.sched) {
@@ -810,9 +1067,8 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         }
         tables.emplace(idx, std::move(bt));
     }
-
     // Counters of fresh slots start from zero; nothing reads them yet.
-    for (uint32_t idx : p.new_svcs) {
+    for (uint32_t idx : p->new_svcs) {
         if (auto r = zero_percpu(_maps.svc_stats.get(), idx, sizeof(struct xlb_stats)); !r) {
             return fail(r.error());
         }
@@ -820,7 +1076,7 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
             return fail(r.error());
         }
     }
-    for (uint32_t id : p.new_dests) {
+    for (uint32_t id : p->new_dests) {
         if (auto r = zero_percpu(_maps.dest_stats.get(), id, sizeof(struct xlb_stats)); !r) {
             return fail(r.error());
         }
@@ -831,29 +1087,29 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
             return fail(r.error());
         }
     }
-    if (p.nat) {
+    if (p->nat) {
         if (auto r = enable_nat_replies(); !r) {
             return fail(r.error());
         }
     }
 
-    // 5. Journal, BUILDING, the unpublished side, the flip.
+    // 5. Journal, BUILDING, the unpublished side, the flip->
     std::vector<struct xlb_journal_entry> journal;
-    for (const auto& [idx, s] : p.svcs) {
+    for (const auto& [idx, s] : p->svcs) {
         journal.push_back({XLB_JOURNAL_SVC, idx, {}});
     }
-    for (uint32_t idx : p.rebuild) {
-        if (!p.svcs.count(idx)) {
+    for (const auto& [idx, rb] : p->rebuild) {
+        if (!p->svcs.count(idx)) {
             journal.push_back({XLB_JOURNAL_SVC, idx, {}});
         }
     }
-    for (const auto& [id, d] : p.dests) {
+    for (const auto& [id, d] : p->dests) {
         journal.push_back({XLB_JOURNAL_DEST, id, {}});
     }
-    for (const auto& [k, v] : p.keys) {
+    for (const auto& [k, v] : p->keys) {
         journal.push_back({XLB_JOURNAL_KEY, 0, k});
     }
-    for (const auto& [k, v] : p.vips) {
+    for (const auto& [k, v] : p->vips) {
         journal.push_back({XLB_JOURNAL_VIP, 0, k});
     }
     const bool table_changes = !journal.empty();
@@ -872,7 +1128,7 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
 
         std::vector<uint32_t> dkeys;
         std::vector<struct xlb_dest> dvals;
-        for (const auto& [id, d] : p.dests) {
+        for (const auto& [id, d] : p->dests) {
             dkeys.push_back(sided(id, other, _sizes.max_dests));
             dvals.push_back(d);
         }
@@ -881,7 +1137,7 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         }
         std::vector<uint32_t> skeys;
         std::vector<struct xlb_svc> svals;
-        for (const auto& [idx, s] : p.svcs) {
+        for (const auto& [idx, s] : p->svcs) {
             skeys.push_back(sided(idx, other, _sizes.max_services));
             svals.push_back(s);
         }
@@ -925,7 +1181,7 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
             return fail(r.error());
         }
         std::vector<uint32_t> sched_clear;
-        for (uint32_t idx : p.gone) {
+        for (uint32_t idx : p->gone) {
             uint32_t slot = sided(idx, other, _sizes.max_services);
             sched_clear.push_back(slot);
             mh_clear.push_back(slot);
@@ -952,14 +1208,18 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
             }
             return {};
         };
-        if (auto r = put_keys(_maps.svc_index.get(), p.keys, "svc_index"); !r) {
+        if (auto r = put_keys(_maps.svc_index.get(), p->keys, "svc_index"); !r) {
             return fail(r.error());
         }
-        if (auto r = put_keys(_maps.vips.get(), p.vips, "vips"); !r) {
+        if (auto r = put_keys(_maps.vips.get(), p->vips, "vips"); !r) {
             return fail(r.error());
         }
 
-        // The publish: one update.
+        // The publish: one update, with the table's new size.
+        ctl.nsvcs = p->sizes.nsvcs;
+        ctl.ndests = p->sizes.ndests;
+        ctl.svc_hwm = p->sizes.svc_hwm;
+        ctl.dest_hwm = p->sizes.dest_hwm;
         ctl.side = other;
         ctl.state = XLB_TABLE_PUBLISHED;
         ctl.seq += 1;
@@ -970,35 +1230,30 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
     }
 
     // After the publish: counters and timeouts, which are not part of it.
-    for (uint32_t idx : p.zero_svcs) {
-        if (idx == UINT32_MAX) {
-            continue; // a service added by this set starts at zero anyway
-        }
-        if (auto r = zero_percpu(_maps.svc_stats.get(), idx, sizeof(struct xlb_stats)); !r) {
+    for (const svc_slot* s : p->zero_svcs) {
+        if (auto r = zero_percpu(_maps.svc_stats.get(), s->idx, sizeof(struct xlb_stats)); !r) {
             return fail(r.error());
         }
-        if (auto r = reset_estimator(_maps.svc_est.get(), _maps.svc_stats.get(), idx); !r) {
+        if (auto r = reset_estimator(_maps.svc_est.get(), _maps.svc_stats.get(), s->idx); !r) {
             return fail(r.error());
         }
-        if (const svc_slot* s = snap->find(svc_key_from_abi(snap->svcs[idx].key))) {
-            for (uint32_t id : s->dests) {
-                if (auto r = zero_percpu(_maps.dest_stats.get(), id, sizeof(struct xlb_stats)); !r) {
-                    return fail(r.error());
-                }
-                if (auto r = reset_estimator(_maps.dest_est.get(), _maps.dest_stats.get(), id); !r) {
-                    return fail(r.error());
-                }
+        for (const auto& ds : s->dests) {
+            if (auto r = zero_percpu(_maps.dest_stats.get(), ds.id, sizeof(struct xlb_stats)); !r) {
+                return fail(r.error());
+            }
+            if (auto r = reset_estimator(_maps.dest_est.get(), _maps.dest_stats.get(), ds.id); !r) {
+                return fail(r.error());
             }
         }
     }
-    if (p.times) {
+    if (p->times) {
         auto cfg = config();
         if (!cfg) {
             return fail(cfg.error());
         }
-        cfg->tcp_timeout[XLB_TCP_S_ESTABLISHED] = p.times->tcp;
-        cfg->tcp_timeout[XLB_TCP_S_FIN_WAIT] = p.times->tcp_fin;
-        cfg->udp_timeout = p.times->udp;
+        cfg->tcp_timeout[XLB_TCP_S_ESTABLISHED] = p->times->tcp;
+        cfg->tcp_timeout[XLB_TCP_S_FIN_WAIT] = p->times->tcp_fin;
+        cfg->udp_timeout = p->times->udp;
         if (auto r = update(_maps.config.get(), 0, *cfg, "config"); !r) {
             return fail(r.error());
         }
@@ -1022,34 +1277,6 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
             log::warn("{}", line);
         }
     }
-    return {};
-}
-
-// TUN: the outer header's source is this director's address toward the dest,
-// the preferred source of the kernel's route to it. Without a route yet, the
-// dest is taken with none: the data path asks for it (neigh_events) and
-// resolve_pending_neighbours() fills it in once the route exists.
-result<> xdp_dataplane::set_tunnel(struct xlb_dest& d, const dest_config& cfg) {
-    d.tun_type = static_cast<uint8_t>(cfg.tunnel);
-    d.tun_port = htons(cfg.tun_port);
-    d.tun_flags = cfg.tun_flags;
-    d.tun_src = {};
-    if (cfg.fwd != forwarding::tun) {
-        return {};
-    }
-    if (cfg.tunnel == tun_type::gre) {
-        return make_error(EOPNOTSUPP, "GRE tunnels are not supported yet");
-    }
-    if (cfg.tunnel == tun_type::gue && cfg.tun_port == 0) {
-        return make_error(EINVAL, "a GUE tunnel needs --tun-port");
-    }
-    auto hop = neigh::route_get(cfg.addr.addr);
-    if (!hop || !hop->source) {
-        log::info("{}: the tunnel's source is set once a route with a source exists (xlbctl resolve)",
-                  hop ? fmt::format("no source address toward {}", cfg.addr.addr.to_string()) : hop.error().message());
-        return {};
-    }
-    d.tun_src = hop->source->to_abi();
     return {};
 }
 

@@ -18,19 +18,27 @@ namespace xlb::xdp {
 // Slot i of side s in a double-buffered array map.
 inline uint32_t sided(uint32_t i, uint32_t side, uint32_t max) noexcept { return i + side * max; }
 
+struct dest_slot {
+    uint32_t id = 0;
+    struct xlb_dest d {};
+};
+
 struct svc_slot {
     uint32_t idx = 0;
     struct xlb_svc svc {};
-    std::vector<uint32_t> dests; // dest ids, IPVS list order (newest first)
+    std::vector<dest_slot> dests; // IPVS list order (newest first)
 };
 
-// The published side, read with batch lookups: every slot, and the index of
-// active services and their dests.
+// The published side. Whole: every slot read with batch lookups (svcs and
+// dests by slot), and the index of active services and their dests built
+// from them. Otherwise only the services a writer touches, found through
+// svc_index and their dest lists.
 struct snapshot {
     struct xlb_table_ctl ctl {};
-    std::vector<struct xlb_svc> svcs;   // by idx
-    std::vector<struct xlb_dest> dests; // by id
-    std::vector<svc_slot> services;     // the active ones, by idx
+    bool whole = false;
+    std::vector<struct xlb_svc> svcs;   // by idx (whole only)
+    std::vector<struct xlb_dest> dests; // by id (whole only)
+    std::vector<svc_slot> services;     // the active ones read, by idx
     std::map<service_key, size_t> by_key; // -> services[]
 
     [[nodiscard]] const svc_slot* find(const service_key& k) const;
