@@ -37,6 +37,7 @@
 #include <bit>
 #include <cstring>
 #include <set>
+#include <system_error>
 #include <thread>
 
 namespace xlb {
@@ -243,7 +244,12 @@ result<> write_inner(int outer, const std::vector<uint32_t>& slots, const std::v
 
 // Empties slots of a map-in-map that hold a map (a delete costs a grace
 // period even when there is nothing to delete): one batch delete where the
-// kernel has it, else one at a time.
+// kernel has it (hash of maps), else one at a time from up to
+// clear_threads threads. Each delete sleeps in synchronize_rcu(), and the
+// kernel serves concurrent waiters with the same grace period, so n slots
+// cost about n / clear_threads grace periods, not n.
+constexpr size_t clear_threads = 64;
+
 result<> clear_inner(int outer, const std::vector<uint32_t>& slots, const char* what) {
     std::vector<uint32_t> full;
     for (uint32_t slot : slots) {
@@ -259,10 +265,38 @@ result<> clear_inner(int outer, const std::vector<uint32_t>& slots, const char* 
     if (bpf_map_delete_batch(outer, full.data(), &count, nullptr) == 0 && count == full.size()) {
         return {};
     }
-    for (uint32_t slot : full) {
-        if (bpf_map_delete_elem(outer, &slot) < 0 && errno != ENOENT) {
-            return errno_error("clear {}[{}]", what, slot);
+    const size_t workers = std::min(clear_threads, full.size());
+    std::atomic<int> failed_errno{0};
+    std::atomic<uint32_t> failed_slot{0};
+    auto clear_every = [&](size_t first) {
+        for (size_t i = first; i < full.size(); i += workers) {
+            if (bpf_map_delete_elem(outer, &full[i]) < 0 && errno != ENOENT) {
+                int expected = 0;
+                if (failed_errno.compare_exchange_strong(expected, errno)) {
+                    failed_slot = full[i];
+                }
+                return;
+            }
         }
+    };
+    {
+        std::vector<std::jthread> pool;
+        std::vector<size_t> here{0}; // shares no thread could be started for
+        pool.reserve(workers - 1);
+        for (size_t t = 1; t < workers; ++t) {
+            try {
+                pool.emplace_back(clear_every, t);
+            } catch (const std::system_error&) {
+                here.push_back(t);
+            }
+        }
+        for (size_t t : here) {
+            clear_every(t);
+        }
+    }
+    if (int e = failed_errno.load(); e != 0) {
+        errno = e;
+        return errno_error("clear {}[{}]", what, failed_slot.load());
     }
     return {};
 }
