@@ -19,16 +19,7 @@ bool capabilities::has(protocol p) const noexcept {
 bool capabilities::has(tun_type t) const noexcept { return std::find(tunnels.begin(), tunnels.end(), t) != tunnels.end(); }
 
 uint32_t capabilities::max_dests(scheduler s) const noexcept {
-    switch (s) {
-    case scheduler::rr:
-    case scheduler::wrr:
-    case scheduler::sh:
-    case scheduler::dh:
-    case scheduler::mh:
-        return max_dests_hashed;
-    default:
-        return max_dests_scanned;
-    }
+    return scans_dests(s) ? max_dests_scanned : max_dests_hashed;
 }
 
 namespace {

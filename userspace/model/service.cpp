@@ -26,6 +26,19 @@ std::string_view to_string(scheduler s) noexcept {
 
 bool supported(scheduler s) noexcept { return s != scheduler::lblc && s != scheduler::lblcr; }
 
+bool scans_dests(scheduler s) noexcept {
+    switch (s) {
+    case scheduler::rr:
+    case scheduler::wrr:
+    case scheduler::sh:
+    case scheduler::dh:
+    case scheduler::mh:
+        return false;
+    default:
+        return true;
+    }
+}
+
 std::string_view to_string(protocol p) noexcept {
     switch (p) {
     case protocol::tcp:

@@ -101,19 +101,6 @@ uint32_t fold_host(const endpoint& e) {
 
 } // namespace
 
-bool scans_dests(scheduler s) noexcept {
-    switch (s) {
-    case scheduler::rr:
-    case scheduler::wrr:
-    case scheduler::sh:
-    case scheduler::dh:
-    case scheduler::mh:
-        return false;
-    default:
-        return true;
-    }
-}
-
 uint32_t max_dests(scheduler s) noexcept { return scans_dests(s) ? XLB_MAX_DESTS_SCANNED : XLB_MAX_DESTS_HASHED; }
 
 uint32_t table::flat(uint32_t i) const noexcept {

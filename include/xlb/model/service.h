@@ -38,6 +38,10 @@ std::optional<scheduler> parse_scheduler(std::string_view name) noexcept;
 std::string_view to_string(scheduler s) noexcept;
 // Whether the XDP data path implements it yet.
 bool supported(scheduler s) noexcept;
+// Whether each new flow scans every dest (lc wlc sed nq fo ovf twos lblc
+// lblcr), not an O(1) pick from a table (rr wrr sh dh mh): a backend bounds
+// the two kinds' dests per service apart.
+bool scans_dests(scheduler s) noexcept;
 std::string_view to_string(protocol p) noexcept; // "TCP", "UDP", "SCTP"
 // ipvsadm's column: "Route", "Tunnel", "Masq".
 std::string_view forward_name(forwarding f) noexcept;

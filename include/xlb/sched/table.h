@@ -26,7 +26,6 @@ struct member {
 // that scan every dest for each new flow (lc wlc sed nq fo ovf twos, and
 // lblc lblcr, which the XDP data path lacks).
 uint32_t max_dests(scheduler s) noexcept;
-bool scans_dests(scheduler s) noexcept;
 
 // A service's scheduling table as the inner map of sched_tables holds it:
 // chunk 0 the header, then the regions it names (layout in <xlb/abi.h>).

@@ -325,8 +325,8 @@ result<> xdp_dataplane::unload(const std::string& pin_dir, std::optional<std::ch
         prog = std::move(dp->_prog);
         tx_ports = std::move(dp->_maps.tx_ports);
     } else {
-        prog = file_desc(bpf_obj_get((pin_dir + "/xlb_xdp").c_str()));
-        tx_ports = file_desc(bpf_obj_get((pin_dir + "/tx_ports").c_str()));
+        prog = file_desc(bpf_obj_get(pin_path(pin_dir, prog_pin_name).c_str()));
+        tx_ports = file_desc(bpf_obj_get(pin_path(pin_dir, "tx_ports").c_str()));
         if (!prog || !tx_ports) {
             return dp.error();
         }
