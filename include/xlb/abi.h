@@ -92,8 +92,8 @@ struct xlb_table_ctl {
      * services reads only those: */
     __u32 nsvcs;    /* active services */
     __u32 ndests;   /* active dests */
-    __u32 svc_hwm;  /* no service slot at or above it was ever used */
-    __u32 dest_hwm; /* no dest slot at or above it was ever used */
+    __u32 svc_next;  /* where a partial write looks first for a free service slot */
+    __u32 dest_next; /* and for a free dest slot (next fit, wrapping) */
     __u32 pad;
 };
 

@@ -11,6 +11,7 @@
 
 #include <xlb/dataplane/xdp_dataplane.h>
 
+#include <bpf/bpf.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -245,6 +246,32 @@ TEST_F(pin_dir, a_dir_owned_by_someone_else_is_refused) {
     EXPECT_EQ(in.error().code, EPERM);
     EXPECT_TRUE(contains(in.error().message(), fmt::format("{} (above pin directory {}) is owned by uid 65534", parent, inner)))
         << in.error().message();
+}
+
+// An instance loaded by another build of xlb, whose records are laid out
+// otherwise (here table_ctl 16 bytes shorter, as before its counts), is
+// refused by open and the CLI with the reason, not read with this build's
+// records; unload still takes it away.
+TEST_F(pin_dir, maps_of_another_build_are_refused) {
+    auto dir = load("other-build");
+    const auto path = dir + "/table_ctl";
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    int old = bpf_map_create(BPF_MAP_TYPE_ARRAY, "table_ctl", 4, sizeof(struct xlb_table_ctl) - 16, 1, nullptr);
+    ASSERT_GE(old, 0) << std::strerror(errno);
+    ASSERT_EQ(bpf_obj_pin(old, path.c_str()), 0) << std::strerror(errno);
+    ::close(old);
+    auto op = xdp_dataplane::open(dir);
+    ASSERT_FALSE(op);
+    EXPECT_EQ(op.error().code, EPROTO);
+    const auto want = fmt::format("pinned map {} has 4-byte keys and {}-byte values where this build of xlb has 4 and {}",
+                                  path, sizeof(struct xlb_table_ctl) - 16, sizeof(struct xlb_table_ctl));
+    EXPECT_TRUE(contains(op.error().message(), want)) << op.error().message();
+    auto cli = xlbctl(dir, "-A -t 10.9.0.1:80 -s rr");
+    EXPECT_NE(cli.code, 0);
+    EXPECT_TRUE(contains(cli.err, "it was loaded by another build (xlbctl unload, then load)")) << cli.err;
+    auto un = xdp_dataplane::unload(dir);
+    EXPECT_TRUE(un) << un.error().message();
+    EXPECT_FALSE(fs::exists(dir + "/xlb_xdp"));
 }
 
 TEST_F(pin_dir, a_dir_others_may_write_is_refused) {

@@ -113,6 +113,9 @@ public:
     };
     [[nodiscard]] const maps& map_fds() const noexcept { return _maps; }
     [[nodiscard]] const load_options& sizes() const noexcept { return _sizes; }
+    // Writes through this object that read the whole table (a single write
+    // reads only its service, unless its probes for a free slot fail).
+    [[nodiscard]] uint64_t whole_reads() const noexcept { return _whole_reads; }
 
 private:
     static result<xdp_dataplane> load_into(const std::string& pin_dir, const load_options& opts,
@@ -125,6 +128,7 @@ private:
     std::string _pin_dir;
     std::chrono::milliseconds _lock_wait{10000}; // set at load and open (default_lock_wait())
     std::chrono::milliseconds _neigh_wait{1000};
+    uint64_t _whole_reads = 0;
     file_desc _prog;
     maps _maps;
     load_options _sizes;

@@ -296,6 +296,19 @@ result<xdp_dataplane> xdp_dataplane::open_pinned(const std::string& pin_dir) {
         slot = file_desc(bpf_obj_get(path.c_str()));
         if (!slot) {
             failed = errno_error("open pinned map {}", path);
+            return;
+        }
+        // A map laid out by another build of xlb would be read and written
+        // with this build's records: refuse it.
+        auto info = map_info(slot.get());
+        if (!info) {
+            failed = info.error();
+        } else if (info->key_size != bpf_map__key_size(m) || info->value_size != bpf_map__value_size(m)) {
+            failed = make_error(EPROTO,
+                                "pinned map {} has {}-byte keys and {}-byte values where this build of xlb has {} and "
+                                "{}: it was loaded by another build (xlbctl unload, then load)",
+                                path, info->key_size, info->value_size, bpf_map__key_size(m),
+                                bpf_map__value_size(m));
         }
     });
     if (!failed) {

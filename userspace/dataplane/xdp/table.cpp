@@ -187,7 +187,8 @@ result<std::optional<snapshot>> read_services(const xdp_dataplane::maps& m, cons
         }
         svc_slot slot{idx, *svc, {}};
         for (uint32_t id = svc->first_dest; id != XLB_NO_DEST;) {
-            if (id >= sizes.max_dests || slot.dests.size() >= sizes.max_dests) {
+            // A list longer than the table's count of dests loops.
+            if (id >= sizes.max_dests || slot.dests.size() >= ctl.ndests) {
                 return std::optional<snapshot>{};
             }
             auto d = lookup<struct xlb_dest>(m.dests.get(), sided(id, side, sizes.max_dests), "dests");
@@ -202,6 +203,14 @@ result<std::optional<snapshot>> read_services(const xdp_dataplane::maps& m, cons
         }
         s.by_key.emplace(svc_key_from_abi(svc->key), s.services.size());
         s.services.push_back(std::move(slot));
+    }
+    // The counts cover what was read (outside() takes the rest from them).
+    size_t dests = 0;
+    for (const auto& svc : s.services) {
+        dests += svc.dests.size();
+    }
+    if (s.services.size() > ctl.nsvcs || dests > ctl.ndests) {
+        return std::optional<snapshot>{};
     }
     return std::optional<snapshot>(std::move(s));
 }
@@ -687,24 +696,27 @@ outside_counts outside(const snapshot& s) {
 }
 
 // Where new slots come from. A whole snapshot knows every free slot and
-// hands out the lowest first. A partial one knows only the slots at and
-// above the high-water marks, which nothing has used (generation 0).
+// hands out the lowest first. A partial one knows none: it looks at the
+// published slots one at a time, next fit from the cursors in table_ctl
+// (wrapping), and gives up after max_probes looks (the set is planned
+// again from the whole table).
+constexpr uint32_t max_probes = 1024;
+
 class slot_pool {
 public:
-    slot_pool(const snapshot& s, const load_options& sizes) : _snap(s) {
+    slot_pool(const xdp_dataplane::maps& m, const snapshot& s, const load_options& sizes)
+        : _m(m), _snap(s), _side(s.ctl.side & 1), _max_svcs(sizes.max_services), _max_dests(sizes.max_dests) {
+        _next_svc = s.ctl.svc_next < _max_svcs ? s.ctl.svc_next : 0;
+        _next_dest = s.ctl.dest_next < _max_dests ? s.ctl.dest_next : 0;
         if (!s.whole) {
-            _next_svc = s.ctl.svc_hwm;
-            _next_dest = s.ctl.dest_hwm;
-            _max_svcs = sizes.max_services;
-            _max_dests = sizes.max_dests;
             return;
         }
-        for (uint32_t i = sizes.max_services; i-- > 0;) {
+        for (uint32_t i = _max_svcs; i-- > 0;) {
             if (!(s.svcs[i].flags & XLB_SVC_F_ACTIVE)) {
                 _free_svcs.push_back(i); // popped from the back: lowest first
             }
         }
-        for (uint32_t i = sizes.max_dests; i-- > 0;) {
+        for (uint32_t i = _max_dests; i-- > 0;) {
             if (!(s.dests[i].flags & XLB_DEST_F_ACTIVE)) {
                 _free_dests.push_back(i);
             }
@@ -712,25 +724,30 @@ public:
     }
 
     std::optional<uint32_t> svc() {
-        if (!_snap.whole) {
-            return _next_svc < _max_svcs ? std::optional<uint32_t>(_next_svc++) : std::nullopt;
+        if (_snap.whole) {
+            return after(take(_free_svcs), _next_svc, _max_svcs);
         }
-        return take(_free_svcs);
+        auto found = probe<struct xlb_svc>(_m.svcs.get(), _next_svc, _max_svcs, _taken_svcs, XLB_SVC_F_ACTIVE);
+        return found ? std::optional<uint32_t>(found->first) : std::nullopt;
     }
     // A free dest slot and the generation its last user had.
     std::optional<std::pair<uint32_t, uint32_t>> dest() {
-        if (!_snap.whole) {
-            if (_next_dest >= _max_dests) {
+        if (_snap.whole) {
+            auto id = after(take(_free_dests), _next_dest, _max_dests);
+            if (!id) {
                 return std::nullopt;
             }
-            return std::pair<uint32_t, uint32_t>{_next_dest++, 0};
+            return std::pair<uint32_t, uint32_t>{*id, _snap.dests[*id].gen};
         }
-        auto id = take(_free_dests);
-        if (!id) {
+        auto found = probe<struct xlb_dest>(_m.dests.get(), _next_dest, _max_dests, _taken_dests, XLB_DEST_F_ACTIVE);
+        if (!found) {
             return std::nullopt;
         }
-        return std::pair<uint32_t, uint32_t>{*id, _snap.dests[*id].gen};
+        return std::pair<uint32_t, uint32_t>{found->first, found->second.gen};
     }
+    // The cursors to publish: one past the last slot handed out.
+    [[nodiscard]] uint32_t next_svc() const noexcept { return _next_svc; }
+    [[nodiscard]] uint32_t next_dest() const noexcept { return _next_dest; }
 
 private:
     static std::optional<uint32_t> take(std::vector<uint32_t>& v) {
@@ -741,10 +758,44 @@ private:
         v.pop_back();
         return i;
     }
+    static std::optional<uint32_t> after(std::optional<uint32_t> id, uint32_t& next, uint32_t max) {
+        if (id) {
+            next = *id + 1 < max ? *id + 1 : 0;
+        }
+        return id;
+    }
+    // The next published slot from `next` that is not active and not
+    // handed out by this plan already, with its record.
+    template <typename Rec>
+    std::optional<std::pair<uint32_t, Rec>> probe(int fd, uint32_t& next, uint32_t max, std::set<uint32_t>& taken,
+                                                  uint32_t active_flag) {
+        for (uint32_t tries = 0; tries < std::min(max, max_probes) && _probes < max_probes; ++tries, ++_probes) {
+            const uint32_t id = next;
+            next = next + 1 < max ? next + 1 : 0;
+            if (taken.count(id)) {
+                continue;
+            }
+            Rec rec{};
+            const uint32_t key = sided(id, _side, max);
+            if (bpf_map_lookup_elem(fd, &key, &rec) < 0) {
+                return std::nullopt; // the whole read reports it
+            }
+            if (!(rec.flags & active_flag)) {
+                taken.insert(id);
+                return std::pair<uint32_t, Rec>{id, rec};
+            }
+        }
+        return std::nullopt;
+    }
 
+    const xdp_dataplane::maps& _m;
     const snapshot& _snap;
+    uint32_t _side;
+    uint32_t _max_svcs, _max_dests;
+    uint32_t _next_svc = 0, _next_dest = 0;
+    uint32_t _probes = 0;
     std::vector<uint32_t> _free_svcs, _free_dests;
-    uint32_t _next_svc = 0, _next_dest = 0, _max_svcs = 0, _max_dests = 0;
+    std::set<uint32_t> _taken_svcs, _taken_dests;
 };
 
 // Services on an address before the set, from the vips map.
@@ -764,16 +815,20 @@ result<uint32_t> vip_services(const xdp_dataplane::maps& m, uint32_t side, const
 
 // The diff of the model's table against the snapshot: services and dests
 // keep their slots (and counters) where they stay, new ones take free
-// slots. nullopt: a partial snapshot ran out of never-used slots; plan
-// again from the whole table, which knows the free ones below.
+// slots. nullopt: a partial snapshot found no free slot within its
+// probes; plan again from the whole table, which knows every free one.
 result<std::optional<plan>> make_plan(const xdp_dataplane::maps& m, const load_options& sizes,
                                       const snapshot& snap, const std::vector<service_state>& desired,
                                       const change_set& changes) {
     plan p;
-    slot_pool pool(snap, sizes);
+    slot_pool pool(m, snap, sizes);
     std::set<uint32_t> kept_svcs;
     std::map<struct xlb_svc_key, int, key_less> vip_delta;
-    uint32_t ndests = 0, svc_hwm = snap.ctl.svc_hwm, dest_hwm = snap.ctl.dest_hwm;
+    uint32_t ndests = 0;
+    // The lowest slots this set frees: the next write looks there first, so
+    // a server taken out and put back (a health check's flap) finds its
+    // slot at the first probe, however full the table is.
+    uint32_t freed_svc = UINT32_MAX, freed_dest = UINT32_MAX;
     for (const auto& st : desired) {
         const auto& cfg = st.config;
         const svc_slot* old = snap.find(cfg.key);
@@ -795,7 +850,6 @@ result<std::optional<plan>> make_plan(const xdp_dataplane::maps& m, const load_o
                                   sizes.max_services);
             }
             idx = *slot;
-            svc_hwm = std::max(svc_hwm, idx + 1);
             p.new_svcs.push_back(idx);
             p.keys.emplace_back(rec.key, idx);
             ++vip_delta[vip_key(rec.key)];
@@ -831,7 +885,6 @@ result<std::optional<plan>> make_plan(const xdp_dataplane::maps& m, const load_o
             list[pos].d.gen = slot->second + 1; // flows of the slot's last user no longer match
             list[pos].d.last_weight = st.dests[pos].config.weight;
             fresh[pos] = true;
-            dest_hwm = std::max(dest_hwm, slot->first + 1);
             p.new_dests.push_back(slot->first);
         }
         // The records, the oldest with order 0, each linked to the next.
@@ -878,6 +931,7 @@ result<std::optional<plan>> make_plan(const xdp_dataplane::maps& m, const load_o
             struct xlb_dest d = ds->d;
             d.flags = 0;
             p.dests[ds->id] = d;
+            freed_dest = std::min(freed_dest, ds->id);
             rebuild = true;
         }
         rec.first_dest = n > 0 ? list[0].id : XLB_NO_DEST;
@@ -897,12 +951,14 @@ result<std::optional<plan>> make_plan(const xdp_dataplane::maps& m, const load_o
         s.flags = 0;
         p.svcs[svc.idx] = s;
         p.gone.insert(svc.idx);
+        freed_svc = std::min(freed_svc, svc.idx);
         p.keys.emplace_back(svc.svc.key, std::nullopt);
         --vip_delta[vip_key(svc.svc.key)];
         for (const auto& ds : svc.dests) {
             struct xlb_dest d = ds.d;
             d.flags = 0;
             p.dests[ds.id] = d;
+            freed_dest = std::min(freed_dest, ds.id);
         }
     }
     // Services on each address the set changes: counted in a whole
@@ -943,8 +999,8 @@ result<std::optional<plan>> make_plan(const xdp_dataplane::maps& m, const load_o
     const auto out = outside(snap);
     p.sizes.nsvcs = out.svcs + static_cast<uint32_t>(desired.size());
     p.sizes.ndests = out.dests + ndests;
-    p.sizes.svc_hwm = svc_hwm;
-    p.sizes.dest_hwm = dest_hwm;
+    p.sizes.svc_next = freed_svc != UINT32_MAX ? freed_svc : pool.next_svc();
+    p.sizes.dest_next = freed_dest != UINT32_MAX ? freed_dest : pool.next_dest();
     return std::optional<plan>(std::move(p));
 }
 
@@ -996,6 +1052,7 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
                 return fail(all.error());
             }
             snap = std::move(*all);
+            ++_whole_reads;
         }
         // 3. The model decides, with the kernel's checks and this backend's
         // limits, counting the services and dests it was not given.
@@ -1021,7 +1078,7 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
             p = std::move(**made);
             break;
         }
-        snap.reset(); // the slots past the high-water marks ran out: use the free ones below
+        snap.reset(); // no free slot within the probes: the whole table knows them all
     }
     if (!(*desired_times == *before_times)) {
         p->times = *desired_times;
@@ -1252,8 +1309,8 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         // The publish: one update, with the table's new size.
         ctl.nsvcs = p->sizes.nsvcs;
         ctl.ndests = p->sizes.ndests;
-        ctl.svc_hwm = p->sizes.svc_hwm;
-        ctl.dest_hwm = p->sizes.dest_hwm;
+        ctl.svc_next = p->sizes.svc_next;
+        ctl.dest_next = p->sizes.dest_next;
         ctl.side = other;
         ctl.state = XLB_TABLE_PUBLISHED;
         ctl.seq += 1;
