@@ -50,9 +50,23 @@ struct xlb_pkt {
     void *l3;                /* start of the IP header */
     void *l4;                /* start of the TCP/UDP header */
     __u8 tcp_flags;          /* TCP_FLAG_* bits of byte 13 */
+    __u16 udp_len;           /* UDP: the length field, 8 to the IP payload */
     bool fragment;
     bool ip_options;
 };
+
+/* Where p lies from the IP header, as a scalar: bounds by the IP packet
+ * (l3_len), not the frame, are checked on these. */
+XLB_INLINE __u32 pkt_off(const struct xlb_pkt *pkt, const void *p)
+{
+    return (__u32)(p - pkt->l3);
+}
+
+/* Whether n bytes at p lie inside the IP packet. */
+XLB_INLINE bool in_packet(const struct xlb_pkt *pkt, const void *p, __u32 n)
+{
+    return pkt_off(pkt, p) + n <= pkt->l3_len;
+}
 
 /* The L2 header's length, 14, 18 or 22, as a scalar a global function can take. */
 #define XLB_L2_LEN(ctx, pkt) ((__u32)((pkt)->l3 - (void *)(long)(ctx)->data))

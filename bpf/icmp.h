@@ -194,14 +194,15 @@ static __attribute__((noinline)) long icmp_related_flow(struct xdp_md *ctx, stru
     __u32 zero = 0;
     __be16 *ports;
 
-    if (!pkt || !hdr || hdr + 8 > (__u8 *)data_end)
+    /* The ICMP header and the quote it carries lie inside the IP packet. */
+    if (!pkt || !hdr || hdr + 8 > (__u8 *)data_end || !in_packet(pkt, hdr, 8))
         return -1;
     if (pkt->key.af == XLB_AF_INET) {
         struct iphdr *in = icmp + 8;
 
         if (pkt->key.proto != IPPROTO_ICMP || !icmp4_is_error(hdr[0]))
             return -1;
-        if ((void *)(in + 1) + 4 > data_end || in->ihl != 5)
+        if ((void *)(in + 1) + 4 > data_end || in->ihl != 5 || !in_packet(pkt, in, sizeof(*in) + 4))
             return -1;
         ports = (void *)(in + 1);
         k.af = XLB_AF_INET;
@@ -213,7 +214,7 @@ static __attribute__((noinline)) long icmp_related_flow(struct xdp_md *ctx, stru
 
         if (pkt->key.proto != IPPROTO_ICMPV6 || !icmp6_is_error(hdr[0]))
             return -1;
-        if ((void *)(in6 + 1) + 4 > data_end)
+        if ((void *)(in6 + 1) + 4 > data_end || !in_packet(pkt, in6, sizeof(*in6) + 4))
             return -1;
         ports = (void *)(in6 + 1);
         k.af = XLB_AF_INET6;

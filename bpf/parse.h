@@ -3,6 +3,12 @@
  * Header parsing with a cursor, after xdp-tools' parsing_helpers.h: each
  * parse_*() checks the bytes it reads against data_end, advances the cursor,
  * and returns the next protocol or a negative -XLB_R_* reason.
+ *
+ * Past the IP header, every header is also bounded by the IP packet's own
+ * length (IPv4 total length, IPv6 40 + payload length), never by the frame:
+ * Ethernet padding after the packet is not payload. The checks that bound
+ * by the packet work on offsets from the IP header (pkt_off()), scalars the
+ * verifier follows; the checks against data_end stay for the verifier.
  */
 #ifndef XLB_BPF_PARSE_H
 #define XLB_BPF_PARSE_H
@@ -132,19 +138,19 @@ XLB_INLINE int xlb6_parse(struct hdr_cursor *cur, void *data_end, struct xlb_pkt
         case IPPROTO_HOPOPTS:
         case IPPROTO_ROUTING:
         case IPPROTO_DSTOPTS:
-            if ((void *)(oh + 1) > data_end)
+            if ((void *)(oh + 1) > data_end || !in_packet(pkt, oh, sizeof(*oh)))
                 return -XLB_R_DROP_MALFORMED;
             nexthdr = oh->nexthdr;
             cur->pos += (oh->hdrlen + 1) * 8;
             break;
         case IPPROTO_AH:
-            if ((void *)(oh + 1) > data_end)
+            if ((void *)(oh + 1) > data_end || !in_packet(pkt, oh, sizeof(*oh)))
                 return -XLB_R_DROP_MALFORMED;
             nexthdr = oh->nexthdr;
             cur->pos += (oh->hdrlen + 2) * 4;
             break;
         case IPPROTO_FRAGMENT:
-            if ((void *)(fh + 1) > data_end)
+            if ((void *)(fh + 1) > data_end || !in_packet(pkt, fh, sizeof(*fh)))
                 return -XLB_R_DROP_MALFORMED;
             /* An atomic fragment (offset 0, no M) is a whole packet. */
             if (fh->frag_off & bpf_htons(0xfff9))
@@ -159,11 +165,17 @@ XLB_INLINE int xlb6_parse(struct hdr_cursor *cur, void *data_end, struct xlb_pkt
     /* Still an extension header after the bound: not something we balance. */
     return -XLB_R_PASS_NOT_L4;
 done:
+    /* The last extension header ends inside the packet. */
+    if (!in_packet(pkt, cur->pos, 0))
+        return -XLB_R_DROP_MALFORMED;
     pkt->key.proto = nexthdr;
     return nexthdr;
 }
 
-/* TCP or UDP ports (and TCP flags). Fragments stop before this. */
+/* TCP or UDP ports (and TCP flags). Fragments stop before this. The TCP
+ * header with its options (data offset 5 to 15 words), and the UDP header,
+ * lie inside the IP packet; UDP's length covers its header and no more than
+ * the IP payload (a shorter one leaves trailing bytes, as Linux trims). */
 XLB_INLINE int parse_l4(struct hdr_cursor *cur, void *data_end, struct xlb_pkt *pkt)
 {
     if (pkt->key.proto == IPPROTO_TCP) {
@@ -173,7 +185,7 @@ XLB_INLINE int parse_l4(struct hdr_cursor *cur, void *data_end, struct xlb_pkt *
             return -XLB_R_DROP_MALFORMED;
         if (th->doff < 5)
             return -XLB_R_DROP_MALFORMED;
-        if (cur->pos + th->doff * 4 > data_end)
+        if (cur->pos + th->doff * 4 > data_end || !in_packet(pkt, th, th->doff * 4))
             return -XLB_R_DROP_MALFORMED;
         pkt->key.sport = th->source;
         pkt->key.dport = th->dest;
@@ -183,9 +195,14 @@ XLB_INLINE int parse_l4(struct hdr_cursor *cur, void *data_end, struct xlb_pkt *
     }
     if (pkt->key.proto == IPPROTO_UDP) {
         struct udphdr *uh = cur->pos;
+        __u32 ulen;
 
-        if ((void *)(uh + 1) > data_end)
+        if ((void *)(uh + 1) > data_end || !in_packet(pkt, uh, sizeof(*uh)))
             return -XLB_R_DROP_MALFORMED;
+        ulen = bpf_ntohs(uh->len);
+        if (ulen < sizeof(*uh) || !in_packet(pkt, uh, ulen))
+            return -XLB_R_DROP_MALFORMED;
+        pkt->udp_len = ulen;
         pkt->key.sport = uh->source;
         pkt->key.dport = uh->dest;
         pkt->l4 = uh;

@@ -157,11 +157,12 @@ static long sip_step(__u32 i, void *data)
 }
 
 /*
- * The Call-ID hash of the UDP message to svc that begins at payload_off, or
+ * The Call-ID hash of the UDP message to svc that begins at payload_off and
+ * is payload_len bytes long (the UDP length less its header), or
  * 0 when svc has no --pe sip or the message has no usable Call-ID. A global
  * function: verified once, on its own.
  */
-__attribute__((noinline)) __u32 xlb_sip_callid(struct xdp_md *ctx, __u32 svc, __u32 payload_off)
+__attribute__((noinline)) __u32 xlb_sip_callid(struct xdp_md *ctx, __u32 svc, __u32 payload_off, __u32 payload_len)
 {
     struct sip_scan s = {};
     struct xlb_sched_table *t;
@@ -181,6 +182,10 @@ __attribute__((noinline)) __u32 xlb_sip_callid(struct xdp_md *ctx, __u32 svc, __
     if (payload_off >= len)
         return 0;
     len -= payload_off; /* at least 1 */
+    if (len > payload_len) /* the UDP payload, not Ethernet padding after it */
+        len = payload_len;
+    if (len == 0)
+        return 0;
     if (len > XLB_SIP_SCAN)
         len = XLB_SIP_SCAN;
     /* 6.1 learns no lower bound from len != 0, and a size of 0 is refused:

@@ -425,7 +425,8 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     sweeper_arm();
     nf.pe_hash = 0;
     if (pkt->key.proto == IPPROTO_UDP)
-        nf.pe_hash = xlb_sip_callid(ctx, svc, (__u32)(pkt->l4 - (void *)(long)ctx->data) + sizeof(struct udphdr));
+        nf.pe_hash = xlb_sip_callid(ctx, svc, (__u32)(pkt->l4 - (void *)(long)ctx->data) + sizeof(struct udphdr),
+                                    pkt->udp_len - sizeof(struct udphdr));
     rc = xlb_schedule(svc, &pkt->key, (live ? f->state : XLB_TCP_S_NONE) | (__u32)pkt->tcp_flags << 8, now, &nf);
     if (rc < 0)
         return rc;

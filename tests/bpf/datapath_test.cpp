@@ -10,6 +10,7 @@
 
 #include <xlb/dataplane/xdp_dataplane.h>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -220,6 +221,125 @@ TEST_F(datapath, malformed_headers) {
     for (const auto& c : drops) {
         expect(c.frame, XDP_DROP, c.reason, c.name);
     }
+}
+
+// Headers are bounded by the IP packet's own length, never by the frame:
+// each class an independent strict parser found forwarded before, as its
+// own case. To a VIP: dropped as malformed; to another address: passed
+// untouched, for the kernel to judge.
+namespace {
+
+// Sets an IPv4 frame's total length and recomputes its header checksum.
+void set_tot_len(std::vector<uint8_t>& f, size_t l3, uint16_t len) {
+    f[l3 + 2] = static_cast<uint8_t>(len >> 8);
+    f[l3 + 3] = static_cast<uint8_t>(len);
+    f[l3 + 10] = f[l3 + 11] = 0;
+    uint16_t c = inet_csum(f.data() + l3, (f[l3] & 0x0f) * 4u);
+    f[l3 + 10] = static_cast<uint8_t>(c >> 8);
+    f[l3 + 11] = static_cast<uint8_t>(c);
+}
+
+void put16(std::vector<uint8_t>& f, size_t at, uint16_t v) {
+    f[at] = static_cast<uint8_t>(v >> 8);
+    f[at + 1] = static_cast<uint8_t>(v);
+}
+
+} // namespace
+
+TEST_F(datapath, lengths_bound_every_header_by_the_ip_packet) {
+    add_service(tcp("10.1.0.100:80"), scheduler::rr, {{1, 1}});
+    add_service(udp("10.1.0.100:53"), scheduler::rr, {{1, 1}});
+    add_service(tcp("[fd01::100]:80"), scheduler::rr, {{1, 1}});
+    const size_t l3 = 14;
+    const size_t l4 = l3 + 20;
+
+    packet_spec u = syn4("10.1.0.100", 53, 5000);
+    u.proto = 17;
+    u.payload.assign(12, 0x41);
+    packet_spec v6 = syn4("10.1.0.100", 80, 5001);
+    v6.saddr = v4("fd01::200");
+    v6.daddr = v4("fd01::100");
+
+    std::vector<pass_case> drops;
+    // A TCP or UDP header that sits in Ethernet padding: total length 20.
+    auto tcp_pad = build(syn4("10.1.0.100", 80, 5002));
+    set_tot_len(tcp_pad, l3, 20);
+    drops.push_back({"TCP header in Ethernet padding (total length 20)", tcp_pad, XLB_R_DROP_MALFORMED});
+    auto udp_pad = build(u);
+    set_tot_len(udp_pad, l3, 20);
+    drops.push_back({"UDP header in Ethernet padding (total length 20)", udp_pad, XLB_R_DROP_MALFORMED});
+    // Half a TCP header inside the packet, the rest in padding.
+    auto tcp_half = build(syn4("10.1.0.100", 80, 5003));
+    set_tot_len(tcp_half, l3, 30);
+    drops.push_back({"TCP header ending in padding", tcp_half, XLB_R_DROP_MALFORMED});
+    // An IPv6 payload length shorter than the TCP header.
+    auto v6_short = build(v6);
+    put16(v6_short, l3 + 4, 10);
+    drops.push_back({"IPv6 payload length 10 under a 20-byte TCP header", v6_short, XLB_R_DROP_MALFORMED});
+    // An IPv6 extension header whose end lies past the payload length.
+    packet_spec v6_ext = v6;
+    v6_ext.sport = 5004;
+    v6_ext.ext = {{0, std::vector<uint8_t>(7, 0)}}; // hop-by-hop: length 0 (8 bytes), padding only
+    auto v6_ext_tcp = build(v6_ext);
+    put16(v6_ext_tcp, l3 + 4, 8 + 12);
+    drops.push_back({"IPv6 TCP header past the payload length, after an extension header", v6_ext_tcp,
+                     XLB_R_DROP_MALFORMED});
+    // A TCP data offset that runs past the IP length, though not past the frame.
+    packet_spec opt = syn4("10.1.0.100", 80, 5005);
+    opt.payload.assign(16, 0);
+    auto doff_long = build(opt);
+    doff_long[l4 + 12] = 0x90; // 36 bytes of header
+    set_tot_len(doff_long, l3, 20 + 20 + 8);
+    drops.push_back({"TCP data offset past the IP length", doff_long, XLB_R_DROP_MALFORMED});
+    // UDP lengths under the header or over the IP payload (8 + 12 here).
+    for (uint16_t len : {0, 1, 7, 21, 100, 65535}) {
+        auto f = build(u);
+        put16(f, l4 + 4, len);
+        drops.push_back({fmt::format("UDP length {}", len), f, XLB_R_DROP_MALFORMED});
+    }
+    for (const auto& c : drops) {
+        auto r = expect(c.frame, XDP_DROP, c.reason, c.name);
+        EXPECT_FALSE(HasFailure()) << c.name;
+    }
+    // An extension header that ends past the payload length is a bad IPv6
+    // packet, as a bad IPv4 header is: the kernel's to drop and count.
+    auto v6_ext_short = build(v6_ext);
+    put16(v6_ext_short, l3 + 4, 4);
+    auto rx = expect(v6_ext_short, XDP_PASS, XLB_R_PASS_MALFORMED, "IPv6 hop-by-hop header past the payload length");
+    EXPECT_EQ(rx.out, v6_ext_short);
+    // The rest to an address that is not a VIP: passed untouched.
+    for (auto c : drops) {
+        auto& f = c.frame;
+        if ((f[l3] >> 4) == 4) {
+            f[l3 + 19] = 99; // 10.1.0.99
+            set_tot_len(f, l3, static_cast<uint16_t>(f[l3 + 2] << 8 | f[l3 + 3]));
+        } else {
+            f[l3 + 24 + 15] = 0x99; // fd01::199
+        }
+        auto r = expect(f, XDP_PASS, XLB_R_PASS_MALFORMED, c.name + ", not to a VIP");
+        EXPECT_EQ(r.out, f) << c.name;
+    }
+    // Well-formed edges are forwarded: UDP length exactly the payload, and
+    // shorter than it (trailing bytes, as Linux trims them); a frame with
+    // Ethernet padding after a whole packet; TCP options that end exactly
+    // at the IP length.
+    for (uint16_t len : {8 + 12, 8, 8 + 5}) {
+        auto f = build(u);
+        put16(f, l4 + 4, len);
+        f[l4 + 1] ^= static_cast<uint8_t>(len); // a flow of its own each time
+        auto r = expect(f, XDP_TX, XLB_R_TX, fmt::format("UDP length {}", len));
+        EXPECT_EQ(r.out, dr_rewrite(f, xdp_lab::backend_mac(1)));
+    }
+    auto padded = build(syn4("10.1.0.100", 80, 5006));
+    padded.resize(padded.size() + 6, 0);
+    auto rp = expect(padded, XDP_TX, XLB_R_TX, "a SYN with Ethernet padding");
+    EXPECT_EQ(rp.out, dr_rewrite(padded, xdp_lab::backend_mac(1)));
+    auto doff_fit = build(opt);
+    doff_fit[l4 + 12] = 0x90;
+    doff_fit[l4 + 1] = 7;
+    set_tot_len(doff_fit, l3, 20 + 36);
+    auto rf = expect(doff_fit, XDP_TX, XLB_R_TX, "TCP options that end at the IP length");
+    EXPECT_EQ(rf.out, dr_rewrite(doff_fit, xdp_lab::backend_mac(1)));
 }
 
 TEST_F(datapath, fragments_and_options_go_to_the_kernel_or_are_dropped_by_config) {
