@@ -87,7 +87,9 @@ int run(const std::string& out_path) {
     // Big services, in an instance of their own (so the rows above measure
     // what they always did): DR dests 10.128.x.y behind backend 1.
     route_big_dests();
-    loaded_xlb big({16, 12288, 1u << 18});
+    // 4,096 mh dests want a Maglev table well above that: 65521, IPVS's
+    // size for CONFIG_IP_VS_MH_TAB_INDEX=16.
+    loaded_xlb big({16, 12288, 1u << 18, 65521});
     struct big_service {
         const char* name;
         const char* vip;

@@ -35,7 +35,7 @@
 #define XLB_NO_DEST 0xffffffffu
 
 /* mh (Maglev): the lookup table size is a prime chosen at load. */
-#define XLB_DEFAULT_MH_SIZE 65537
+#define XLB_DEFAULT_MH_SIZE 4093 /* Debian's IPVS: CONFIG_IP_VS_MH_TAB_INDEX=12 */
 
 #define XLB_DEFAULT_MAX_SERVICES 1024
 #define XLB_DEFAULT_MAX_DESTS 8192

@@ -422,7 +422,7 @@ protected:
     }
 
     void load(uint32_t max_dests) {
-        _xlb.emplace(load_options{4, max_dests, 262144, 65537});
+        _xlb.emplace(load_options{4, max_dests, 262144}); // the default Maglev size: IPVS's 4093
         auto cfg = dp().config().value();
         cfg.sweep_ms = 3600 * 1000; // the tests own the connection counters
         ASSERT_TRUE(dp().set_config(cfg));
@@ -652,14 +652,16 @@ TEST_F(sched_big, rr_and_mh_schedule_4096_dests_and_the_4097th_is_refused) {
     EXPECT_EQ(listed[0].dests.size(), n);
 
     // mh over the same 4,096: each client where an independent Maglev
-    // population puts it.
+    // population puts it, at the default table size, Debian's IPVS size
+    // (fewer slots than dests: some get none, in IPVS too).
+    ASSERT_EQ(dp().sizes().mh_size, 4093u);
     ASSERT_TRUE(dp().edit_service({k, scheduler::mh}));
-    auto lookup = ipvs_mh_table(newest_first(0, n), weight, 65537);
+    auto lookup = ipvs_mh_table(newest_first(0, n), weight, 4093);
     std::set<long> used;
     for (uint32_t c = 0; c < 3000; ++c) {
         auto client = fmt::format("10.200.{}.{}", c / 250, c % 250 + 1);
         uint32_t fold = ntohl(v4(client).to_abi().v4);
-        long want = lookup[xlb_mh_hashkey(fold, 0, XLB_MH_HASH1, 0) % 65537];
+        long want = lookup[xlb_mh_hashkey(fold, 0, XLB_MH_HASH1, 0) % 4093];
         ASSERT_EQ(pick(k, sport++, client), want) << client;
         used.insert(want);
     }
