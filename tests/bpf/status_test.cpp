@@ -7,6 +7,7 @@
 #include "support/packet.h"
 #include "support/cmd.h"
 #include "support/priv.h"
+#include "support/verifier_budget.h"
 #include "support/xdp_lab.h"
 
 #include <xlb/dataplane/status.h>
@@ -18,6 +19,8 @@
 
 #include <filesystem>
 #include <gtest/gtest.h>
+
+#include <sys/utsname.h>
 
 #include <map>
 
@@ -120,6 +123,21 @@ const map_report* find_map(const status_report& st, const std::string& name) {
         }
     }
     return nullptr;
+}
+
+// The program stays inside the verifier budget for the kernel it runs on
+// (support/verifier_budget.h).
+TEST_F(status, the_program_stays_inside_the_verifier_budget) {
+    auto st = dp().report();
+    ASSERT_TRUE(st) << st.error().message();
+    struct utsname u {};
+    ASSERT_EQ(::uname(&u), 0);
+    const auto& b = verifier_budget_for(u.release);
+    fmt::print("kernel {}: {} verified instructions (budget {}, measured {} when set)\n", u.release,
+               st->program.verified_insns, b.budget, b.measured);
+    EXPECT_GT(st->program.verified_insns, 0u);
+    EXPECT_LE(st->program.verified_insns, b.budget)
+        << "past the verifier budget for " << u.release << ": raise it only with a reason (support/verifier_budget.h)";
 }
 
 TEST_F(status, report_counts_what_was_sent_and_sizes_what_was_loaded) {
