@@ -144,7 +144,7 @@ TEST_F(fuzz, no_malformed_packet_is_forwarded) {
         std::vector<uint8_t> f;
         switch (cls) {
         case 0: { // random bytes, half with an IP EtherType
-            f.resize(14 + pick(120));
+            f.resize(15 + pick(120)); // the version byte below is always there
             for (auto& b : f) {
                 b = static_cast<uint8_t>(rng());
             }
