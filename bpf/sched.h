@@ -5,14 +5,16 @@
  * kernel's net/netfilter/ipvs/ip_vs_<name>.c.
  *
  *  rr wrr        the bands and a per-CPU cursor: O(1) per pick. Each CPU
- *                runs the exact IPVS sequence; a rebuilt table restarts it.
+ *                runs the exact IPVS sequence; the writer carries each
+ *                cursor across a change as IPVS carries its list pointer
+ *                and current weight (userspace/sched/cursor.cpp).
  *                Overloaded dests are stepped over, at most
  *                XLB_SCHED_SKIP_MAX of them (a full rr circle) per pick.
  *  lc wlc sed nq fo ovf twos
  *                a scan of the members, in IPVS list order, reading the shared
  *                dest_conns counters: O(dests), at most XLB_MAX_DESTS_SCANNED.
  *  sh dh         IPVS's weight-filled 256-bucket table: O(1), sh-fallback
- *                probes at most 256 buckets.
+ *                probes at most 257 buckets, in ip_vs_sh_get_fallback()'s order.
  *  mh            the Maglev table in mh_tables[svc]: O(1), mh-fallback
  *                probes at most the table size.
  *
@@ -208,6 +210,9 @@ static __attribute__((noinline)) long sched_band_peek(__u32 svc, void *inner, co
      * overloaded one costs a walk. */
     if (band_walk_cb(0, &w) == 0)
         bpf_loop(XLB_SCHED_SKIP_MAX - 1, band_walk_cb, &w, 0);
+    /* The writer's anchor says where IPVS's list pointer was; after a pick
+     * the position alone does. */
+    w.cur.anchor = XLB_CURSOR_MOVED;
     p->next = w.cur;
     p->valid = 1;
     return w.id;
@@ -447,13 +452,19 @@ struct sh_probe {
     void *inner;
     __u32 buckets_at;
     __u32 fold;
+    __u32 ihash;
     __u16 port;
     long id;
 };
 
-static long sh_probe_cb(__u32 offset, struct sh_probe *p)
+/* ip_vs_sh_get_fallback()'s probe: the client's own bucket ihash first, then
+ * for offset 0..255 the bucket of ip_vs_sh_hashkey() at roffset = (offset +
+ * ihash) % 256, which adds ihash again: 2 * ihash + offset. An empty bucket
+ * ends it. */
+static long sh_probe_cb(__u32 i, struct sh_probe *p)
 {
-    long id = sched_id(p->inner, p->buckets_at, xlb_sh_hashkey(p->fold, p->port, offset) & (XLB_SH_TAB_SIZE - 1));
+    __u32 bucket = i == 0 ? p->ihash : xlb_sh_hashkey(p->fold, p->port, (i - 1 + p->ihash) & (XLB_SH_TAB_SIZE - 1));
+    long id = sched_id(p->inner, p->buckets_at, bucket & (XLB_SH_TAB_SIZE - 1));
 
     if (id < 0 || id == XLB_NO_DEST)
         return 1;
@@ -473,11 +484,12 @@ XLB_INLINE long sched_sh(void *inner, const struct xlb_sched_table *t, const str
     p.buckets_at = t->buckets_at;
     p.fold = addr_fold_host(&k->saddr, k->af);
     p.port = (t->ipvs_flags & XLB_IPVS_SVC_F_SCHED2) ? bpf_ntohs(k->sport) : 0;
+    p.ihash = xlb_sh_hashkey(p.fold, p.port, 0) & (XLB_SH_TAB_SIZE - 1);
     if (t->ipvs_flags & XLB_IPVS_SVC_F_SCHED1) {
-        bpf_loop(XLB_SH_TAB_SIZE, sh_probe_cb, &p, 0);
+        bpf_loop(XLB_SH_TAB_SIZE + 1, sh_probe_cb, &p, 0);
         return p.id;
     }
-    id = sched_id(inner, p.buckets_at, xlb_sh_hashkey(p.fold, p.port, 0) & (XLB_SH_TAB_SIZE - 1));
+    id = sched_id(inner, p.buckets_at, p.ihash);
     return id >= 0 && id != XLB_NO_DEST && dest_usable(id) ? id : -XLB_R_DROP_NO_DEST;
 }
 

@@ -300,13 +300,20 @@ struct xlb_persist {
     __u32 dest_gen;
 };
 
-/* sched_cursor[svc] (per CPU) */
+/* sched_cursor[svc] (per CPU): where the next rr/wrr pick starts. The
+ * writer carries it across a change of the service's table as IPVS carries
+ * its sched_data (userspace/sched/cursor.cpp); a cursor of another gen than
+ * the table's starts from the top. */
 struct xlb_sched_cursor {
-    __u32 gen;
+    __u32 gen;    /* the table it belongs to */
     __u32 band;
     __u32 rep;
     __u32 pos;
+    __u32 anchor; /* set by the writer: IPVS's last-chosen dest (XLB_NO_DEST:
+                   * the list head); XLB_CURSOR_MOVED once a packet moved it */
+    __u32 pad;
 };
+#define XLB_CURSOR_MOVED 0xfffffffeu
 
 /* IPVS TCP states (include/net/ip_vs.h order). */
 enum xlb_tcp_state {
@@ -516,7 +523,7 @@ static_assert(sizeof(struct xlb_persist) == 16);
 static_assert(sizeof(struct xlb_sweeper) == 56);
 static_assert(sizeof(struct xlb_est) == 80);
 static_assert(offsetof(struct xlb_est, cps) == 40);
-static_assert(sizeof(struct xlb_sched_cursor) == 16);
+static_assert(sizeof(struct xlb_sched_cursor) == 24);
 static_assert(sizeof(struct xlb_flow_key) == 40);
 static_assert(offsetof(struct xlb_flow_key, sport) == 32);
 static_assert(sizeof(struct xlb_flow) == 24);

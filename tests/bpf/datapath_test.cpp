@@ -448,12 +448,16 @@ TEST_F(datapath, rr_follows_the_ipvs_list_newest_first) {
 
 TEST_F(datapath, wrr_4_3_2_exact_sequence) {
     // List order A, B, C (IPVS lists newest first, so add C, then B, then A).
+    // ip_vs_wrr_dest_changed() on each add: C alone gives gcd 2, mw 1, and
+    // cw 1 stays through B and A. So the first pass takes every dest, then
+    // the period A A B A B C A B C. Kernel IPVS gave the first twelve.
     add_service(tcp("10.1.0.111:80"), scheduler::wrr, {{3, 2}, {2, 3}, {1, 4}});
-    EXPECT_EQ(sequence("10.1.0.111", 80, 18, 7000), "AABABCABCAABABCABC");
+    EXPECT_EQ(sequence("10.1.0.111", 80, 18, 7000), "ABCAABABCABCAABABC");
 
-    // Added A, B, C: the list is C, B, A, and the kernel gives this instead.
+    // Added A, B, C: the list is C, B, A. A alone gives gcd 4, mw 1: the
+    // same first pass at cw 1, then cw 4, 3, 2, 1 over C, B, A.
     add_service(tcp("10.1.0.112:80"), scheduler::wrr, {{1, 4}, {2, 3}, {3, 2}});
-    EXPECT_EQ(sequence("10.1.0.112", 80, 9, 7100), "ABACBACBA");
+    EXPECT_EQ(sequence("10.1.0.112", 80, 9, 7100), "CBAABACBA");
 }
 
 TEST_F(datapath, flows_stay_on_their_dest) {

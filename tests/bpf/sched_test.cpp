@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <algorithm>
 #include <functional>
 #include <numeric>
 #include <map>
@@ -31,6 +32,180 @@ namespace {
 [[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new lab_environment(true));
 
 ip_address v4(const std::string& s) { return *ip_address::parse(s); }
+
+// --- IPVS's rr, wrr and sh, transcribed from the kernel's C --------------------
+//
+// Each keeps the list as IPVS does (newest first: __ip_vs_update_dest()'s
+// list_add_rcu()) and runs the callbacks IPVS runs on a change. Expected
+// choices come from these, never from xlb's table builder. No overloads.
+
+// ip_vs_rr.c: sched_data points at the dest last chosen, or the head.
+struct ipvs_rr {
+    std::vector<uint32_t> list; // dest numbers
+    std::vector<int> weight;    // by dest number
+    long cl = -1;               // the dest number last chosen; -1: the head
+
+    long index(long d) const {
+        return std::find(list.begin(), list.end(), static_cast<uint32_t>(d)) - list.begin();
+    }
+    void add(uint32_t d, int w) {
+        weight.resize(std::max<size_t>(weight.size(), d + 1));
+        weight[d] = w;
+        list.insert(list.begin(), d);
+    }
+    void edit(uint32_t d, int w) { weight[d] = w; }
+    // ip_vs_rr_del_dest(): a pointer at it moves to the dest before it.
+    void del(uint32_t d) {
+        long i = index(d);
+        if (cl == static_cast<long>(d)) {
+            cl = i > 0 ? static_cast<long>(list[i - 1]) : -1L;
+        }
+        list.erase(list.begin() + i);
+    }
+    // ip_vs_rr_schedule(): from the one after the pointer round to it.
+    long next() {
+        const size_t n = list.size();
+        const size_t start = cl < 0 ? 0 : static_cast<size_t>(index(cl)) + 1;
+        for (size_t step = 0; step < n; ++step) {
+            uint32_t d = list[(start + step) % n];
+            if (weight[d] > 0) {
+                cl = d;
+                return d;
+            }
+        }
+        return -1;
+    }
+};
+
+// ip_vs_wrr.c: the mark {cl, cw, mw, di}.
+struct ipvs_wrr {
+    std::vector<uint32_t> list;
+    std::vector<int> weight;
+    long cl = -1; // a list index; -1: the head
+    int cw = 0, mw = 0, di = 1; // ip_vs_wrr_init_svc() with no dests: cw = mw = 0
+
+    void weights() {
+        int g = 0, maxw = 0;
+        for (auto d : list) {
+            if (weight[d] > 0) {
+                g = g > 0 ? std::gcd(weight[d], g) : weight[d];
+            }
+            maxw = std::max(maxw, weight[d]);
+        }
+        di = g ? g : 1;
+        mw = maxw - (di - 1);
+    }
+    void init() { // ip_vs_wrr_init_svc()
+        cl = -1;
+        weights();
+        cw = mw;
+    }
+    void changed() { // ip_vs_wrr_dest_changed()
+        cl = -1;
+        weights();
+        if (cw > mw || !cw) {
+            cw = mw;
+        } else if (di > 1) {
+            cw = (cw / di) * di + 1;
+        }
+    }
+    void add(uint32_t d, int w) {
+        weight.resize(std::max<size_t>(weight.size(), d + 1));
+        weight[d] = w;
+        list.insert(list.begin(), d);
+        changed();
+    }
+    void edit(uint32_t d, int w) {
+        weight[d] = w;
+        changed();
+    }
+    void del(uint32_t d) {
+        list.erase(std::find(list.begin(), list.end(), d));
+        changed();
+    }
+    // ip_vs_wrr_schedule(), line by line.
+    long next() {
+        if (mw == 0) {
+            return -1;
+        }
+        long dest = cl, last = cl, stop = -2;
+        bool last_pass = false, restarted = false;
+        for (;;) {
+            for (++dest; dest < static_cast<long>(list.size()); ++dest) {
+                if (weight[list[dest]] >= cw) {
+                    cl = dest;
+                    return list[dest];
+                }
+                if (dest == stop) {
+                    cl = dest;
+                    return -1;
+                }
+            }
+            dest = -1;
+            cw -= di;
+            if (cw <= 0) {
+                cw = mw;
+                if (last_pass || last == -1) {
+                    cl = -1;
+                    return -1;
+                }
+                restarted = true;
+            }
+            last_pass = cw <= di;
+            if (last_pass && restarted && last != -1) {
+                stop = last;
+            }
+        }
+    }
+};
+
+// ip_vs_sh_reassign(): 256 buckets filled round the list, a dest staying
+// until ++count >= its weight (so weight 0 takes one); then
+// ip_vs_sh_get_fallback() over them. sh_ok(d): !is_unavailable(dest).
+struct ipvs_sh {
+    std::vector<long> buckets = std::vector<long>(256, -1);
+
+    ipvs_sh(const std::vector<uint32_t>& list, const std::vector<int>& weight) {
+        if (list.empty()) {
+            return;
+        }
+        size_t p = 0;
+        int count = 0;
+        for (auto& b : buckets) {
+            b = list[p];
+            if (++count >= weight[list[p]]) {
+                p = (p + 1) % list.size();
+                count = 0;
+            }
+        }
+    }
+    static uint32_t hashkey(uint32_t fold, uint32_t offset) {
+        // (offset + hash_32(port + ntohl(addr), 8)) & 255, port 0
+        return (offset + ((fold * 0x61C88647u) >> 24)) & 255;
+    }
+    template <class Ok>
+    long fallback(uint32_t fold, Ok ok) const {
+        uint32_t ihash = hashkey(fold, 0);
+        long d = buckets[ihash];
+        if (d < 0) {
+            return -1;
+        }
+        if (ok(d)) {
+            return d;
+        }
+        for (uint32_t offset = 0; offset < 256; ++offset) {
+            uint32_t roffset = (offset + ihash) % 256;
+            d = buckets[hashkey(fold, roffset)];
+            if (d < 0) {
+                break;
+            }
+            if (ok(d)) {
+                return d;
+            }
+        }
+        return -1;
+    }
+};
 
 class sched_dp : public ::testing::Test {
 protected:
@@ -403,6 +578,164 @@ TEST_F(sched_dp, persistent_port_zero_service_takes_any_port) {
     EXPECT_EQ(macs.size(), 1u) << "every port of one client to one dest";
 }
 
+// --- rr, wrr and sh-fallback: IPVS's exact choices across changes -------------
+//
+// Backend numbers are dest numbers in the oracles above. Each change goes
+// through the dataplane as ipvsadm sends it, and the oracle runs the same
+// change through IPVS's callbacks.
+
+class ipvs_sequence : public sched_dp {
+protected:
+    static constexpr const char* vip = "10.1.0.180";
+    service_key key() const { return {protocol::tcp, {v4(vip), 80}}; }
+    dest_config dest(int b, int w) const { return {{xdp_lab::backend4(b), 80}, forwarding::dr, w, 0, 0}; }
+    // n picks, each a new flow, as a string of backend numbers.
+    std::string picks(int n) {
+        std::string seq;
+        for (int i = 0; i < n; ++i) {
+            seq += std::to_string(pick(vip, _sport++));
+        }
+        return seq;
+    }
+    template <class Oracle>
+    std::string expect(Oracle& o, int n) {
+        std::string seq;
+        for (int i = 0; i < n; ++i) {
+            long d = o.next();
+            seq += std::to_string(d < 0 ? 0 : d);
+        }
+        return seq;
+    }
+};
+
+TEST_F(ipvs_sequence, wrr_matches_real_ipvs_for_dests_added_one_by_one) {
+    // Captured from kernel IPVS (Debian 12, 6.1): -A -s wrr, then -a C -w 2,
+    // -a B -w 3, -a A -w 4; twelve connections went A B C A A B A B C A B C.
+    // IPVS starts from cw 1 (C's, after gcd 2 made mw 1), not from weight 4.
+    ASSERT_TRUE(dp().add_service({key(), scheduler::wrr}));
+    ASSERT_TRUE(dp().add_dest(key(), dest(3, 2)));
+    ASSERT_TRUE(dp().add_dest(key(), dest(2, 3)));
+    ASSERT_TRUE(dp().add_dest(key(), dest(1, 4)));
+    EXPECT_EQ(picks(12), "123112123123");
+}
+
+TEST_F(ipvs_sequence, wrr_follows_ipvs_across_adds_edits_and_deletes) {
+    ipvs_wrr o;
+    ASSERT_TRUE(dp().add_service({key(), scheduler::wrr}));
+    // weights 1, 2, 3, 0 (the first case), added in that order
+    int w[] = {0, 1, 2, 3, 0};
+    for (int b = 1; b <= 4; ++b) {
+        ASSERT_TRUE(dp().add_dest(key(), dest(b, w[b])));
+        o.add(b, w[b]);
+    }
+    EXPECT_EQ(picks(12), expect(o, 12)) << "after four adds";
+    ASSERT_TRUE(dp().edit_dest(key(), dest(4, 4)));
+    o.edit(4, 4);
+    EXPECT_EQ(picks(20), expect(o, 20)) << "after -e to weight 4, part-way through a pass";
+    ASSERT_TRUE(dp().add_dest(key(), dest(5, 6)));
+    o.add(5, 6);
+    EXPECT_EQ(picks(7), expect(o, 7)) << "after an add";
+    ASSERT_TRUE(dp().del_dest(key(), dest(2, 0).addr));
+    o.del(2);
+    EXPECT_EQ(picks(9), expect(o, 9)) << "after a delete";
+    // gcd 2 from weights 2, 4, 6: cw steps by 2 and lands on 2k + 1.
+    ASSERT_TRUE(dp().edit_dest(key(), dest(1, 2)));
+    o.edit(1, 2);
+    ASSERT_TRUE(dp().edit_dest(key(), dest(3, 0)));
+    o.edit(3, 0);
+    EXPECT_EQ(picks(15), expect(o, 15)) << "gcd 2";
+    ASSERT_TRUE(dp().edit_dest(key(), dest(4, 3)));
+    o.edit(4, 3);
+    EXPECT_EQ(picks(30), expect(o, 30)) << "gcd back to 1";
+}
+
+TEST_F(ipvs_sequence, rr_keeps_its_place_across_adds_and_deletes) {
+    ipvs_rr o;
+    ASSERT_TRUE(dp().add_service({key(), scheduler::rr}));
+    for (int b = 1; b <= 3; ++b) {
+        ASSERT_TRUE(dp().add_dest(key(), dest(b, 1)));
+        o.add(b, 1);
+    }
+    EXPECT_EQ(picks(2), expect(o, 2));
+    // r4 joins at the head of the list, part-way through a cycle: IPVS
+    // reaches it only after the rest of the cycle.
+    ASSERT_TRUE(dp().add_dest(key(), dest(4, 1)));
+    o.add(4, 1);
+    EXPECT_EQ(picks(6), expect(o, 6)) << "after an add mid-cycle";
+    // Delete the dest last chosen: the pointer moves to the one before it.
+    long last = o.cl;
+    ASSERT_GT(last, 0);
+    ASSERT_TRUE(dp().del_dest(key(), dest(static_cast<int>(last), 0).addr));
+    o.del(static_cast<uint32_t>(last));
+    EXPECT_EQ(picks(5), expect(o, 5)) << "after deleting the last chosen";
+    // Quiesce the next one, then bring another in.
+    long next = o.list[(o.index(o.cl) + 1) % o.list.size()];
+    ASSERT_TRUE(dp().edit_dest(key(), dest(static_cast<int>(next), 0)));
+    o.edit(static_cast<uint32_t>(next), 0);
+    EXPECT_EQ(picks(4), expect(o, 4)) << "after weight 0";
+    ASSERT_TRUE(dp().add_dest(key(), dest(5, 2)));
+    o.add(5, 2);
+    ASSERT_TRUE(dp().edit_dest(key(), dest(static_cast<int>(next), 1)));
+    o.edit(static_cast<uint32_t>(next), 1);
+    EXPECT_EQ(picks(9), expect(o, 9)) << "after an add and a weight back";
+}
+
+TEST_F(ipvs_sequence, a_change_set_runs_each_change_as_ipvs_does) {
+    // One apply, as xlbctl -R sends a restore: IPVS runs the callbacks once
+    // per change, so the result is not a fresh start from the final list.
+    ipvs_wrr o;
+    change_set set{change::add_service({key(), scheduler::wrr})};
+    o.init();
+    int w[] = {0, 2, 5, 3, 4};
+    for (int b = 1; b <= 4; ++b) {
+        set.push_back(change::add_dest(key(), dest(b, w[b])));
+        o.add(b, w[b]);
+    }
+    set.push_back(change::edit_dest(key(), dest(2, 1)));
+    o.edit(2, 1);
+    ASSERT_TRUE(dp().apply(set));
+    EXPECT_EQ(picks(20), expect(o, 20));
+
+    set = {change::del_dest(key(), dest(4, 0).addr), change::add_dest(key(), dest(6, 2)),
+           change::edit_service({key(), scheduler::wrr, XLB_IPVS_SVC_F_PERSISTENT, 60, 0xffffffff}),
+           change::edit_service({key(), scheduler::wrr})};
+    o.del(4);
+    o.add(6, 2);
+    ASSERT_TRUE(dp().apply(set));
+    EXPECT_EQ(picks(15), expect(o, 15)) << "a delete, an add and -E that keeps the scheduler";
+
+    // -E to rr and back: each bind runs init_service, from the head.
+    ASSERT_TRUE(dp().edit_service({key(), scheduler::rr}));
+    ipvs_rr r{o.list, o.weight};
+    EXPECT_EQ(picks(4), expect(r, 4)) << "-E -s rr";
+    ASSERT_TRUE(dp().edit_service({key(), scheduler::wrr}));
+    o.init();
+    EXPECT_EQ(picks(10), expect(o, 10)) << "-E -s wrr";
+}
+
+TEST_F(ipvs_sequence, sh_fallback_follows_ip_vs_sh_get_fallback_on_200_sources) {
+    // Five dests, newest first 1..5, weights 2 3 1 0 2: 4 is quiesced and
+    // still owns buckets; then 2 is too.
+    std::vector<int> weight = {0, 2, 3, 1, 0, 2};
+    std::vector<uint32_t> list = {1, 2, 3, 4, 5};
+    add(vip, scheduler::sh, {{1, 2}, {2, 3}, {3, 1}, {4, 0}, {5, 2}}, XLB_IPVS_SVC_F_SCHED1);
+    for (int round = 0; round < 2; ++round) {
+        // Buckets are filled from the weights IPVS gives them (ip_vs_sh_reassign()).
+        ipvs_sh sh(list, weight);
+        int moved = 0;
+        for (int c = 0; c < 200; ++c) {
+            auto client = fmt::format("10.81.{}.{}", c / 100, c % 100 + 1);
+            uint32_t fold = ntohl(v4(client).to_abi().v4);
+            long want = sh.fallback(fold, [&](long d) { return weight[d] > 0; });
+            moved += sh.buckets[ipvs_sh::hashkey(fold, 0)] != want;
+            ASSERT_EQ(pick(vip, _sport++, client), want) << client << " round " << round;
+        }
+        EXPECT_GT(moved, 10) << "enough clients fall back to test the probe order";
+        ASSERT_TRUE(dp().edit_dest(key(), dest(2, 0)));
+        weight[2] = 0;
+    }
+}
+
 // --- services with thousands of dests ---------------------------------------------
 //
 // NAT dests in 10.128.0.0/16, routed through backend 1 (10.1.0.11): the
@@ -484,58 +817,6 @@ protected:
     std::optional<loaded_xlb> _xlb;
     int _ifindex_xa = ifindex(xdp_lab::dir_if);
     file_desc _conns, _dests;
-};
-
-// ip_vs_rr_schedule(): from the last dest, the next one in the list with
-// weight > 0 (no overloads here). list[j] is a dest number.
-struct ipvs_rr {
-    std::vector<uint32_t> list;
-    std::vector<int> weight; // by dest number
-    long cl = -1;            // the list head
-    long next() {
-        for (size_t step = 0; step < list.size(); ++step) {
-            cl = (cl + 1) % static_cast<long>(list.size());
-            if (weight[list[cl]] > 0) {
-                return list[cl];
-            }
-        }
-        return -1;
-    }
-};
-
-// ip_vs_wrr_schedule(), without overloads: cw steps down from mw by the gcd
-// di; at each cw the dests of weight >= cw, in list order.
-struct ipvs_wrr {
-    std::vector<uint32_t> list;
-    std::vector<int> weight;
-    long cl = -1;
-    int cw = 0, mw = 0, di = 0;
-    ipvs_wrr(std::vector<uint32_t> l, std::vector<int> w) : list(std::move(l)), weight(std::move(w)) {
-        int maxw = 0;
-        for (auto i : list) {
-            if (weight[i] > 0) {
-                di = std::gcd(di, weight[i]);
-                maxw = std::max(maxw, weight[i]);
-            }
-        }
-        mw = maxw - (di - 1);
-        cw = mw;
-    }
-    long next() {
-        for (;;) {
-            if (++cl == static_cast<long>(list.size())) {
-                cl = -1;
-                cw -= di;
-                if (cw <= 0) {
-                    cw = mw;
-                }
-                continue;
-            }
-            if (weight[list[cl]] >= cw) {
-                return list[cl];
-            }
-        }
-    }
 };
 
 uint32_t fold_of(const ip_address& a) {
@@ -679,7 +960,12 @@ TEST_F(sched_big, wrr_with_hundreds_of_distinct_weights_follows_ipvs) {
         weight[i] = static_cast<int>((i * 131) % n) + 1; // 1..256, shuffled through the list
     }
     add_dests(k, 0, n, [&](uint32_t i) { return weight[i]; });
-    ipvs_wrr wrr(newest_first(0, n), weight);
+    // One ipvsadm -a at a time: each runs ip_vs_wrr_dest_changed(), so the
+    // first pass is the first dest's (cw 1 here), not the top weight.
+    ipvs_wrr wrr;
+    for (uint32_t i = 0; i < n; ++i) {
+        wrr.add(i, weight[i]);
+    }
     uint16_t sport = 1024;
     const uint32_t period = n * (n + 1) / 2;
     for (uint32_t j = 0; j < period + 500; ++j) {
@@ -697,7 +983,11 @@ TEST_F(sched_big, wrr_with_thousands_of_dests_and_a_few_weights_follows_ipvs) {
         weight[i] = i % 13 == 0 ? 0 : static_cast<int>((i * 7) % 5 + 1) * 2; // 0, 2..10: gcd 2
     }
     bulk(k, scheduler::wrr, 0, n, [&](uint32_t i) { return weight[i]; });
-    ipvs_wrr wrr(newest_first(0, n), weight);
+    // One change set, replayed as IPVS runs a restore: one add at a time.
+    ipvs_wrr wrr;
+    for (uint32_t i = 0; i < n; ++i) {
+        wrr.add(i, weight[i]);
+    }
     uint16_t sport = 1024;
     uint32_t period = 0;
     for (int w : weight) {

@@ -21,6 +21,7 @@
 #include <xlb/dataplane/xdp/capabilities.h>
 #include <xlb/dataplane/xdp/convert.h>
 #include <xlb/dataplane/xdp_dataplane.h>
+#include <xlb/sched/cursor.h>
 #include <xlb/sched/table.h>
 #include <xlb/util/log.h>
 
@@ -458,6 +459,163 @@ struct inner_sync {
         return clear_inner(outer, clear_slots, what);
     }
 };
+
+} // namespace
+
+namespace {
+
+// --- rr and wrr: each CPU's cursor carried across a change ----------------
+//
+// IPVS keeps one list pointer (and for wrr a current weight) per service
+// and moves it in the callbacks each change runs (<xlb/sched/cursor.h>).
+// The writer does the same to every CPU's cursor: it decodes each against
+// the table it was made for, replays the set's changes to the service, and
+// encodes the result against the new table. Done after the publish, once no
+// packet reads the old side: a pick on the new table before the write
+// starts from the top, and its cursor is then overwritten.
+
+struct cursor_job {
+    uint32_t idx = 0;
+    service_key key;
+    bool existed = false;                  // at idx before the set
+    scheduler old_sched = scheduler::rr;
+    std::optional<sched::table> old_table; // rr/wrr before the set
+    std::vector<sched::member> old_list;
+    sched::table new_table;
+    std::vector<sched::member> new_list;
+};
+
+bool carries_cursor(scheduler s) { return s == scheduler::rr || s == scheduler::wrr; }
+
+// The service's marks (one per CPU) after the set's changes to it, as IPVS's
+// callbacks move them. nullopt: the replay does not end at the new list (it
+// would be a bug); the cursors are left to restart.
+std::optional<std::vector<sched::mark>> replay_marks(const cursor_job& job, std::vector<sched::mark> marks,
+                                                    const change_set& changes) {
+    bool present = job.existed;
+    scheduler sch = job.old_sched;
+    std::vector<sched::member> list = job.old_list;
+    auto init = [&] {
+        for (auto& m : marks) {
+            m = sched::init_mark(sch, list);
+        }
+    };
+    auto find = [&](const endpoint& a) {
+        return std::find_if(list.begin(), list.end(), [&](const sched::member& m) { return m.addr == a; });
+    };
+    for (const auto& c : changes) {
+        if (c.what == change::kind::clear) {
+            present = false;
+            continue;
+        }
+        if (c.service.key != job.key) {
+            continue;
+        }
+        switch (c.what) {
+        case change::kind::add_service:
+            present = true;
+            sch = c.service.sched;
+            list.clear();
+            init();
+            break;
+        case change::kind::edit_service:
+            if (c.service.sched != sch) {
+                sch = c.service.sched; // ip_vs_edit_service(): unbind, bind: init_service
+                init();
+            }
+            break;
+        case change::kind::del_service:
+            present = false;
+            break;
+        case change::kind::add_dest:
+            list.insert(list.begin(), {XLB_NO_DEST, c.dest.weight, c.dest.addr, 0});
+            if (sch == scheduler::wrr) {
+                sched::wrr_dest_changed(marks, list);
+            }
+            break;
+        case change::kind::edit_dest:
+            if (auto it = find(c.dest.addr); it != list.end()) {
+                it->weight = c.dest.weight;
+            }
+            if (sch == scheduler::wrr) {
+                sched::wrr_dest_changed(marks, list);
+            }
+            break;
+        case change::kind::del_dest:
+            if (sch == scheduler::rr) {
+                for (auto& m : marks) {
+                    sched::rr_del_dest(m, list, c.dest.addr);
+                }
+            }
+            if (auto it = find(c.dest.addr); it != list.end()) {
+                list.erase(it);
+            }
+            if (sch == scheduler::wrr) {
+                sched::wrr_dest_changed(marks, list);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    bool same = present && sch == static_cast<scheduler>(job.new_table.header().sched) &&
+                list.size() == job.new_list.size();
+    for (size_t i = 0; same && i < list.size(); ++i) {
+        same = list[i].addr == job.new_list[i].addr && list[i].weight == job.new_list[i].weight;
+    }
+    if (!same) {
+        return std::nullopt;
+    }
+    return marks;
+}
+
+// The gen of the published scheduling table at slot (0: none).
+uint32_t published_gen(int outer, uint32_t slot) {
+    uint32_t id = inner_id(outer, slot);
+    if (id == 0) {
+        return 0;
+    }
+    file_desc fd(bpf_map_get_fd_by_id(id));
+    union xlb_sched_chunk head {};
+    uint32_t zero = 0;
+    if (!fd || bpf_map_lookup_elem(fd.get(), &zero, &head) < 0) {
+        return 0;
+    }
+    return head.hdr.gen;
+}
+
+// Every CPU's cursor of each job's service, carried into its new table.
+result<> carry_cursors(const xdp_dataplane::maps& m, const std::vector<cursor_job>& jobs, const change_set& changes) {
+    const size_t n = ncpus();
+    for (const auto& job : jobs) {
+        std::vector<struct xlb_sched_cursor> cur(n);
+        if (bpf_map_lookup_elem(m.sched_cursor.get(), &job.idx, cur.data()) < 0) {
+            return errno_error("read sched_cursor[{}]", job.idx);
+        }
+        std::vector<sched::mark> marks(n);
+        if (job.old_table) {
+            for (size_t cpu = 0; cpu < n; ++cpu) {
+                marks[cpu] = sched::decode(*job.old_table, cur[cpu], job.old_list);
+            }
+        }
+        auto after = replay_marks(job, std::move(marks), changes);
+        if (!after) {
+            log::warn("the rr/wrr cursors of service {} restart: the replay of the change set disagrees with its table",
+                      job.idx);
+            continue;
+        }
+        const uint32_t gen = job.new_table.header().gen;
+        for (size_t cpu = 0; cpu < n; ++cpu) {
+            if (cur[cpu].gen != gen) { // a packet on the new table already restarted it: keep that
+                cur[cpu] = sched::encode(job.new_table, (*after)[cpu], job.new_list);
+            }
+        }
+        if (bpf_map_update_elem(m.sched_cursor.get(), &job.idx, cur.data(), BPF_ANY) < 0) {
+            return errno_error("write sched_cursor[{}]", job.idx);
+        }
+    }
+    return {};
+}
 
 } // namespace
 
@@ -1096,6 +1254,7 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         std::vector<uint32_t> mh_table; // mh only
     };
     std::map<uint32_t, built_table> tables; // idx ->
+    std::vector<cursor_job> cursor_jobs;
     for (const auto& [idx, rb] : p->rebuild) {
         std::vector<sched::member> ms;
         ms.reserve(rb.dests.size());
@@ -1117,6 +1276,28 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         auto table = sched::build_table(cfg, ms, gen);
         if (!table) {
             return fail(table.error());
+        }
+        if (carries_cursor(cfg.sched)) {
+            cursor_job job;
+            job.idx = idx;
+            job.key = cfg.key;
+            job.new_table = *table;
+            job.new_list = ms;
+            if (const svc_slot* old = snap->find(cfg.key); old && old->idx == idx) {
+                job.existed = true;
+                auto old_cfg = svc_config_from_abi(old->svc);
+                job.old_sched = old_cfg.sched;
+                for (const auto& ds : old->dests) {
+                    job.old_list.push_back({ds.id, ds.d.weight, dest_from_abi(ds.d).addr, ds.d.last_weight});
+                }
+                if (carries_cursor(old_cfg.sched)) {
+                    const uint32_t old_gen = published_gen(_maps.sched_tables.get(), sided(idx, side, _sizes.max_services));
+                    if (auto t = sched::build_table(old_cfg, job.old_list, old_gen)) {
+                        job.old_table = std::move(*t);
+                    }
+                }
+            }
+            cursor_jobs.push_back(std::move(job));
         }
         // The inner map has exactly the table's chunks (BPF_F_INNER_MAP, as the
         // template: each service's table its own max_entries). The
@@ -1317,6 +1498,15 @@ apply_result xdp_dataplane::apply(const change_set& changes) {
         ctl.flip_ns = monotonic_ns();
         if (auto r = update(_maps.table_ctl.get(), 0, ctl, "table_ctl"); !r) {
             return fail(r.error());
+        }
+        if (!cursor_jobs.empty()) {
+            // Published: a failure from here on leaves cursors that restart,
+            // not a table half changed.
+            if (auto r = wait_for_readers(_maps, side, ctl.flip_ns); !r) {
+                log::warn("rr/wrr cursors restart: {}", r.error().message());
+            } else if (auto c = carry_cursors(_maps, cursor_jobs, changes); !c) {
+                log::warn("rr/wrr cursors restart: {}", c.error().message());
+            }
         }
     }
 
