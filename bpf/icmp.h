@@ -228,6 +228,8 @@ static __attribute__((noinline)) long icmp_related_flow(struct xdp_md *ctx, stru
     k.dport = ports[0];
     cfg = bpf_map_lookup_elem(&config, &zero);
     f = bpf_map_lookup_elem(&flows, &k);
+    if (!f)
+        f = bpf_map_lookup_elem(&embryos, &k);
     if (!cfg || !f || flow_expired(cfg, f, k.proto, bpf_jiffies64()) || !flow_dest(f))
         return -1;
     return f->dest;

@@ -144,12 +144,33 @@ struct {
     __type(value, struct xlb_nat_rev);
 } nat_rev SEC(".maps");
 
+/* embryo_rev: nat_rev for the NAT flows in embryos, so a flood does not
+ * evict an established NAT flow's reply key either. Sized as embryos. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, XLB_DEFAULT_MAX_FLOWS / 4);
+    __type(key, struct xlb_flow_key);
+    __type(value, struct xlb_nat_rev);
+} embryo_rev SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, XLB_DEFAULT_MAX_FLOWS);
     __type(key, struct xlb_flow_key);
     __type(value, struct xlb_flow);
 } flows SEC(".maps");
+
+/* embryos: flows that have not shown a handshake yet: a TCP flow until the
+ * client's first ACK, a UDP flow until its second datagram. They move to
+ * flows then, so a flood of SYNs (or of one-datagram sources) churns this
+ * table and never evicts an established flow. Sized at load
+ * (--max-embryonic). Same key, value, states and timeouts as flows. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, XLB_DEFAULT_MAX_FLOWS / 4);
+    __type(key, struct xlb_flow_key);
+    __type(value, struct xlb_flow);
+} embryos SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

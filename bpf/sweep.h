@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The sweeper: a bpf_timer in the data path, so it runs with no daemon. Every
- * config.sweep_ms (checked on a 10 ms tick) it walks the flow table and the persistence templates,
+ * config.sweep_ms (checked on a 10 ms tick) it walks the flow tables (flows
+ * and embryos) and the persistence templates,
  * deletes what has expired (flows that ended silently by timeout), and
  * recounts each dest's ActiveConn, InActConn and PersistConn. Between sweeps
  * the data path keeps the counts with atomics; a count can be off by what
@@ -154,6 +155,7 @@ XLB_INLINE int sweep_run(struct xlb_sweeper *sw)
         return 0;
     bpf_loop(xlb_max_dests, sweep_zero_cb, NULL, 0);
     bpf_for_each_map_elem(&flows, sweep_flow_cb, &ctx, 0);
+    bpf_for_each_map_elem(&embryos, sweep_flow_cb, &ctx, 0);
     bpf_for_each_map_elem(&persist, sweep_persist_cb, &ctx, 0);
     bpf_loop(xlb_max_dests, sweep_store_cb, NULL, 0);
     sw->runs++;

@@ -170,9 +170,10 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
     return 0;
 }
 
-/* NAT: the dest's replies will be recognised by their 5-tuple. Out of line,
- * to keep its two keys off xlb_xdp's stack frame. */
-static __attribute__((noinline)) int nat_track(const struct xlb_flow_key *fwd, __u32 id)
+/* NAT: the dest's replies will be recognised by their 5-tuple, in
+ * embryo_rev while the flow is embryonic and in nat_rev once it is
+ * established. Out of line, to keep its two keys off xlb_xdp's stack frame. */
+static __attribute__((noinline)) int nat_track(const struct xlb_flow_key *fwd, __u32 id, int embryonic)
 {
     struct xlb_nat_rev rev;
     struct xlb_flow_key rk;
@@ -182,17 +183,41 @@ static __attribute__((noinline)) int nat_track(const struct xlb_flow_key *fwd, _
         return 0;
     rev.fwd = *fwd;
     nat_reply_key(&rk, fwd, d);
-    bpf_map_update_elem(&nat_rev, &rk, &rev, BPF_ANY);
+    if (embryonic)
+        bpf_map_update_elem(&embryo_rev, &rk, &rev, BPF_ANY);
+    else
+        bpf_map_update_elem(&nat_rev, &rk, &rev, BPF_ANY);
     return 0;
+}
+
+/* The handshake is done: the client's first ACK (no SYN, no RST), or a UDP
+ * flow's second datagram. */
+XLB_INLINE bool flow_completes(__u8 proto, __u8 tcp_flags)
+{
+    return proto != IPPROTO_TCP || (tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST | XLB_TCPF_ACK)) == XLB_TCPF_ACK;
+}
+
+/* An embryonic flow becomes established: into flows, as it is, and out of
+ * embryos. If flows cannot take it, it stays embryonic and its next packet
+ * tries again. */
+XLB_INLINE void flow_promote(const struct xlb_flow_key *key, struct xlb_flow *e)
+{
+    __u32 id = e->dest;
+    bool nat = e->flags & XLB_FLOW_F_NAT;
+
+    if (bpf_map_update_elem(&flows, key, e, BPF_ANY) != 0)
+        return;
+    if (nat)
+        nat_track(key, id, 0);
+    bpf_map_delete_elem(&embryos, key);
 }
 
 /* ip_vs_in()'s is_new_conn() && is_new_conn_expected(): a SYN (no ACK, no
  * RST) on a TCP 5-tuple whose connection is in TIME_WAIT or CLOSE opens a
  * new connection, unless a persistence template controls the old one. */
-XLB_INLINE bool flow_reused(const struct xlb_pkt *pkt, const struct xlb_flow *f)
+XLB_INLINE bool flow_reused(__u8 proto, __u8 tcp_flags, const struct xlb_flow *f)
 {
-    return pkt->key.proto == IPPROTO_TCP &&
-           (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST | XLB_TCPF_ACK)) == XLB_TCPF_SYN &&
+    return proto == IPPROTO_TCP && (tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST | XLB_TCPF_ACK)) == XLB_TCPF_SYN &&
            (f->state == XLB_TCP_S_TIME_WAIT || f->state == XLB_TCP_S_CLOSE) && !(f->flags & XLB_FLOW_F_PERSIST);
 }
 
@@ -210,8 +235,8 @@ XLB_INLINE void flow_release(const struct xlb_flow *f)
         __sync_fetch_and_add(&c->inactive, -1);
 }
 
-/* The flow is in the table: take the scheduler's turn and count the connection. */
-XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_pkt *pkt, __u64 now)
+/* The flow is in a table: take the scheduler's turn and count the connection. */
+XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_flow_key *key, int embryonic)
 {
     struct xlb_dest_conns *c;
     __u32 id = nf->f.dest;
@@ -222,7 +247,7 @@ XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_pkt *pkt
     if (nf->f.flags & XLB_FLOW_F_OPS)
         return;
     if (nf->f.flags & XLB_FLOW_F_NAT)
-        nat_track(&pkt->key, id);
+        nat_track(key, id, embryonic);
 
     c = bpf_map_lookup_elem(&dest_conns, &id);
     if (c) {
@@ -234,6 +259,98 @@ XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_pkt *pkt
         if (nf->u_threshold && c->active + c->inactive >= nf->u_threshold)
             c->overloaded = 1;
     }
+}
+
+/* What xlb_track() found for a packet's 5-tuple, in its return value. */
+#define XLB_TRACK_HIT 1       /* a live flow: out->dest and out->svc say where it goes */
+#define XLB_TRACK_LIVE 2      /* a live flow to schedule again (its dest is gone) ... */
+#define XLB_TRACK_EMBRYONIC 4 /* ... in embryos; its TCP state in bits 8-15 */
+
+/*
+ * The flow tables' stage: a live flow of the 5-tuple in flows, or else in
+ * embryos, moves by the packet (state, counts, last_seen; an embryonic one
+ * that completes its handshake moves to flows), and XLB_TRACK_HIT says so.
+ * Otherwise what a new flow replaces, if anything. A SYN on a connection in
+ * TIME_WAIT or CLOSE ends it here (IPVS's conn_reuse_mode 1).
+ *
+ * A global function: verified once, whatever the packet's shape. The result
+ * goes back in scalars and in the caller's new flow, which a hit leaves
+ * unused: 6.1's verifier bounds the deepest call chain's stack at 512 bytes.
+ */
+__attribute__((noinline)) int xlb_track(const struct xlb_flow_key *key, __u32 tcp_flags, __u64 now,
+                                        struct xlb_flow *out)
+{
+    const struct xlb_config *cfg;
+    struct xlb_flow *f;
+    __u32 zero = 0;
+    __u8 proto, flags = tcp_flags;
+    bool embryonic = false;
+
+    if (!key || !out)
+        return -XLB_R_DROP_INTERNAL;
+    cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg)
+        return -XLB_R_DROP_INTERNAL;
+    proto = key->proto;
+    f = bpf_map_lookup_elem(&flows, key);
+    if (!f || flow_expired(cfg, f, proto, now)) {
+        struct xlb_flow *e = bpf_map_lookup_elem(&embryos, key);
+
+        if (!e || flow_expired(cfg, e, proto, now)) {
+            /* Another CPU may have moved it in between: flow_promote()
+             * inserts into flows before it deletes from embryos, so a
+             * second look finds it. A pure SYN is scheduled anyway. */
+            if ((flags & (XLB_TCPF_SYN | XLB_TCPF_RST | XLB_TCPF_ACK)) == XLB_TCPF_SYN && proto == IPPROTO_TCP)
+                return 0;
+            f = bpf_map_lookup_elem(&flows, key);
+            if (!f || flow_expired(cfg, f, proto, now))
+                return 0;
+        } else {
+            f = e;
+            embryonic = true;
+        }
+    }
+    if (flow_dest(f) && !flow_reused(proto, flags, f)) {
+        out->dest = f->dest;
+        out->svc = f->svc;
+        f->last_seen = now;
+        if (proto == IPPROTO_TCP) {
+            f->state = tcp_next_state_dir(f->state, flags,
+                                          (f->flags & XLB_FLOW_F_NAT) ? XLB_TCP_DIR_INPUT : XLB_TCP_DIR_INPUT_ONLY);
+            conn_transition(out->dest, f, proto);
+        }
+        if (embryonic && flow_completes(proto, flags))
+            flow_promote(key, f);
+        return XLB_TRACK_HIT;
+    }
+    if (flow_reused(proto, flags, f)) {
+        /* IPVS's conn_reuse_mode 1: the old connection ends now and the SYN
+         * is scheduled as a new one (counted, and maybe elsewhere), which
+         * starts embryonic. */
+        if (flow_dest(f))
+            flow_release(f);
+        if (!embryonic)
+            bpf_map_delete_elem(&flows, key);
+        return 0;
+    }
+    /* Its dest is gone: scheduled again, in the table it is in. */
+    return XLB_TRACK_LIVE | (embryonic ? XLB_TRACK_EMBRYONIC : 0) | (int)f->state << 8;
+}
+
+/* A new flow goes into embryos (a new connection) or flows (a live one
+ * scheduled again), and is committed. A global function, as xlb_track(). */
+__attribute__((noinline)) int xlb_flow_open(const struct xlb_flow_key *key, struct new_flow *nf, int into_embryos)
+{
+    if (!key || !nf)
+        return -XLB_R_DROP_INTERNAL;
+    if (!(nf->f.flags & XLB_FLOW_F_OPS)) {
+        if (into_embryos)
+            bpf_map_update_elem(&embryos, key, &nf->f, BPF_ANY);
+        else
+            bpf_map_update_elem(&flows, key, &nf->f, BPF_ANY);
+    }
+    flow_commit(nf, key, into_embryos);
+    return 0;
 }
 
 /*
@@ -256,10 +373,14 @@ static __attribute__((noinline)) int xlb_nat_reply(struct xdp_md *ctx, struct et
 
     cfg = bpf_map_lookup_elem(&config, &zero);
     rev = bpf_map_lookup_elem(&nat_rev, &pkt->key);
+    if (!rev)
+        rev = bpf_map_lookup_elem(&embryo_rev, &pkt->key);
     if (!rev || !cfg)
         return -XLB_R_PASS_NO_SERVICE;
     fwd = &rev->fwd;
     f = bpf_map_lookup_elem(&flows, fwd);
+    if (!f || flow_expired(cfg, f, fwd->proto, now))
+        f = bpf_map_lookup_elem(&embryos, fwd);
     if (!f || flow_expired(cfg, f, fwd->proto, now) || !(f->flags & XLB_FLOW_F_NAT) || !flow_dest(f))
         return -XLB_R_PASS_NO_SERVICE;
     dest_id = f->dest;
@@ -318,11 +439,11 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     struct hdr_cursor cur = { .pos = (void *)(long)ctx->data };
     const struct xlb_config *cfg;
     struct new_flow nf;
-    struct xlb_flow *f;
     struct xlb_dest *d;
     __u32 overhead;
     struct ethhdr *eth;
-    bool new_conn = false, live;
+    bool new_conn = false;
+    int track;
     __u32 zero = 0, svc, dest_id;
     __u64 now;
     int proto, rc;
@@ -367,59 +488,26 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
 
     now = bpf_jiffies64();
 
-    /* A pure SYN nearly always opens a flow. Insert first: a new flow then
-     * costs one hash walk, not a lookup that misses plus an insert. */
-    if (pkt->key.proto == IPPROTO_TCP &&
-        (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST | XLB_TCPF_ACK)) == XLB_TCPF_SYN) {
-        rc = service_lookup(pkt, &svc);
-        if (rc < 0)
-            return rc;
-        sweeper_arm();
-        nf.pe_hash = 0;
-        rc = xlb_schedule(svc, &pkt->key, XLB_TCP_S_NONE | (__u32)pkt->tcp_flags << 8, now, &nf);
-        if (rc < 0)
-            return rc;
-        if (bpf_map_update_elem(&flows, &pkt->key, &nf.f, BPF_NOEXIST) == 0) {
-            flow_commit(&nf, pkt, now);
-            dest_id = nf.f.dest;
-            new_conn = true;
-            goto forward;
-        }
-        /* A retransmitted SYN, or a reused 5-tuple: the flow exists. */
-    }
-
     /* An established flow needs no service lookup: its dest is live only
      * while its service exists (deleting a service retires its dests). */
-    f = bpf_map_lookup_elem(&flows, &pkt->key);
-    if (f && !flow_expired(cfg, f, pkt->key.proto, now) && flow_dest(f) && !flow_reused(pkt, f)) {
-        dest_id = f->dest;
-        svc = f->svc;
-        f->last_seen = now;
-        if (pkt->key.proto == IPPROTO_TCP) {
-            f->state = tcp_next_state_dir(f->state, pkt->tcp_flags,
-                                          (f->flags & XLB_FLOW_F_NAT) ? XLB_TCP_DIR_INPUT : XLB_TCP_DIR_INPUT_ONLY);
-            conn_transition(dest_id, f, pkt->key.proto);
-        }
+    track = xlb_track(&pkt->key, pkt->tcp_flags, now, &nf.f);
+    if (track < 0)
+        return track;
+    if (track & XLB_TRACK_HIT) {
+        dest_id = nf.f.dest;
+        svc = nf.f.svc;
         goto forward;
     }
 
     /* IPVS schedules TCP only on a SYN without RST (sloppy_tcp=0). A flow
      * whose dest was deleted is rescheduled on any packet, as with
      * expire_nodest_conn=1. */
-    live = f && !flow_expired(cfg, f, pkt->key.proto, now);
-    if (live && flow_reused(pkt, f)) {
-        /* IPVS's conn_reuse_mode 1: the old connection ends now and the SYN
-         * is scheduled as a new one (counted, and maybe elsewhere). */
-        if (flow_dest(f))
-            flow_release(f);
-        live = false;
-    }
     rc = service_lookup(pkt, &svc);
     if (rc == -XLB_R_PASS_NO_SERVICE && (cfg->flags & XLB_CFG_F_NAT))
         return xlb_nat_reply(ctx, eth, pkt, now);
     if (rc < 0)
         return rc;
-    if (pkt->key.proto == IPPROTO_TCP && !live &&
+    if (pkt->key.proto == IPPROTO_TCP && !(track & XLB_TRACK_LIVE) &&
         (pkt->tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST)) != XLB_TCPF_SYN)
         return -XLB_R_PASS_TCP_NOT_SYN;
     sweeper_arm();
@@ -427,12 +515,14 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     if (pkt->key.proto == IPPROTO_UDP)
         nf.pe_hash = xlb_sip_callid(ctx, svc, (__u32)(pkt->l4 - (void *)(long)ctx->data) + sizeof(struct udphdr),
                                     pkt->udp_len - sizeof(struct udphdr));
-    rc = xlb_schedule(svc, &pkt->key, (live ? f->state : XLB_TCP_S_NONE) | (__u32)pkt->tcp_flags << 8, now, &nf);
+    rc = xlb_schedule(svc, &pkt->key, ((track >> 8) & 0xff) | (__u32)pkt->tcp_flags << 8, now, &nf);
     if (rc < 0)
         return rc;
-    if (!(nf.f.flags & XLB_FLOW_F_OPS))
-        bpf_map_update_elem(&flows, &pkt->key, &nf.f, BPF_ANY);
-    flow_commit(&nf, pkt, now);
+    /* A new connection starts embryonic; a live one scheduled again stays in
+     * its table. */
+    rc = xlb_flow_open(&pkt->key, &nf, !(track & XLB_TRACK_LIVE) || (track & XLB_TRACK_EMBRYONIC));
+    if (rc < 0)
+        return rc;
     dest_id = nf.f.dest;
     new_conn = true;
 

@@ -99,6 +99,7 @@ protected:
         cfg.sweep_ms = 3600 * 1000;
         ASSERT_TRUE(dp().set_config(cfg));
         _flows = map("flows");
+        _embryos = map("embryos");
         _persist = map("persist");
         _nat_rev = map("nat_rev");
         _dests = map("dests");
@@ -156,7 +157,10 @@ protected:
         }
         return n;
     }
-    size_t flows() { return entries(_flows, sizeof(struct xlb_flow_key)); }
+    // Flows in either table: established, or embryonic (no handshake yet).
+    size_t flows() {
+        return entries(_flows, sizeof(struct xlb_flow_key)) + entries(_embryos, sizeof(struct xlb_flow_key));
+    }
 
     int backend_of_dest(uint32_t id) {
         struct xlb_dest d {};
@@ -221,7 +225,7 @@ protected:
 
     std::optional<loaded_xlb> _xlb;
     int _ifindex = 0;
-    file_desc _flows, _persist, _nat_rev, _dests;
+    file_desc _flows, _embryos, _persist, _nat_rev, _dests;
 };
 
 std::vector<tmpl> sorted(std::vector<tmpl> v) {

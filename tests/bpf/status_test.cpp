@@ -82,6 +82,8 @@ protected:
             rows.push_back({"not a VIP", tcp4("10.1.0.250", 80, 43000 + i), XDP_PASS, XLB_R_PASS_NO_SERVICE});
         }
         rows.push_back({"ACK with no flow", tcp4("10.1.0.100", 80, 44000, tcp_ack), XDP_PASS, XLB_R_PASS_TCP_NOT_SYN});
+        // The first flow's handshake completes: it moves from embryos to flows.
+        rows.push_back({"the client's first ACK", tcp4("10.1.0.100", 80, 41000, tcp_ack), XDP_TX, XLB_R_TX});
         std::map<xlb_reason, uint64_t> want;
         for (const auto& r : rows) {
             auto res = run_xdp(dp().prog_fd(), build(r.spec), _ifindex);
@@ -177,6 +179,8 @@ TEST_F(status, report_counts_what_was_sent_and_sizes_what_was_loaded) {
     EXPECT_EQ(st->max_dests, sizes.max_dests);
     EXPECT_EQ(st->max_flows, sizes.max_flows);
     EXPECT_EQ(st->mh_size, sizes.mh_size);
+    EXPECT_EQ(st->max_embryonic, embryonic_size(sizes));
+    EXPECT_EQ(st->embryonic, 2u) << "two SYNs without their ACK";
 
     struct fill {
         std::string name;
@@ -190,7 +194,9 @@ TEST_F(status, report_counts_what_was_sent_and_sizes_what_was_loaded) {
         {"vips", sizes.max_services, std::nullopt, "keys"}, // VIP entries: not counted here
         {"sched_tables", sizes.max_services, 2, "maps"},
         {"dests", sizes.max_dests, 1, "active"},
-        {"flows", sizes.max_flows, 3, "keys"},
+        {"flows", sizes.max_flows, 1, "keys"},
+        {"embryos", embryonic_size(sizes), 2, "keys"},
+        {"embryo_rev", embryonic_size(sizes), 0, "keys"},
         {"persist", sizes.max_flows, 0, "keys"},
         {"nat_rev", sizes.max_flows, 0, "keys"},
         {"tx_ports", 64, 1, "keys"},
@@ -296,7 +302,13 @@ TEST_F(status, json_has_schema_1_and_the_same_figures) {
     EXPECT_EQ(maps["svcs"].at("counted").as_string(), "active");
     EXPECT_EQ(json::value_to<uint32_t>(maps["svcs"].at("max_entries")), sizes.max_services);
     EXPECT_EQ(json::value_to<uint64_t>(maps["dests"].at("used")), 1u);
-    EXPECT_EQ(json::value_to<uint64_t>(maps["flows"].at("used")), 3u);
+    EXPECT_EQ(json::value_to<uint64_t>(maps["flows"].at("used")), 1u);
+    EXPECT_EQ(json::value_to<uint64_t>(maps["embryos"].at("used")), 2u);
+    const auto& emb = o.at("embryonic").as_object();
+    EXPECT_EQ(json::value_to<uint64_t>(emb.at("used")), 2u);
+    EXPECT_EQ(json::value_to<uint32_t>(emb.at("max_entries")), embryonic_size(sizes));
+    EXPECT_EQ(json::value_to<uint32_t>(lim.at("max_embryonic")), embryonic_size(sizes));
+    EXPECT_DOUBLE_EQ(emb.at("fill_percent").to_number<double>(), 200.0 / embryonic_size(sizes));
     EXPECT_EQ(maps["flows"].at("type").as_string(), "lru_hash");
     EXPECT_EQ(json::value_to<uint32_t>(maps["flows"].at("max_entries")), sizes.max_flows);
     EXPECT_TRUE(maps["dest_stats"].at("used").is_null());
@@ -329,7 +341,7 @@ TEST_F(status, json_has_schema_1_and_the_same_figures) {
     EXPECT_NE(text.out.find("svcs                  2 / 8"), std::string::npos) << text.out;
     EXPECT_NE(text.out.find(fmt::format("  {:<20} {:<8} {:>12}  ", "drop_no_dest", "drop", 2)), std::string::npos)
         << text.out;
-    EXPECT_NE(text.out.find("total: 3 tx, 0 redirect, 5 pass, 2 drop"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("total: 4 tx, 0 redirect, 5 pass, 2 drop"), std::string::npos) << text.out;
 
     auto env = run_cmd(fmt::format("XLB_BACKEND=xdp {} --pin-dir {} --json status", xlbctl_bin(), _xlb->pin_dir()));
     ASSERT_EQ(env.code, 0) << env.err;

@@ -3,9 +3,13 @@
 // answered it.
 
 #include "support/lab_fixture.h"
+#include "support/packet.h"
+
+#include <netinet/ip.h>
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 #include <thread>
 
 using namespace xlb::test;
@@ -97,6 +101,62 @@ TEST_F(conns_lab, dr_connections_are_listed_established_on_their_servers) {
         expire = expiry_of(list, row_tail("FIN_WAIT", client, dest));
     }
     EXPECT_TRUE(expire == "02:00" || expire.rfind("01:5", 0) == 0) << list;
+}
+
+// SYNs from a second client: spoofed sources in 10.200.0.0/16 (none of them
+// routed back; the servers' SYN-ACKs go nowhere), sent from the client
+// namespace with a raw socket, all to the VIP.
+void syn_flood(const std::string& ns, const std::string& vip, int n) {
+    in_netns(ns, [&] {
+        int fd = ::socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+        ASSERT_GE(fd, 0) << "raw socket";
+        std::mt19937 rng(11);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        inet_pton(AF_INET, vip.c_str(), &to.sin_addr);
+        int sent = 0;
+        for (int i = 0; i < n; ++i) {
+            packet_spec p;
+            p.saddr = *xlb::ip_address::parse(fmt::format("10.200.{}.{}", (rng() >> 8) & 0xff, rng() % 254 + 1));
+            p.daddr = *xlb::ip_address::parse(vip);
+            p.sport = static_cast<uint16_t>(1024 + rng() % 60000);
+            p.dport = 80;
+            p.tcp_flags = tcp_syn;
+            auto frame = build(p);
+            sent += ::sendto(fd, frame.data() + 14, frame.size() - 14, 0, reinterpret_cast<sockaddr*>(&to),
+                             sizeof(to)) == static_cast<ssize_t>(frame.size() - 14);
+        }
+        ::close(fd);
+        EXPECT_EQ(sent, n);
+    });
+}
+
+TEST_F(conns_lab, fifty_connections_outlive_a_syn_flood) {
+    ASSERT_EQ(xlbctl("-A -t 10.77.0.100:80 -s rr"), 0);
+    for (const char* b : {"b1", "b2", "b3"}) {
+        ASSERT_EQ(xlbctl(fmt::format("-a -t 10.77.0.100:80 -r {} -g", server_ip(b))), 0);
+    }
+    for (int i = 0; i < 50; ++i) {
+        auto name = hold("10.77.0.100");
+        ASSERT_FALSE(name.empty()) << i;
+        _names.push_back(name);
+    }
+    // The lab loads 65,536 flows, so 16,384 embryonic: the flood is four
+    // times that, the whole flow table's size.
+    syn_flood(_prefix + "-cli", "10.77.0.100", 65536);
+    auto status = xlbctl_out("--json status");
+    EXPECT_NE(status.find("\"embryonic\":{\"used\":"), std::string::npos) << status;
+    int kept = 0;
+    for (size_t i = 0; i < _names.size(); ++i) {
+        kept += _held[i]->ask() == _names[i];
+    }
+    EXPECT_EQ(kept, 50) << "every held connection answers from its own server\n" << xlbctl_out("status");
+    // The flood went through the embryonic table: it is full or nearly.
+    auto st = xlbctl_out("status");
+    auto at = st.find("embryonic: ");
+    ASSERT_NE(at, std::string::npos) << st;
+    unsigned long used = std::stoul(st.substr(at + 11));
+    EXPECT_GE(used, 16384ul * 9 / 10) << st;
 }
 
 class nat_conns_lab : public conns_lab {

@@ -10,6 +10,10 @@
 namespace xlbctl {
 namespace {
 
+double embryonic_fill(const xlb::status_report& st) {
+    return st.max_embryonic ? 100.0 * static_cast<double>(st.embryonic) / st.max_embryonic : 0.0;
+}
+
 namespace json = boost::json;
 
 // RFC 3339, UTC.
@@ -80,8 +84,13 @@ std::string status_text(const xlb::status_report& st) {
             fmt::format_to(out, "    packets for real servers are dropped (drop_fwd_disabled); sysctl -w{}\n", fix);
         }
     }
-    fmt::format_to(out, "limits: {} services, {} dests, {} flows, Maglev table {}\n", st.max_services,
-                   st.max_dests, st.max_flows, st.mh_size);
+    fmt::format_to(out, "limits: {} services, {} dests, {} flows, {} embryonic, Maglev table {}\n", st.max_services,
+                   st.max_dests, st.max_flows, st.max_embryonic, st.mh_size);
+    // A full embryonic table is a flood (or a burst of new connections): it
+    // churns there, and established flows are untouched in flows.
+    fmt::format_to(out, "embryonic: {} of {} flows without a handshake yet ({:.1f}%){}\n", st.embryonic,
+                   st.max_embryonic, embryonic_fill(st),
+                   embryonic_fill(st) >= 90.0 ? "; full: new connections may lose their SYN's flow" : "");
     fmt::format_to(out, "sweeper: {} sweeps so far\n", st.sweeps);
     fmt::format_to(out, "maps:         {:>10}   {:<10} {:>6}  {}\n", "used", "max", "fill", "type");
     for (const auto& m : st.maps) {
@@ -136,6 +145,7 @@ std::string status_json(const xlb::status_report& st) {
     root["limits"] = {{"max_services", st.max_services},
                       {"max_dests", st.max_dests},
                       {"max_flows", st.max_flows},
+                      {"max_embryonic", st.max_embryonic},
                       {"mh_size", st.mh_size}};
     json::array maps;
     for (const auto& m : st.maps) {
@@ -151,6 +161,9 @@ std::string status_json(const xlb::status_report& st) {
     }
     root["maps"] = std::move(maps);
     root["sweeper"] = {{"runs", st.sweeps}};
+    root["embryonic"] = {{"used", st.embryonic},
+                         {"max_entries", st.max_embryonic},
+                         {"fill_percent", embryonic_fill(st)}};
     json::array reasons;
     json::object totals{{"tx", 0}, {"redirect", 0}, {"pass", 0}, {"drop", 0}};
     for (const auto& r : st.reasons) {

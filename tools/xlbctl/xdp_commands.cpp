@@ -54,6 +54,8 @@ int cmd_load(const globals& g, const std::vector<std::string>& args) {
             o.max_flows = parse_size(a, args[++i]);
         } else if (a == "--mh-size") {
             o.mh_size = parse_size(a, args[++i]);
+        } else if (a == "--max-embryonic") {
+            o.max_embryonic = parse_size(a, args[++i]);
         } else {
             throw cli_error(fmt::format("xlbctl load: unknown option '{}'", a), 2);
         }
@@ -63,8 +65,8 @@ int cmd_load(const globals& g, const std::vector<std::string>& args) {
     if (!dp) {
         throw cli_error(fmt::format("xlbctl: {}", dp.error().message()), 1);
     }
-    fmt::print("loaded xlb at {} (services {}, dests {}, flows {}, Maglev table {})\n", dir, o.max_services,
-               o.max_dests, o.max_flows, o.mh_size);
+    fmt::print("loaded xlb at {} (services {}, dests {}, flows {}, embryonic {}, Maglev table {})\n", dir,
+               o.max_services, o.max_dests, o.max_flows, xlb::embryonic_size(o), o.mh_size);
     return 0;
 }
 

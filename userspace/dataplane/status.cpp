@@ -258,6 +258,7 @@ result<status_report> xdp_dataplane::report() const {
     st.max_dests = _sizes.max_dests;
     st.max_flows = _sizes.max_flows;
     st.mh_size = _sizes.mh_size;
+    st.max_embryonic = _sizes.max_embryonic;
 
     bpf_prog_info info{};
     uint32_t len = sizeof(info);
@@ -349,6 +350,7 @@ result<status_report> xdp_dataplane::report() const {
         return bpf_obj_get_info_by_fd(fd, &mi, &l) == 0 ? mi.id : 0u;
     };
     const uint32_t svcs_id = id_of(_maps.svcs.get());
+    const uint32_t embryos_id = id_of(_maps.embryos.get());
     const uint32_t dests_id = id_of(_maps.dests.get());
     const uint32_t svc_index_id = id_of(_maps.svc_index.get());
     const uint32_t vips_id = id_of(_maps.vips.get());
@@ -454,6 +456,9 @@ result<status_report> xdp_dataplane::report() const {
             }
             m.used = n;
             m.counted = "maps";
+        }
+        if (mi.id == embryos_id && m.used) {
+            st.embryonic = *m.used;
         }
         st.maps.push_back(std::move(m));
     }

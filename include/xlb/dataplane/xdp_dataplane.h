@@ -26,7 +26,13 @@ struct load_options {
     uint32_t max_dests = XLB_DEFAULT_MAX_DESTS;
     uint32_t max_flows = XLB_DEFAULT_MAX_FLOWS; // also bounds persistence templates
     uint32_t mh_size = XLB_DEFAULT_MH_SIZE;     // Maglev table size, a prime
+    // Flows that have not shown a handshake yet (embryos); 0: the default,
+    // a quarter of max_flows and at least min(max_flows, 1024).
+    uint32_t max_embryonic = 0;
 };
+
+// The embryonic table's size for opts: max_embryonic, or its default.
+uint32_t embryonic_size(const load_options& opts) noexcept;
 
 enum class xdp_mode { native, generic };
 
@@ -109,7 +115,7 @@ public:
     struct maps {
         file_desc svc_index, vips, svcs, dests, sched_tables, sched_cursor, flows, svc_stats, dest_stats,
             reasons, config, fib_cache, tx_ports, neigh_events, mh_tables, dest_conns, conn_scratch,
-            persist, sweeper, nat_rev, svc_est, dest_est, table_ctl, journal, readers;
+            persist, sweeper, nat_rev, svc_est, dest_est, table_ctl, journal, readers, embryos, embryo_rev;
     };
     [[nodiscard]] const maps& map_fds() const noexcept { return _maps; }
     [[nodiscard]] const load_options& sizes() const noexcept { return _sizes; }

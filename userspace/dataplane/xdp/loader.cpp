@@ -64,6 +64,8 @@ void for_each_map(xlb_bpf* s, xdp_dataplane::maps& m, F&& f) {
     f(s->maps.persist, m.persist);
     f(s->maps.sweeper, m.sweeper);
     f(s->maps.nat_rev, m.nat_rev);
+    f(s->maps.embryos, m.embryos);
+    f(s->maps.embryo_rev, m.embryo_rev);
     f(s->maps.svc_est, m.svc_est);
     f(s->maps.dest_est, m.dest_est);
     f(s->maps.table_ctl, m.table_ctl);
@@ -140,6 +142,13 @@ std::string_view reason_name(enum xlb_reason r) noexcept {
     return "unknown";
 }
 
+uint32_t embryonic_size(const load_options& opts) noexcept {
+    if (opts.max_embryonic) {
+        return opts.max_embryonic;
+    }
+    return std::max(opts.max_flows / 4, std::min<uint32_t>(opts.max_flows, 1024));
+}
+
 result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load_options& opts,
                                           std::optional<std::chrono::milliseconds> lock_wait) {
     if (opts.max_services == 0 || opts.max_dests == 0 || opts.max_flows == 0) {
@@ -194,6 +203,8 @@ result<xdp_dataplane> xdp_dataplane::load_into(const std::string& pin_dir, const
     bpf_map__set_max_entries(s->maps.flows, opts.max_flows);
     bpf_map__set_max_entries(s->maps.persist, opts.max_flows);
     bpf_map__set_max_entries(s->maps.nat_rev, opts.max_flows);
+    bpf_map__set_max_entries(s->maps.embryos, embryonic_size(opts));
+    bpf_map__set_max_entries(s->maps.embryo_rev, embryonic_size(opts));
     // The Maglev tables' size is a load-time choice: give the outer map an
     // inner template of that size (libbpf 1.1 cannot resize its own template).
     // Mapped (BPF_F_MMAPABLE): a writer fills a table with stores, not with
@@ -238,6 +249,7 @@ result<xdp_dataplane> xdp_dataplane::load_into(const std::string& pin_dir, const
     dp._pin_dir = pin_dir;
     dp._lock_wait = lock_wait;
     dp._sizes = opts;
+    dp._sizes.max_embryonic = embryonic_size(opts);
     result<> failed;
     for_each_map(s, dp._maps, [&](bpf_map* m, file_desc& slot) {
         if (!failed) {
@@ -317,14 +329,16 @@ result<xdp_dataplane> xdp_dataplane::open_pinned(const std::string& pin_dir) {
     auto svcs = map_info(dp._maps.svcs.get());
     auto dests = map_info(dp._maps.dests.get());
     auto flows = map_info(dp._maps.flows.get());
-    if (!svcs || !dests || !flows) {
+    auto embryos = map_info(dp._maps.embryos.get());
+    if (!svcs || !dests || !flows || !embryos) {
         return make_error(EINVAL, "pinned maps at {} are unreadable", pin_dir);
     }
     auto cfg = lookup<struct xlb_config>(dp._maps.config.get(), 0, "config");
     if (!cfg) {
         return cfg.error();
     }
-    dp._sizes = {svcs->max_entries / 2, dests->max_entries / 2, flows->max_entries, cfg->mh_size};
+    dp._sizes = {svcs->max_entries / 2, dests->max_entries / 2, flows->max_entries, cfg->mh_size,
+                 embryos->max_entries};
     return dp;
 }
 

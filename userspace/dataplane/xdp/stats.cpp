@@ -302,7 +302,15 @@ result<std::vector<conn_state>> xdp_dataplane::list_conns() const {
     std::vector<conn_state> out;
     // Templates with an established connection, and the dest it went to.
     std::set<std::pair<std::array<uint8_t, sizeof(struct xlb_persist_key)>, uint32_t>> assured;
-    auto r = for_each_flow(_maps.flows.get(), [&](const struct xlb_flow_key& k, const struct xlb_flow& f) {
+    // Established flows, then the embryonic ones (a 5-tuple is in one table
+    // at a time but for a moment while it moves: listed once).
+    std::set<std::array<uint8_t, sizeof(struct xlb_flow_key)>> seen;
+    auto one_flow = [&](const struct xlb_flow_key& k, const struct xlb_flow& f) {
+        std::array<uint8_t, sizeof(struct xlb_flow_key)> kb;
+        std::memcpy(kb.data(), &k, kb.size());
+        if (!seen.insert(kb).second) {
+            return;
+        }
         uint32_t t = k.proto == IPPROTO_UDP ? cfg->udp_timeout
                      : f.state < XLB_TCP_S_LAST ? cfg->tcp_timeout[f.state]
                                                 : 0;
@@ -331,7 +339,11 @@ result<std::vector<conn_state>> xdp_dataplane::list_conns() const {
         if ((f.flags & XLB_FLOW_F_PERSIST) && k.proto == IPPROTO_TCP && established && s != svcs.end()) {
             assured.emplace(key_bytes(template_key_of(f.svc, s->second, k.af, k.saddr)), f.dest);
         }
-    });
+    };
+    auto r = for_each_flow(_maps.flows.get(), one_flow);
+    if (r) {
+        r = for_each_flow(_maps.embryos.get(), one_flow);
+    }
     if (!r) {
         return r.error();
     }
