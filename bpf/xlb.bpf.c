@@ -62,7 +62,6 @@ static __attribute__((noinline)) int service_lookup(const struct xlb_pkt *pkt, _
 struct new_flow {
     struct xlb_flow f;
     struct sched_pick pick;
-    __u32 u_threshold;
     __u32 pe_hash; /* in: the SIP Call-ID's hash, or 0 */
 };
 
@@ -166,27 +165,28 @@ __attribute__((noinline)) int xlb_schedule(__u32 svc, const struct xlb_flow_key 
     }
     if (flow_counts_active(key->proto, nf->f.state))
         nf->f.flags |= XLB_FLOW_F_ACTIVE;
-    nf->u_threshold = d->u_threshold;
     return 0;
 }
 
 /* NAT: the dest's replies will be recognised by their 5-tuple, in
  * embryo_rev while the flow is embryonic and in nat_rev once it is
  * established. Out of line, to keep its two keys off xlb_xdp's stack frame. */
+_Static_assert(sizeof(struct xlb_nat_rev) == sizeof(struct xlb_flow_key), "a nat_rev value is the forward key");
+
 static __attribute__((noinline)) int nat_track(const struct xlb_flow_key *fwd, __u32 id, int embryonic)
 {
-    struct xlb_nat_rev rev;
     struct xlb_flow_key rk;
     struct xlb_dest *d = dest_get(id);
 
     if (!d || !fwd)
         return 0;
-    rev.fwd = *fwd;
     nat_reply_key(&rk, fwd, d);
+    /* The value is the forward key itself, in the caller's frame: one key
+     * less on the deepest call chain's stack. */
     if (embryonic)
-        bpf_map_update_elem(&embryo_rev, &rk, &rev, BPF_ANY);
+        bpf_map_update_elem(&embryo_rev, &rk, fwd, BPF_ANY);
     else
-        bpf_map_update_elem(&nat_rev, &rk, &rev, BPF_ANY);
+        bpf_map_update_elem(&nat_rev, &rk, fwd, BPF_ANY);
     return 0;
 }
 
@@ -239,6 +239,7 @@ XLB_INLINE void flow_release(const struct xlb_flow *f)
 XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_flow_key *key, int embryonic)
 {
     struct xlb_dest_conns *c;
+    struct xlb_dest *d;
     __u32 id = nf->f.dest;
 
     sched_commit(nf->f.svc, &nf->pick);
@@ -250,13 +251,14 @@ XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_flow_key
         nat_track(key, id, embryonic);
 
     c = bpf_map_lookup_elem(&dest_conns, &id);
+    d = dest_get(id);
     if (c) {
         if (nf->f.flags & XLB_FLOW_F_ACTIVE)
             __sync_fetch_and_add(&c->active, 1);
         else
             __sync_fetch_and_add(&c->inactive, 1);
         /* ip_vs_bind_dest(): overloaded at the upper threshold (-x). */
-        if (nf->u_threshold && c->active + c->inactive >= nf->u_threshold)
+        if (d && d->u_threshold && c->active + c->inactive >= d->u_threshold)
             c->overloaded = 1;
     }
 }
@@ -277,17 +279,20 @@ XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_flow_key
  * goes back in scalars and in the caller's new flow, which a hit leaves
  * unused: 6.1's verifier bounds the deepest call chain's stack at 512 bytes.
  */
-__attribute__((noinline)) int xlb_track(const struct xlb_flow_key *key, __u32 tcp_flags, __u64 now,
+__attribute__((noinline)) int xlb_track(const struct xlb_flow_key *pkey, __u32 tcp_flags, __u64 now,
                                         struct xlb_flow *out)
 {
     const struct xlb_config *cfg;
+    struct xlb_flow_key k, *key = &k;
     struct xlb_flow *f;
     __u32 zero = 0;
     __u8 proto, flags = tcp_flags;
     bool embryonic = false;
 
-    if (!key || !out)
+    if (!pkey || !out)
         return -XLB_R_DROP_INTERNAL;
+    /* On the stack: 6.1 takes no argument memory as a map key. */
+    k = *pkey;
     cfg = bpf_map_lookup_elem(&config, &zero);
     if (!cfg)
         return -XLB_R_DROP_INTERNAL;
@@ -339,17 +344,23 @@ __attribute__((noinline)) int xlb_track(const struct xlb_flow_key *key, __u32 tc
 
 /* A new flow goes into embryos (a new connection) or flows (a live one
  * scheduled again), and is committed. A global function, as xlb_track(). */
-__attribute__((noinline)) int xlb_flow_open(const struct xlb_flow_key *key, struct new_flow *nf, int into_embryos)
+__attribute__((noinline)) int xlb_flow_open(const struct xlb_flow_key *pkey, struct new_flow *nf, int into_embryos)
 {
-    if (!key || !nf)
+    struct xlb_flow_key key;
+    struct xlb_flow f;
+
+    if (!pkey || !nf)
         return -XLB_R_DROP_INTERNAL;
-    if (!(nf->f.flags & XLB_FLOW_F_OPS)) {
+    /* On the stack: 6.1 takes no argument memory as a map key or value. */
+    key = *pkey;
+    f = nf->f;
+    if (!(f.flags & XLB_FLOW_F_OPS)) {
         if (into_embryos)
-            bpf_map_update_elem(&embryos, key, &nf->f, BPF_ANY);
+            bpf_map_update_elem(&embryos, &key, &f, BPF_ANY);
         else
-            bpf_map_update_elem(&flows, key, &nf->f, BPF_ANY);
+            bpf_map_update_elem(&flows, &key, &f, BPF_ANY);
     }
-    flow_commit(nf, key, into_embryos);
+    flow_commit(nf, &key, into_embryos);
     return 0;
 }
 
