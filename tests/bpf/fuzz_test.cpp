@@ -2,7 +2,8 @@
 // (bpf_prog_test_run_opts), judged by an independent strict parser
 // (support/strict_parse.h). It fails on any XDP_ABORTED, any forwarded
 // packet the parser calls malformed, any forwarded packet whose bytes are
-// not the DR rewrite of what came in, any passed packet that was touched,
+// not the DR or NAT rewrite of what came in (predicted here from RFC 1624's
+// incremental checksum, not from bpf/nat.h), any passed packet that was touched,
 // a malformed TCP/UDP packet to a VIP that was not dropped, and a whole new
 // flow (a UDP datagram or a pure SYN) to a service that was not forwarded.
 //
@@ -21,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstring>
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -47,10 +49,69 @@ bool to_vip(const strict_packet& p) {
     return p.family == 6 && p.daddr == vip6;
 }
 
-// Services: TCP :80 and UDP :53 on both VIPs, each to backend 1 (DR).
+// Services on both VIPs: TCP :80 and UDP :53 to backend 1 (DR), TCP :8080
+// and UDP :5353 to backend 2 port 9090 and 9053 (NAT).
+bool dr_service(const strict_packet& p) { return (p.proto == 6 && p.dport == 80) || (p.proto == 17 && p.dport == 53); }
+bool nat_service(const strict_packet& p) {
+    return (p.proto == 6 && p.dport == 8080) || (p.proto == 17 && p.dport == 5353);
+}
 bool to_service(const strict_packet& p) {
-    return p.v == strict_packet::verdict::ok && to_vip(p) &&
-           ((p.proto == 6 && p.dport == 80) || (p.proto == 17 && p.dport == 53));
+    return p.v == strict_packet::verdict::ok && to_vip(p) && (dr_service(p) || nat_service(p));
+}
+
+// RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m'), in one's complement over the
+// 16-bit words that change from `from` to `to`.
+uint16_t csum_update(uint16_t hc, const uint8_t* from, const uint8_t* to, size_t n) {
+    uint32_t sum = static_cast<uint16_t>(~hc);
+    for (size_t i = 0; i < n; i += 2) {
+        uint16_t m = static_cast<uint16_t>(from[i] << 8 | from[i + 1]);
+        uint16_t m2 = static_cast<uint16_t>(to[i] << 8 | to[i + 1]);
+        sum += static_cast<uint16_t>(~m);
+        sum += m2;
+    }
+    while (sum >> 16) {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    return static_cast<uint16_t>(~sum);
+}
+
+uint16_t get16(const std::vector<uint8_t>& f, size_t at) { return static_cast<uint16_t>(f[at] << 8 | f[at + 1]); }
+void put16(std::vector<uint8_t>& f, size_t at, uint16_t v) {
+    f[at] = static_cast<uint8_t>(v >> 8);
+    f[at + 1] = static_cast<uint8_t>(v);
+}
+
+// What NAT makes of a packet to a NAT service: the destination becomes the
+// dest's address and port, the IPv4 header checksum and the TCP or UDP
+// checksum follow (a UDP/IPv4 checksum of 0 stays 0, and a UDP checksum
+// that comes to 0 is sent as 0xffff, RFC 768).
+std::vector<uint8_t> nat_rewrite(std::vector<uint8_t> f, const strict_packet& sp) {
+    const bool v4 = sp.family == 4;
+    const auto dest = v4 ? xdp_lab::backend4(2) : xdp_lab::backend6(2);
+    const auto abi = dest.to_abi();
+    uint8_t new_addr[16];
+    std::memcpy(new_addr, &abi, 16);
+    const size_t daddr_at = sp.l3 + (v4 ? 16 : 24), alen = v4 ? 4 : 16;
+    const size_t check_at = sp.l4 + (sp.proto == 6 ? 16 : 6);
+    uint8_t new_port[2] = {0, 0};
+    const uint16_t port = sp.proto == 6 ? 9090 : 9053;
+    new_port[0] = static_cast<uint8_t>(port >> 8);
+    new_port[1] = static_cast<uint8_t>(port);
+    if (v4) {
+        put16(f, sp.l3 + 10, csum_update(get16(f, sp.l3 + 10), &f[daddr_at], new_addr, 4));
+    }
+    const bool udp_nocsum = v4 && sp.proto == 17 && get16(f, check_at) == 0;
+    if (!udp_nocsum) {
+        uint16_t c = csum_update(get16(f, check_at), &f[daddr_at], new_addr, alen);
+        c = csum_update(c, &f[sp.l4 + 2], new_port, 2);
+        if (sp.proto == 17 && c == 0) {
+            c = 0xffff;
+        }
+        put16(f, check_at, c);
+    }
+    std::memcpy(&f[daddr_at], new_addr, alen);
+    put16(f, sp.l4 + 2, port);
+    return f;
 }
 
 std::string hex(const std::vector<uint8_t>& f) {
@@ -69,13 +130,22 @@ protected:
         _ifindex = ifindex(xdp_lab::dir_if);
         ASSERT_GT(_ifindex, 0);
         auto& dp = _xlb->dp();
+        struct svc {
+            protocol proto;
+            int port, backend, dest_port;
+            forwarding fwd;
+        };
+        const svc svcs[] = {{protocol::tcp, 80, 1, 80, forwarding::dr},
+                            {protocol::udp, 53, 1, 53, forwarding::dr},
+                            {protocol::tcp, 8080, 2, 9090, forwarding::nat},
+                            {protocol::udp, 5353, 2, 9053, forwarding::nat}};
         for (const char* vip : {"10.1.0.100", "[fd01::100]"}) {
             const bool six = vip[0] == '[';
-            for (auto [proto, port] : {std::pair{protocol::tcp, 80}, std::pair{protocol::udp, 53}}) {
-                service_key k{proto, *endpoint::parse(fmt::format("{}:{}", vip, port))};
+            for (const auto& sv : svcs) {
+                service_key k{sv.proto, *endpoint::parse(fmt::format("{}:{}", vip, sv.port))};
                 ASSERT_TRUE(dp.add_service({k, scheduler::rr, 0, 0, six ? 128u : 0xffffffffu}));
-                auto b = six ? xdp_lab::backend6(1) : xdp_lab::backend4(1);
-                ASSERT_TRUE(dp.add_dest(k, {{b, static_cast<uint16_t>(port)}, forwarding::dr, 1, 0, 0}));
+                auto b = six ? xdp_lab::backend6(sv.backend) : xdp_lab::backend4(sv.backend);
+                ASSERT_TRUE(dp.add_dest(k, {{b, static_cast<uint16_t>(sv.dest_port)}, sv.fwd, 1, 0, 0}));
             }
         }
     }
@@ -94,7 +164,9 @@ protected:
                                          : (pick(8) ? "10.1.0.100" : "10.1.0.99"));
         p.proto = pick(2) ? 6 : 17;
         p.sport = static_cast<uint16_t>(1024 + pick(2000));
-        p.dport = pick(8) ? (p.proto == 6 ? 80 : 53) : static_cast<uint16_t>(pick(65536));
+        const bool nat = pick(2);
+        p.dport = pick(8) ? static_cast<uint16_t>(p.proto == 6 ? (nat ? 8080 : 80) : (nat ? 5353 : 53))
+                          : static_cast<uint16_t>(pick(65536));
         const uint8_t flags[] = {tcp_syn, tcp_syn, tcp_ack, tcp_ack | tcp_psh, tcp_fin | tcp_ack, tcp_rst};
         p.tcp_flags = flags[pick(6)];
         if (p.proto == 6 && pick(3) == 0) {
@@ -132,7 +204,7 @@ TEST_F(fuzz, no_malformed_packet_is_forwarded) {
     std::mt19937_64 rng(seed);
     auto pick = [&](uint64_t n) { return rng() % n; };
     const auto dir = parse_mac(xdp_lab::dir_mac);
-    const auto b1 = xdp_lab::backend_mac(1);
+    const auto b1 = xdp_lab::backend_mac(1), b2 = xdp_lab::backend_mac(2);
     const char* classes[] = {"random bytes", "random data after valid headers", "byte flips", "truncation",
                              "length fields"};
     std::map<std::string, uint64_t> seen;
@@ -215,12 +287,15 @@ TEST_F(fuzz, no_malformed_packet_is_forwarded) {
             if (!to_service(sp) && !icmp_ok) {
                 why = fmt::format("forwarded, but the strict parser says {}", to_string(sp.v));
             } else {
-                auto want = f;
-                std::copy(b1.begin(), b1.end(), want.begin());
+                const bool nat = !icmp_ok && nat_service(sp);
+                auto want = nat ? nat_rewrite(f, sp) : f;
+                const auto& mac = nat ? b2 : b1;
+                std::copy(mac.begin(), mac.end(), want.begin());
                 std::copy(dir.begin(), dir.end(), want.begin() + 6);
                 if (r.out != want) {
-                    why = "forwarded bytes are not the DR rewrite";
+                    why = nat ? "forwarded bytes are not the NAT rewrite" : "forwarded bytes are not the DR rewrite";
                 }
+                ++seen[nat ? "forwarded, NAT" : "forwarded, DR"];
             }
         } else if (r.action == XDP_PASS && r.out != f) {
             why = "passed, but touched";
@@ -240,6 +315,8 @@ TEST_F(fuzz, no_malformed_packet_is_forwarded) {
     for (const auto& [k, c] : seen) {
         fmt::print("  {} {}\n", k, c);
     }
+    EXPECT_GT(seen["forwarded, DR"], packets / 100) << "DR services forwarded packets";
+    EXPECT_GT(seen["forwarded, NAT"], packets / 100) << "NAT services forwarded packets";
     // Every class reached the program, and both sides of the line were seen.
     for (const char* c : classes) {
         bool any = false;
