@@ -248,7 +248,7 @@ struct xlb_sched_member {
  * flags, persistence, and where each region starts.
  */
 struct xlb_sched_table {
-    __u32 gen;     /* changes on every rebuild; resets per-CPU cursors */
+    __u32 gen;     /* changes on every rebuild; a cursor of another gen starts from the top */
     __u32 nbands;  /* rr/wrr: 0 means no dest can take new flows */
     __u32 flat_len;
     __u32 sched;   /* enum xlb_sched */
