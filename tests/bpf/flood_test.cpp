@@ -55,20 +55,6 @@ protected:
     }
     run_result run(const packet_spec& p) { return run_xdp(dp().prog_fd(), build(p), _ifindex); }
 
-    // The backend whose MAC a forwarded frame carries (0: none).
-    static int backend_of(const run_result& r) {
-        if (r.action != XDP_TX || r.out.size() < 6) {
-            return 0;
-        }
-        for (int i = 1; i <= 9; ++i) {
-            auto m = xdp_lab::backend_mac(i);
-            if (std::equal(m.begin(), m.end(), r.out.begin())) {
-                return i;
-            }
-        }
-        return -1;
-    }
-
     static ip_address client(int i) { return ip(fmt::format("10.2.{}.{}", i / 250, i % 250 + 1)); }
 
     // Ten times the flow table in SYNs from spoofed sources and ports.

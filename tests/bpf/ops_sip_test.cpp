@@ -63,19 +63,6 @@ std::string sip_call(const std::string& call_id) { return sip("Call-ID: " + call
 
 std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
 
-int backend_of(const run_result& r) {
-    if (r.action != XDP_TX || r.out.size() < 6) {
-        return 0;
-    }
-    for (int i = 1; i <= 9; ++i) {
-        auto m = xdp_lab::backend_mac(i);
-        if (std::equal(m.begin(), m.end(), r.out.begin())) {
-            return i;
-        }
-    }
-    return -1;
-}
-
 struct tmpl {
     ip_address client;
     uint32_t pe_hash;

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fmt/format.h>
 #include <stdexcept>
@@ -41,6 +42,19 @@ run_result run_xdp(int prog_fd, const std::vector<uint8_t>& frame, int ifindex, 
 ip_address xdp_lab::backend4(int i) { return *ip_address::parse(fmt::format("10.1.0.{}", 10 + i)); }
 ip_address xdp_lab::backend6(int i) { return *ip_address::parse(fmt::format("fd01::{}", 10 + i)); }
 mac xdp_lab::backend_mac(int i) { return parse_mac(fmt::format("02:00:00:00:01:{:02x}", i)); }
+
+int backend_of(const run_result& r) {
+    if (r.action != XDP_TX || r.out.size() < 6) {
+        return 0;
+    }
+    for (int i = 1; i <= 9; ++i) {
+        auto m = xdp_lab::backend_mac(i);
+        if (std::equal(m.begin(), m.end(), r.out.begin())) {
+            return i;
+        }
+    }
+    return -1;
+}
 
 void xdp_lab::setup_network() {
     std::string cmds = fmt::format(

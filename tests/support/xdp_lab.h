@@ -27,6 +27,10 @@ struct run_result {
 // Runs frame through prog_fd once (or `repeat` times), as if received on ifindex.
 run_result run_xdp(int prog_fd, const std::vector<uint8_t>& frame, int ifindex, uint32_t repeat = 1);
 
+// The backend (1..9) a forwarded frame went to, from its destination MAC:
+// 0 if it was not forwarded with XDP_TX, -1 if to no backend's MAC.
+int backend_of(const run_result& r);
+
 struct xdp_lab {
     // Addresses inside the namespace.
     static constexpr const char* dir_if = "xa";      // the "NIC" packets arrive on

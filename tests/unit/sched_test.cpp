@@ -1,3 +1,5 @@
+#include "support/ipvs_sched.h"
+
 #include <xlb/ipvs_hash.h>
 #include <xlb/sched/cursor.h>
 #include <xlb/sched/table.h>
@@ -8,8 +10,8 @@
 
 #include <map>
 #include <numeric>
-#include <optional>
 #include <random>
+#include <type_traits>
 
 using namespace xlb;
 using sched::member;
@@ -282,74 +284,13 @@ TEST(mh, prime_check) {
 
 // --- cursors carried across changes (<xlb/sched/cursor.h>) -------------------
 //
-// Random lists and random changes, run twice: through a transcription of
-// ip_vs_wrr.c / ip_vs_rr.c kept here (its own list pointer and cw), and
-// through xlb's marks, tables and cursors. After each change the cursor
+// Random lists and random changes, run twice: through the transcription of
+// ip_vs_wrr.c / ip_vs_rr.c in support/ipvs_sched.h (its own list pointer
+// and cw), and through xlb's marks, tables and cursors. After each change the cursor
 // encode() writes must walk the table into exactly the kernel's next picks,
 // and decode() of where the walk stops must carry on from there.
 
 namespace {
-
-struct ipvs_state {
-    bool wrr = true;
-    std::vector<member> list; // newest first
-    long cl = -1;             // a list index; -1: the head
-    int cw = 0, mw = 0, di = 1;
-
-    void weights() {
-        int g = 0, maxw = 0;
-        for (const auto& m : list) {
-            if (m.weight > 0) {
-                g = g > 0 ? std::gcd(m.weight, g) : m.weight;
-            }
-            maxw = std::max(maxw, m.weight);
-        }
-        di = g ? g : 1;
-        mw = maxw - (di - 1);
-    }
-    void changed() {
-        if (!wrr) {
-            return;
-        }
-        cl = -1;
-        weights();
-        if (cw > mw || !cw) {
-            cw = mw;
-        } else if (di > 1) {
-            cw = (cw / di) * di + 1;
-        }
-    }
-    long next() {
-        const long n = static_cast<long>(list.size());
-        if (!wrr) {
-            for (long step = 1; step <= n; ++step) {
-                long i = ((cl < 0 ? -1 : cl) + step) % n;
-                if (list[i].weight > 0) {
-                    cl = i;
-                    return list[i].id;
-                }
-            }
-            return -1;
-        }
-        if (mw == 0) {
-            return -1;
-        }
-        for (int guard = 0; guard < 1 << 20; ++guard) {
-            if (++cl == n) {
-                cl = -1;
-                cw -= di;
-                if (cw <= 0) {
-                    cw = mw;
-                }
-                continue;
-            }
-            if (list[cl].weight >= cw) {
-                return list[cl].id;
-            }
-        }
-        return -1;
-    }
-};
 
 endpoint ep_of(uint32_t id) { return {*ip_address::parse(fmt::format("10.9.{}.{}", id / 200, id % 200 + 1)), 80}; }
 
@@ -379,73 +320,54 @@ std::vector<long> walk(const sched::table& t, struct xlb_sched_cursor& c, size_t
     return out;
 }
 
-void carry_and_compare(bool wrr, uint64_t seed) {
+template <class Oracle>
+void carry_and_compare(uint64_t seed) {
+    constexpr bool wrr = std::is_same_v<Oracle, test::ipvs_wrr>;
     std::mt19937_64 rng(seed);
-    ipvs_state k;
-    k.wrr = wrr;
+    Oracle k; // the kernel's state: ipvs_wrr's callbacks run inside add/edit/del
     const scheduler s = wrr ? scheduler::wrr : scheduler::rr;
     sched::mark m = sched::init_mark(s, {});
-    uint32_t next_id = 0, gen = 1;
-    std::optional<sched::table> t;
-    struct xlb_sched_cursor c {};
     std::vector<member> list; // xlb's copy, with addresses
+    uint32_t next_id = 0, gen = 1;
+    auto dest_changed = [&] {
+        std::vector<sched::mark> ms{m};
+        if (wrr) {
+            sched::wrr_dest_changed(ms, list);
+        }
+        m = ms[0];
+    };
     for (int step = 0; step < 120; ++step) {
         // One change, as ipvsadm makes it.
         const auto op = list.empty() ? 0 : rng() % 3;
         const int w = static_cast<int>(rng() % 4 == 0 ? 0 : (rng() % 3 + 1) * (rng() % 2 ? 2 : 1));
         if (op == 0 && list.size() < 12) {
-            member d{next_id, w, ep_of(next_id), 0};
-            ++next_id;
-            list.insert(list.begin(), d);
-            k.list.insert(k.list.begin(), d);
-            if (k.cl >= 0) {
-                ++k.cl; // the same dest, one place further down
-            }
-            std::vector<sched::mark> ms{m};
-            if (wrr) {
-                sched::wrr_dest_changed(ms, list);
-            }
-            m = ms[0];
-            k.changed();
+            list.insert(list.begin(), member{next_id, w, ep_of(next_id), 0});
+            k.add(next_id++, w);
+            dest_changed();
         } else if (op == 1) {
-            size_t i = rng() % list.size();
-            list[i].weight = w;
-            k.list[i].weight = w;
-            std::vector<sched::mark> ms{m};
-            if (wrr) {
-                sched::wrr_dest_changed(ms, list);
-            }
-            m = ms[0];
-            k.changed();
+            auto& d = list[rng() % list.size()];
+            d.weight = w;
+            k.edit(d.id, w);
+            dest_changed();
         } else if (!list.empty()) {
-            size_t i = rng() % list.size();
+            auto it = list.begin() + static_cast<long>(rng() % list.size());
             if (!wrr) {
-                sched::rr_del_dest(m, list, list[i].addr);
-                if (k.cl == static_cast<long>(i)) {
-                    k.cl = static_cast<long>(i) - 1; // ip_vs_rr_del_dest(): the one before
-                } else if (k.cl > static_cast<long>(i)) {
-                    --k.cl;
-                }
+                sched::rr_del_dest(m, list, it->addr);
             }
-            list.erase(list.begin() + static_cast<long>(i));
-            k.list.erase(k.list.begin() + static_cast<long>(i));
-            std::vector<sched::mark> ms{m};
-            if (wrr) {
-                sched::wrr_dest_changed(ms, list);
-            }
-            m = ms[0];
-            k.changed();
+            k.del(it->id);
+            list.erase(it);
+            dest_changed();
         }
         // The new table, the carried cursor, and the picks either way.
-        t = sched::build_table(svc(s), list, ++gen).value();
-        c = sched::encode(*t, m, list);
+        auto t = sched::build_table(svc(s), list, ++gen).value();
+        auto c = sched::encode(t, m, list);
         const size_t n = 1 + rng() % 25;
-        auto got = walk(*t, c, n);
+        auto got = walk(t, c, n);
         for (size_t j = 0; j < n; ++j) {
             ASSERT_EQ(got[j], k.next()) << (wrr ? "wrr" : "rr") << " seed " << seed << ", change " << step
                                         << ", pick " << j;
         }
-        m = sched::decode(*t, c, list);
+        m = sched::decode(t, c, list);
     }
 }
 
@@ -453,12 +375,12 @@ void carry_and_compare(bool wrr, uint64_t seed) {
 
 TEST(cursor, wrr_carried_across_random_changes_picks_as_ipvs) {
     for (uint64_t seed = 1; seed <= 40; ++seed) {
-        carry_and_compare(true, seed);
+        carry_and_compare<test::ipvs_wrr>(seed);
     }
 }
 
 TEST(cursor, rr_carried_across_random_changes_picks_as_ipvs) {
     for (uint64_t seed = 1; seed <= 40; ++seed) {
-        carry_and_compare(false, seed);
+        carry_and_compare<test::ipvs_rr>(seed);
     }
 }
