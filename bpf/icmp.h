@@ -8,7 +8,21 @@
  *   [L2, MACs swapped][IP: VIP -> client][ICMP][quoted IP header + 8 bytes]
  * Its source is the VIP, the address the client sent to, as the kernel's
  * icmp_send() picks a local destination. An IPv4 packet without DF is
- * dropped and counted: xlb does not fragment. Errors are not rate limited.
+ * dropped and counted: xlb does not fragment.
+ *
+ * The errors are rate limited as the kernel limits the ICMP errors it sends
+ * (Linux 6.12 and later: net/ipv4/icmp.c, inetpeer.c), with the values of
+ * its sysctls given at load (struct xlb_config):
+ *   - for all clients, icmp_global_allow(): up to icmp_msgs_burst at once,
+ *     refilled at icmp_msgs_per_sec, at most a second's worth and only after
+ *     HZ/50; checked first, and spent only once the client's own check passed;
+ *   - per client, inet_peer_xrlim_allow(): a token bucket in jiffies, one
+ *     error per icmp_ratelimit, at most 6 (XRLIM_BURST_FACTOR) in a row; a
+ *     client not seen before starts full.
+ * The kernel spends 0 to 2 credits of the global bucket at random (a mean of
+ * one); xlb spends exactly one. A packet whose error is over the limit is
+ * dropped (drop_too_big_limited), as IPVS drops it when icmp_send() is
+ * refused.
  */
 #ifndef XLB_BPF_ICMP_H
 #define XLB_BPF_ICMP_H
@@ -70,6 +84,107 @@ XLB_INLINE void *icmp_reshape(struct xdp_md *ctx, const __u8 *l2, __u32 l2_len, 
     return l2_end(data, l2_len);
 }
 
+/* icmp_global_allow(): may an error go, as far as all clients go? Refills
+ * the bucket when it is empty. */
+XLB_INLINE bool icmp_credit_allow(const struct xlb_config *cfg, __u32 now)
+{
+    struct xlb_icmp_credit *c;
+    __u32 zero = 0, delta;
+    __s64 credit;
+    __u64 incr;
+    bool ok = true;
+
+    c = bpf_map_lookup_elem(&icmp_credit, &zero);
+    if (!c)
+        return false;
+    bpf_spin_lock(&c->lock);
+    if (c->credit <= 0) {
+        delta = now - c->stamp;
+        if (delta > cfg->hz)
+            delta = cfg->hz;
+        incr = cfg->hz ? (__u64)cfg->icmp_msgs_per_sec * delta / cfg->hz : 0;
+        if (delta < cfg->hz / 50 || !incr) {
+            ok = false;
+        } else {
+            c->stamp = now;
+            credit = c->credit + (__s64)incr;
+            if (credit > cfg->icmp_msgs_burst)
+                credit = cfg->icmp_msgs_burst;
+            c->credit = (__s32)credit;
+        }
+    }
+    bpf_spin_unlock(&c->lock);
+    return ok;
+}
+
+/* icmp_global_consume(), with one credit. */
+XLB_INLINE void icmp_credit_spend(void)
+{
+    struct xlb_icmp_credit *c;
+    __u32 zero = 0;
+
+    c = bpf_map_lookup_elem(&icmp_credit, &zero);
+    if (!c)
+        return;
+    bpf_spin_lock(&c->lock);
+    c->credit -= 1;
+    bpf_spin_unlock(&c->lock);
+}
+
+/* inet_peer_xrlim_allow() for the client of key, tokens in jiffies. */
+XLB_INLINE bool icmp_peer_allow(const struct xlb_flow_key *key, const struct xlb_config *cfg, __u64 now)
+{
+    struct xlb_icmp_peer_key k = {};
+    struct xlb_icmp_peer fresh = {}, *p;
+    __u64 timeout, token;
+    bool ok = false;
+
+    /* msecs_to_jiffies(), as the sysctl stores it. */
+    timeout = ((__u64)cfg->icmp_ratelimit_ms * cfg->hz + 999) / 1000;
+    if (!timeout)
+        return true;
+    __builtin_memcpy(&k.addr, &key->saddr, sizeof(k.addr));
+    k.af = key->af;
+    p = bpf_map_lookup_elem(&icmp_peers, &k);
+    if (!p) {
+        /* inet_getpeer(): rate_last 60 s back, so the first count is full. */
+        fresh.last = now - 60 * (__u64)cfg->hz;
+        bpf_map_update_elem(&icmp_peers, &k, &fresh, BPF_NOEXIST);
+        p = bpf_map_lookup_elem(&icmp_peers, &k);
+        if (!p)
+            return true; /* the kernel too lets an error go without a peer */
+    }
+    token = p->tokens + (now - p->last);
+    p->last = now;
+    if (token > 6 * timeout)
+        token = 6 * timeout;
+    if (token >= timeout) {
+        token -= timeout;
+        ok = true;
+    }
+    p->tokens = token;
+    return ok;
+}
+
+/* The kernel's order in __icmp_send(): the global check, the client's, and
+ * the global credit spent only when both let the error go. */
+XLB_INLINE bool icmp_rate_allow(const struct xlb_flow_key *key)
+{
+    const struct xlb_config *cfg;
+    __u32 zero = 0;
+    __u64 now = bpf_jiffies64();
+
+    cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg)
+        return false;
+    if (!icmp_credit_allow(cfg, (__u32)now))
+        return false;
+    if (!icmp_peer_allow(key, cfg, now))
+        return false;
+    icmp_credit_spend();
+    return true;
+}
+
 /* A global function, verified once; l2_len is XLB_L2_LEN() of the packet. */
 __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb_pkt_info *pkt, __u32 mtu, __u32 l2_len)
 {
@@ -90,6 +205,18 @@ __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb_pkt_in
         return -XLB_R_DROP_INTERNAL;
     __builtin_memcpy(l2, data, XLB_L2_SAVE);
     l2_reply(l2);
+    if (pkt->key.af == XLB_AF_INET) {
+        struct iphdr *orig = l2_end(data, l2_len);
+
+        if ((void *)orig + sizeof(*orig) > data_end)
+            return -XLB_R_DROP_INTERNAL;
+        if (!(orig->frag_off & bpf_htons(0x4000)))
+            return -XLB_R_DROP_TOO_BIG;
+    }
+    if (!icmp_rate_allow(&pkt->key))
+        return -XLB_R_DROP_TOO_BIG_LIMITED;
+    data = (void *)(long)ctx->data;
+    data_end = (void *)(long)ctx->data_end;
 
     if (pkt->key.af == XLB_AF_INET) {
         struct icmp4_body body = {};
@@ -98,8 +225,6 @@ __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb_pkt_in
 
         if ((void *)orig + XLB_ICMP_QUOTE4 > data_end)
             return -XLB_R_DROP_INTERNAL;
-        if (!(orig->frag_off & bpf_htons(0x4000)))
-            return -XLB_R_DROP_TOO_BIG;
         __builtin_memcpy(body.quote, orig, XLB_ICMP_QUOTE4);
         body.type = 3; /* destination unreachable */
         body.code = 4; /* fragmentation needed and DF set */

@@ -215,6 +215,28 @@ struct {
     __type(value, struct xlb_config);
 } config SEC(".maps");
 
+/* The path-MTU errors' rate limit (icmp.h): a bucket per client, as the
+ * kernel's inet_peer, and one for all, as its icmp_global. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, XLB_ICMP_PEERS);
+    __type(key, struct xlb_icmp_peer_key);
+    __type(value, struct xlb_icmp_peer);
+} icmp_peers SEC(".maps");
+
+struct xlb_icmp_credit {
+    struct bpf_spin_lock lock;
+    __s32 credit; /* errors that may go now; below 0 after a race, as the kernel's */
+    __u32 stamp;  /* jiffies (low 32 bits) of the last refill */
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct xlb_icmp_credit);
+} icmp_credit SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, XLB_DEFAULT_MAX_DESTS);

@@ -389,9 +389,33 @@ struct xlb_config {
     __u32 sweep_ms;     /* how often the sweeper recounts connections */
     __u32 mh_size;      /* Maglev table size (set at load, read-only) */
     __u32 est_ms;       /* rate estimator period; IPVS's is 2 s (0 means that too) */
+    /* The path-MTU errors xlb sends (bpf/icmp.h), limited as the kernel
+     * limits its ICMP errors (set at load): */
+    __u32 icmp_ratelimit_ms;  /* per client: one per this many ms, bursts of 6 (net.ipv4.icmp_ratelimit); 0: off */
+    __u32 icmp_msgs_per_sec;  /* in all, per second (net.ipv4.icmp_msgs_per_sec) */
+    __u32 icmp_msgs_burst;    /* ... and at most this many at once (net.ipv4.icmp_msgs_burst) */
 };
 
 #define XLB_DEFAULT_SWEEP_MS 1000
+/* The kernel's defaults for the sysctls above. */
+#define XLB_DEFAULT_ICMP_RATELIMIT_MS 1000
+#define XLB_DEFAULT_ICMP_MSGS_PER_SEC 1000
+#define XLB_DEFAULT_ICMP_MSGS_BURST 50
+/* Clients whose path-MTU error budget is remembered (icmp_peers, an LRU):
+ * an evicted one starts again with a full burst, as a kernel inet_peer does. */
+#define XLB_ICMP_PEERS 8192
+
+/* icmp_peers: a client's token bucket, inet_peer_xrlim_allow()'s rate_tokens
+ * and rate_last, in jiffies. */
+struct xlb_icmp_peer_key {
+    union xlb_addr addr;
+    __u8 af;
+    __u8 pad[3];
+};
+struct xlb_icmp_peer {
+    __u64 tokens;
+    __u64 last;
+};
 
 /*
  * svc_est[svc], dest_est[id]: IPVS's rate estimator (ip_vs_est.c), run by the
@@ -470,6 +494,7 @@ enum xlb_reason {
     XLB_R_TX_ICMP_TOO_BIG,   /* too big for the egress MTU: ICMP "fragmentation needed" / "packet too big" sent back */
     XLB_R_DROP_TOO_BIG,      /* too big, IPv4 without DF: xlb does not fragment */
     XLB_R_DROP_NO_TUN_SRC,   /* TUN dest without an outer source (no route when added); event posted */
+    XLB_R_DROP_TOO_BIG_LIMITED, /* too big, and its ICMP error over the rate limit (icmp_ratelimit, icmp_msgs_per_sec) */
     XLB_R_MAX,
 };
 
@@ -529,7 +554,9 @@ static_assert(offsetof(struct xlb_flow_key, sport) == 32);
 static_assert(sizeof(struct xlb_flow) == 24);
 static_assert(offsetof(struct xlb_flow, state) == 20);
 static_assert(sizeof(struct xlb_stats) == 40);
-static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 7));
+static_assert(sizeof(struct xlb_config) == 4 * (XLB_TCP_S_LAST + 10));
+static_assert(sizeof(struct xlb_icmp_peer_key) == 20);
+static_assert(sizeof(struct xlb_icmp_peer) == 16);
 static_assert(sizeof(struct xlb_fib_cache) == 40);
 static_assert(sizeof(struct xlb_neigh_event) == 24);
 static_assert(offsetof(struct xlb_neigh_event, af) == 20);

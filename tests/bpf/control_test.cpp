@@ -317,8 +317,17 @@ protected:
 };
 
 TEST_F(xlbctl_cli, lifecycle_and_listing) {
-    auto l = x("load --max-flows 4096 --max-services 16 --max-dests 64");
+    auto l = x("load --max-flows 4096 --max-services 16 --max-dests 64 --icmp-ratelimit 250 --icmp-msgs-per-sec 0 "
+               "--icmp-msgs-burst 7");
     ASSERT_EQ(l.code, 0) << l.out;
+    // The path-MTU error limits are the instance's config, as load set them.
+    auto opened = xdp_dataplane::open(_pin);
+    ASSERT_TRUE(opened) << opened.error().message();
+    auto cfg = opened->config();
+    ASSERT_TRUE(cfg);
+    EXPECT_EQ(cfg->icmp_ratelimit_ms, 250u);
+    EXPECT_EQ(cfg->icmp_msgs_per_sec, 0u);
+    EXPECT_EQ(cfg->icmp_msgs_burst, 7u);
     auto again = x("load");
     EXPECT_EQ(again.code, 1);
     EXPECT_NE(again.out.find("already loaded"), std::string::npos) << again.out;
@@ -342,6 +351,13 @@ TEST_F(xlbctl_cli, lifecycle_and_listing) {
     EXPECT_NE(st.out.find("xa"), std::string::npos);
     EXPECT_NE(st.out.find("native"), std::string::npos);
     EXPECT_NE(st.out.find("svcs                  1 / 16"), std::string::npos) << st.out;
+    EXPECT_NE(st.out.find("path-MTU errors: one per 250 ms per client, 6 in a row; 0 per second in all, 7 at once\n"),
+              std::string::npos)
+        << st.out;
+    auto js = x("--json status");
+    EXPECT_NE(js.out.find("\"icmp_ratelimit_ms\":250,\"icmp_msgs_per_sec\":0,\"icmp_msgs_burst\":7"),
+              std::string::npos)
+        << js.out;
     auto res = x("resolve");
     EXPECT_EQ(res.code, 0) << res.out;
     EXPECT_NE(res.out.find("next hop"), std::string::npos) << res.out;
@@ -370,6 +386,9 @@ TEST_F(xlbctl_cli, bad_input_is_refused_with_a_reason) {
         {"detach", 2, "usage"},
         {"load --max-flows 0", 2, "positive integer"},
         {"load --max-flows", 2, "incomplete"},
+        {"load --icmp-ratelimit -1", 2, "--icmp-ratelimit needs an integer from 0 to 2147483647, not '-1'"},
+        {"load --icmp-msgs-per-sec 1k", 2, "--icmp-msgs-per-sec needs an integer from 0 to 2147483647"},
+        {"load --icmp-msgs-burst 2147483648", 2, "--icmp-msgs-burst needs an integer from 0 to 2147483647"},
         {"frobnicate", 2, "unknown command 'frobnicate'"},
         {"--json -A -t 10.0.0.1:80 -s rr", 2, "--json works only with `xlbctl status`"},
         {"--backend ipvs -L -n", 2, "not available yet"},

@@ -180,6 +180,10 @@ TEST_F(status, report_counts_what_was_sent_and_sizes_what_was_loaded) {
     EXPECT_EQ(st->max_flows, sizes.max_flows);
     EXPECT_EQ(st->mh_size, sizes.mh_size);
     EXPECT_EQ(st->max_embryonic, embryonic_size(sizes));
+    // The kernel's sysctl defaults (net/ipv4/icmp.c, sysctl_net_ipv4.c).
+    EXPECT_EQ(st->icmp_ratelimit_ms, 1000u);
+    EXPECT_EQ(st->icmp_msgs_per_sec, 1000u);
+    EXPECT_EQ(st->icmp_msgs_burst, 50u);
     EXPECT_EQ(st->embryonic, 2u) << "two SYNs without their ACK";
 
     struct fill {

@@ -12,6 +12,7 @@
 #include "xlb_decap.skel.h"
 
 #include <xlb/dataplane/xdp_dataplane.h>
+#include <xlb/util/clock.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -19,6 +20,7 @@
 
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <tuple>
 
 using namespace xlb;
@@ -310,6 +312,113 @@ TEST_F(tun, too_big_ipv6_gets_packet_too_big) {
     ps.insert(ps.end(), {0, 0, 0, 56, 0, 0, 0, 58});
     ps.insert(ps.end(), r.out.begin() + 54, r.out.end());
     EXPECT_EQ(inet_csum(ps.data(), ps.size()), 0) << "a valid checksum sums to zero";
+}
+
+// --- The path-MTU errors' rate limit (bpf/icmp.h) ------------------------------
+// Expected counts follow the kernel's code, not xlb's: inet_peer_xrlim_allow()
+// (net/ipv4/inetpeer.c: tokens in jiffies, capped at 6 errors' worth; a new
+// peer starts 60 s back, so full), and icmp_global_allow() with
+// icmp_global_consume() (net/ipv4/icmp.c since 6.12: refill only when empty,
+// after HZ/50, by msgs_per_sec * min(delta, HZ) / HZ, capped at the burst;
+// spent only once the peer check passed), with one credit per error.
+
+class icmp_limit : public tun {
+protected:
+    void SetUp() override {
+        tun::SetUp();
+        if (IsSkipped()) {
+            return;
+        }
+        add("10.1.0.186", 80, xdp_lab::backend4(9));
+        add("fd01::186", 80, xdp_lab::backend6(9));
+    }
+
+    // Sets the limits as `load` would, and the global bucket to `credit`,
+    // last refilled 2 s ago: its next refill counts a whole second.
+    void limits(uint32_t ratelimit_ms, uint32_t per_sec, uint32_t burst, int32_t credit) {
+        auto cfg = dp().config();
+        ASSERT_TRUE(cfg);
+        cfg->icmp_ratelimit_ms = ratelimit_ms;
+        cfg->icmp_msgs_per_sec = per_sec;
+        cfg->icmp_msgs_burst = burst;
+        ASSERT_TRUE(dp().set_config(*cfg));
+        _hz = cfg->hz;
+        auto now = clock::jiffies();
+        ASSERT_TRUE(now);
+        struct {
+            uint32_t lock;
+            int32_t credit;
+            uint32_t stamp;
+        } v{0, credit, static_cast<uint32_t>(*now - 2 * _hz)};
+        uint32_t zero = 0;
+        ASSERT_EQ(bpf_map_update_elem(dp().map_fds().icmp_credit.get(), &zero, &v, BPF_ANY), 0);
+    }
+
+    // n packets too big for the tunnel from client; how many got their ICMP
+    // error. The others must be dropped as drop_too_big_limited.
+    int send(const char* client, int n) {
+        const bool v6 = std::strchr(client, ':') != nullptr;
+        auto before = dp().reasons().value();
+        int sent = 0;
+        for (int i = 0; i < n; ++i) {
+            auto p = syn(client, v6 ? "fd01::186" : "10.1.0.186", 80);
+            p.frag_off = v6 ? 0 : 0x4000;
+            p.payload.assign(v6 ? 1500 - 40 - 20 : 1481 - 20 - 20, 'p');
+            p.sport = static_cast<uint16_t>(_sport++);
+            auto r = run(build(p));
+            EXPECT_TRUE(r.action == XDP_TX || r.action == XDP_DROP) << r.action;
+            sent += r.action == XDP_TX;
+        }
+        auto after = dp().reasons().value();
+        EXPECT_EQ(after[XLB_R_TX_ICMP_TOO_BIG] - before[XLB_R_TX_ICMP_TOO_BIG], static_cast<uint64_t>(sent));
+        EXPECT_EQ(after[XLB_R_DROP_TOO_BIG_LIMITED] - before[XLB_R_DROP_TOO_BIG_LIMITED],
+                  static_cast<uint64_t>(n - sent));
+        return sent;
+    }
+
+    uint32_t _hz = 0;
+    int _sport = 20000;
+};
+
+TEST_F(icmp_limit, six_in_a_row_per_client_then_one_per_ratelimit) {
+    limits(10000, 0, 0, 1000); // 10 s a token; the global bucket never runs dry here
+    EXPECT_EQ(send("10.1.0.210", 8), 6) << "XRLIM_BURST_FACTOR errors, then none for 10 s";
+    EXPECT_EQ(send("10.1.0.211", 8), 6) << "another client has its own bucket";
+    EXPECT_EQ(send("fd01::210", 8), 6) << "IPv6 packet too big, the same";
+    EXPECT_EQ(send("10.1.0.210", 2), 0) << "the first client still has none";
+
+    // One token per 100 ms: after a pause, one error per 100 ms of it.
+    limits(100, 0, 0, 1000);
+    ASSERT_EQ(send("10.1.0.212", 7), 6);
+    auto t0 = clock::jiffies();
+    std::this_thread::sleep_for(std::chrono::milliseconds(330));
+    int again = send("10.1.0.212", 8);
+    auto t1 = clock::jiffies();
+    ASSERT_TRUE(t0 && t1);
+    const uint64_t token = (100 * _hz + 999) / 1000; // msecs_to_jiffies()
+    EXPECT_GE(again, 3) << "330 ms earn three tokens";
+    EXPECT_LE(static_cast<uint64_t>(again), (*t1 - *t0) / token + 1) << "and no more than the time passed";
+}
+
+TEST_F(icmp_limit, a_client_over_its_limit_does_not_spend_the_global_budget) {
+    limits(10000, 0, 0, 7); // 7 credits, never refilled (icmp_msgs_per_sec 0)
+    EXPECT_EQ(send("10.1.0.220", 10), 6) << "six spend six credits; the other four are refused by the client's bucket";
+    EXPECT_EQ(send("10.1.0.221", 3), 1) << "so one credit is left for the next client";
+    EXPECT_EQ(send("10.1.0.222", 3), 0) << "and then none";
+}
+
+TEST_F(icmp_limit, the_global_budget_refills_at_msgs_per_sec_up_to_the_burst) {
+    limits(0, 10, 3, 0); // no limit per client; 10 a second, 3 at once
+    EXPECT_EQ(send("10.1.0.230", 10), 3) << "a second's worth is 10, capped at the burst of 3";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    EXPECT_EQ(send("10.1.0.230", 10), 3) << "refilled once empty, after a whole second";
+    // With the default limits, a fresh instance sends a burst of 50, 6 a client.
+    limits(XLB_DEFAULT_ICMP_RATELIMIT_MS, XLB_DEFAULT_ICMP_MSGS_PER_SEC, XLB_DEFAULT_ICMP_MSGS_BURST, 0);
+    int sent = 0;
+    for (int c = 0; c < 10; ++c) {
+        sent += send(fmt::format("10.1.1.{}", c).c_str(), 6);
+    }
+    EXPECT_EQ(sent, 50) << "then the next refill waits for HZ/50 and 1000 * delta / HZ >= 1";
 }
 
 // What the data path has posted to neigh_events so far (and drains it).

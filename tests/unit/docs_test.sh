@@ -261,6 +261,7 @@ complete_check "--pin-dir --backend --json --lock-wait -A --add-service -L --res
 complete_check "xdp ipvs auto" xlbctl --backend ''
 complete_check "--stats --rate --tun-info --sort --nosort" xlbctl -L -n --
 complete_check "--max-services --max-dests --max-flows --mh-size" xlbctl load --m
+complete_check "--icmp-ratelimit --icmp-msgs-per-sec --icmp-msgs-burst" xlbctl load --i
 complete_check "native generic" xlbctl attach lo --xdp-mode ''
 complete_check "--follow" xlbctl resolve -
 complete_check "lo" xlbctl attach l
@@ -282,7 +283,7 @@ complete_check - "$tmp/no-such-xlbctl" -a -t ''
 words=$(bash --norc --noprofile -c 'source "$1"; echo $_xlbctl_commands $_xlbctl_options' bash "$completion")
 for o in $(printf '%s\n' "${!want[@]}" | grep -E '^-' | sort); do
     case $o in
-    --mcast-* | --syncid | --sync-maxlen | --pin-dir | --backend | --json | --lock-wait | --max-* | --mh-size | --xdp-mode | --follow) continue ;;
+    --mcast-* | --syncid | --sync-maxlen | --pin-dir | --backend | --json | --lock-wait | --max-* | --mh-size | --icmp-* | --xdp-mode | --follow) continue ;;
     esac
     tr -s ' \n' '\n' <<<"$words" | grep -qxF -- "$o" || fail "the completion does not offer $o"
 done

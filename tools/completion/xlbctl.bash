@@ -161,7 +161,7 @@ _xlbctl() {
         ;;
     -r | --real-server | -M | --netmask | -w | --weight | -x | --u-threshold | \
         -y | --l-threshold | --tun-port | -f | --fwmark-service | \
-        --max-services | --max-dests | --max-flows | --max-embryonic | --mh-size)
+        --max-services | --max-dests | --max-flows | --max-embryonic | --mh-size | --icmp-ratelimit | --icmp-msgs-per-sec | --icmp-msgs-burst)
         return 0
         ;;
     esac
@@ -169,7 +169,7 @@ _xlbctl() {
     if [[ -n $sub ]]; then
         case $sub in
         load)
-            _xlbctl_reply -W '--max-services --max-dests --max-flows --max-embryonic --mh-size' -- "$cur"
+            _xlbctl_reply -W '--max-services --max-dests --max-flows --max-embryonic --mh-size --icmp-ratelimit --icmp-msgs-per-sec --icmp-msgs-burst' -- "$cur"
             ;;
         attach)
             if [[ $cur == -* ]]; then

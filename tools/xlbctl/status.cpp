@@ -91,6 +91,11 @@ std::string status_text(const xlb::status_report& st) {
     fmt::format_to(out, "embryonic: {} of {} flows without a handshake yet ({:.1f}%){}\n", st.embryonic,
                    st.max_embryonic, embryonic_fill(st),
                    embryonic_fill(st) >= 90.0 ? "; full: new connections may lose their SYN's flow" : "");
+    fmt::format_to(out, "path-MTU errors: {}; {} per second in all, {} at once\n",
+                   st.icmp_ratelimit_ms
+                       ? fmt::format("one per {} ms per client, 6 in a row", st.icmp_ratelimit_ms)
+                       : std::string("no limit per client"),
+                   st.icmp_msgs_per_sec, st.icmp_msgs_burst);
     fmt::format_to(out, "sweeper: {} sweeps so far\n", st.sweeps);
     fmt::format_to(out, "maps:         {:>10}   {:<10} {:>6}  {}\n", "used", "max", "fill", "type");
     for (const auto& m : st.maps) {
@@ -146,7 +151,10 @@ std::string status_json(const xlb::status_report& st) {
                       {"max_dests", st.max_dests},
                       {"max_flows", st.max_flows},
                       {"max_embryonic", st.max_embryonic},
-                      {"mh_size", st.mh_size}};
+                      {"mh_size", st.mh_size},
+                      {"icmp_ratelimit_ms", st.icmp_ratelimit_ms},
+                      {"icmp_msgs_per_sec", st.icmp_msgs_per_sec},
+                      {"icmp_msgs_burst", st.icmp_msgs_burst}};
     json::array maps;
     for (const auto& m : st.maps) {
         maps.push_back(json::object{{"name", m.name},

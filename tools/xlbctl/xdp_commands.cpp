@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cstdint>
 #include <chrono>
 #include <csignal>
 
@@ -20,6 +21,16 @@ uint32_t parse_size(const std::string& opt, const std::string& v) {
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
     if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n == 0) {
         throw cli_error(fmt::format("xlbctl: {} needs a positive integer, not '{}'", opt, v), 2);
+    }
+    return n;
+}
+
+// A sysctl-like count: 0 up to INT_MAX, as the kernel's int sysctls.
+uint32_t parse_count(const std::string& opt, const std::string& v) {
+    uint32_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n > INT32_MAX) {
+        throw cli_error(fmt::format("xlbctl: {} needs an integer from 0 to {}, not '{}'", opt, INT32_MAX, v), 2);
     }
     return n;
 }
@@ -56,6 +67,12 @@ int cmd_load(const globals& g, const std::vector<std::string>& args) {
             o.mh_size = parse_size(a, args[++i]);
         } else if (a == "--max-embryonic") {
             o.max_embryonic = parse_size(a, args[++i]);
+        } else if (a == "--icmp-ratelimit") {
+            o.icmp_ratelimit_ms = parse_count(a, args[++i]);
+        } else if (a == "--icmp-msgs-per-sec") {
+            o.icmp_msgs_per_sec = parse_count(a, args[++i]);
+        } else if (a == "--icmp-msgs-burst") {
+            o.icmp_msgs_burst = parse_count(a, args[++i]);
         } else {
             throw cli_error(fmt::format("xlbctl load: unknown option '{}'", a), 2);
         }
@@ -65,8 +82,10 @@ int cmd_load(const globals& g, const std::vector<std::string>& args) {
     if (!dp) {
         throw cli_error(fmt::format("xlbctl: {}", dp.error().message()), 1);
     }
-    fmt::print("loaded xlb at {} (services {}, dests {}, flows {}, embryonic {}, Maglev table {})\n", dir,
-               o.max_services, o.max_dests, o.max_flows, xlb::embryonic_size(o), o.mh_size);
+    fmt::print("loaded xlb at {} (services {}, dests {}, flows {}, embryonic {}, Maglev table {}, "
+               "path-MTU errors {} ms per client, {}/s, burst {})\n",
+               dir, o.max_services, o.max_dests, o.max_flows, xlb::embryonic_size(o), o.mh_size,
+               o.icmp_ratelimit_ms, o.icmp_msgs_per_sec, o.icmp_msgs_burst);
     return 0;
 }
 

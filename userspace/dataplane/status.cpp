@@ -202,7 +202,8 @@ std::string_view reason_verdict(enum xlb_reason r) noexcept {
     case XLB_R_DROP_UNSUPPORTED:
     case XLB_R_DROP_ENCAP:
     case XLB_R_DROP_TOO_BIG:
-    case XLB_R_DROP_NO_TUN_SRC: return "drop";
+    case XLB_R_DROP_NO_TUN_SRC:
+    case XLB_R_DROP_TOO_BIG_LIMITED: return "drop";
     case XLB_R_MAX: break;
     }
     return "unknown";
@@ -233,6 +234,7 @@ std::string_view reason_description(enum xlb_reason r) noexcept {
     case XLB_R_TX_ICMP_TOO_BIG: return "too big for the egress MTU: ICMP error sent back";
     case XLB_R_DROP_TOO_BIG: return "too big, IPv4 without DF: xlb does not fragment";
     case XLB_R_DROP_NO_TUN_SRC: return "tunnel server with no outer source yet (no route when added); lookup requested";
+    case XLB_R_DROP_TOO_BIG_LIMITED: return "too big, and its ICMP error over the rate limit (icmp_ratelimit, icmp_msgs_per_sec)";
     case XLB_R_MAX: break;
     }
     return "";
@@ -259,6 +261,9 @@ result<status_report> xdp_dataplane::report() const {
     st.max_flows = _sizes.max_flows;
     st.mh_size = _sizes.mh_size;
     st.max_embryonic = _sizes.max_embryonic;
+    st.icmp_ratelimit_ms = _sizes.icmp_ratelimit_ms;
+    st.icmp_msgs_per_sec = _sizes.icmp_msgs_per_sec;
+    st.icmp_msgs_burst = _sizes.icmp_msgs_burst;
 
     bpf_prog_info info{};
     uint32_t len = sizeof(info);

@@ -85,6 +85,9 @@ struct status_report {
     uint32_t mh_size = 0;
     uint32_t max_embryonic = 0;   // flows that have not shown a handshake yet
     uint64_t embryonic = 0;       // ... how many there are now: near max_embryonic, a flood churns them
+    uint32_t icmp_ratelimit_ms = 0; // path-MTU errors' limits, as load set them (load_options)
+    uint32_t icmp_msgs_per_sec = 0;
+    uint32_t icmp_msgs_burst = 0;
     std::vector<map_report> maps; // every pinned map, by name
     std::vector<reason_report> reasons; // in enum xlb_reason order
     uint64_t sweeps = 0;                // runs of the connection sweeper so far

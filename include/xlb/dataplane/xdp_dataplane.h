@@ -29,6 +29,13 @@ struct load_options {
     // Flows that have not shown a handshake yet (embryos); 0: the default,
     // a quarter of max_flows and at least min(max_flows, 1024).
     uint32_t max_embryonic = 0;
+    // The path-MTU errors xlb sends, limited as the kernel limits its ICMP
+    // errors, with its sysctls' meaning and defaults: per client, one per
+    // icmp_ratelimit_ms in bursts of 6 (0: no limit per client); in all,
+    // icmp_msgs_per_sec, at most icmp_msgs_burst at once.
+    uint32_t icmp_ratelimit_ms = XLB_DEFAULT_ICMP_RATELIMIT_MS;
+    uint32_t icmp_msgs_per_sec = XLB_DEFAULT_ICMP_MSGS_PER_SEC;
+    uint32_t icmp_msgs_burst = XLB_DEFAULT_ICMP_MSGS_BURST;
 };
 
 // The embryonic table's size for opts: max_embryonic, or its default.
@@ -115,7 +122,8 @@ public:
     struct maps {
         file_desc svc_index, vips, svcs, dests, sched_tables, sched_cursor, flows, svc_stats, dest_stats,
             reasons, config, fib_cache, tx_ports, neigh_events, mh_tables, dest_conns, conn_scratch,
-            persist, sweeper, nat_rev, svc_est, dest_est, table_ctl, journal, readers, embryos, embryo_rev;
+            persist, sweeper, nat_rev, svc_est, dest_est, table_ctl, journal, readers, embryos, embryo_rev,
+            icmp_peers, icmp_credit;
     };
     [[nodiscard]] const maps& map_fds() const noexcept { return _maps; }
     [[nodiscard]] const load_options& sizes() const noexcept { return _sizes; }

@@ -21,6 +21,7 @@
 #include <sys/statfs.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -71,6 +72,8 @@ void for_each_map(xlb_bpf* s, xdp_dataplane::maps& m, F&& f) {
     f(s->maps.table_ctl, m.table_ctl);
     f(s->maps.journal, m.journal);
     f(s->maps.readers, m.readers);
+    f(s->maps.icmp_peers, m.icmp_peers);
+    f(s->maps.icmp_credit, m.icmp_credit);
 }
 
 result<skel_ptr> open_skeleton() {
@@ -137,6 +140,7 @@ std::string_view reason_name(enum xlb_reason r) noexcept {
     case XLB_R_TX_ICMP_TOO_BIG: return "tx_icmp_too_big";
     case XLB_R_DROP_TOO_BIG: return "drop_too_big";
     case XLB_R_DROP_NO_TUN_SRC: return "drop_no_tun_src";
+    case XLB_R_DROP_TOO_BIG_LIMITED: return "drop_too_big_limited";
     case XLB_R_MAX: break;
     }
     return "unknown";
@@ -156,6 +160,13 @@ result<xdp_dataplane> xdp_dataplane::load(const std::string& pin_dir, const load
     }
     if (!sched::is_prime(opts.mh_size)) {
         return make_error(EINVAL, "the Maglev table size must be a prime, not {}", opts.mh_size);
+    }
+    for (auto [v, name] : {std::pair{opts.icmp_ratelimit_ms, "icmp_ratelimit"},
+                           std::pair{opts.icmp_msgs_per_sec, "icmp_msgs_per_sec"},
+                           std::pair{opts.icmp_msgs_burst, "icmp_msgs_burst"}}) {
+        if (v > INT32_MAX) {
+            return make_error(EINVAL, "{} is at most {}, as the kernel's sysctl, not {}", name, INT32_MAX, v);
+        }
     }
     // A load that fails leaves no empty pin directory of its own behind.
     std::error_code ec;
@@ -233,6 +244,9 @@ result<xdp_dataplane> xdp_dataplane::load_into(const std::string& pin_dir, const
     }
     defaults.cfg.hz = *hz;
     defaults.cfg.mh_size = opts.mh_size;
+    defaults.cfg.icmp_ratelimit_ms = opts.icmp_ratelimit_ms;
+    defaults.cfg.icmp_msgs_per_sec = opts.icmp_msgs_per_sec;
+    defaults.cfg.icmp_msgs_burst = opts.icmp_msgs_burst;
     uint32_t zero = 0;
     if (bpf_map_update_elem(bpf_map__fd(s->maps.config), &zero, &defaults.cfg, BPF_ANY) < 0) {
         return errno_error("write config");
@@ -337,8 +351,8 @@ result<xdp_dataplane> xdp_dataplane::open_pinned(const std::string& pin_dir) {
     if (!cfg) {
         return cfg.error();
     }
-    dp._sizes = {svcs->max_entries / 2, dests->max_entries / 2, flows->max_entries, cfg->mh_size,
-                 embryos->max_entries};
+    dp._sizes = {svcs->max_entries / 2,  dests->max_entries / 2, flows->max_entries,    cfg->mh_size,
+                 embryos->max_entries,   cfg->icmp_ratelimit_ms,  cfg->icmp_msgs_per_sec, cfg->icmp_msgs_burst};
     return dp;
 }
 
