@@ -2,8 +2,10 @@
 // (bpf_prog_test_run_opts), judged by an independent strict parser
 // (support/strict_parse.h). It fails on any XDP_ABORTED, any forwarded
 // packet the parser calls malformed, any forwarded packet whose bytes are
-// not the DR or NAT rewrite of what came in (predicted here from RFC 1624's
-// incremental checksum, not from bpf/nat.h), any passed packet that was touched,
+// not the DR, NAT or TUN rewrite of what came in (NAT predicted here from RFC
+// 1624's incremental checksum, not from bpf/nat.h; TUN's outer headers built
+// here from RFC 791/8200/768 and draft-ietf-intarea-gue, not from
+// bpf/tunnel.h), any passed packet that was touched,
 // a malformed TCP/UDP packet to a VIP that was not dropped, and a whole new
 // flow (a UDP datagram or a pure SYN) to a service that was not forwarded.
 //
@@ -50,14 +52,19 @@ bool to_vip(const strict_packet& p) {
 }
 
 // Services on both VIPs: TCP :80 and UDP :53 to backend 1 (DR), TCP :8080
-// and UDP :5353 to backend 2 port 9090 and 9053 (NAT).
+// and UDP :5353 to backend 2 port 9090 and 9053 (NAT), TCP :7000 and UDP
+// :7053 to backend 3 (TUN: IPIP, and GUE to port 6080 without a checksum).
 bool dr_service(const strict_packet& p) { return (p.proto == 6 && p.dport == 80) || (p.proto == 17 && p.dport == 53); }
 bool nat_service(const strict_packet& p) {
     return (p.proto == 6 && p.dport == 8080) || (p.proto == 17 && p.dport == 5353);
 }
-bool to_service(const strict_packet& p) {
-    return p.v == strict_packet::verdict::ok && to_vip(p) && (dr_service(p) || nat_service(p));
+bool tun_service(const strict_packet& p) {
+    return (p.proto == 6 && p.dport == 7000) || (p.proto == 17 && p.dport == 7053);
 }
+bool to_service(const strict_packet& p) {
+    return p.v == strict_packet::verdict::ok && to_vip(p) && (dr_service(p) || nat_service(p) || tun_service(p));
+}
+constexpr uint16_t gue_port = 6080;
 
 // RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m'), in one's complement over the
 // 16-bit words that change from `from` to `to`.
@@ -114,6 +121,59 @@ std::vector<uint8_t> nat_rewrite(std::vector<uint8_t> f, const strict_packet& sp
     return f;
 }
 
+// What TUN makes of a packet to a TUN service: the client's IP packet whole
+// (and any Ethernet padding after it, which XDP does not cut) behind a new
+// outer header of its own family, from the director's address (10.1.0.1,
+// fd01::1 in the lab) to the dest: IPv4 with DF, TTL 64 and id 0, or IPv6
+// with hop limit 64; protocol 4 or 41, or UDP to the GUE port with a 4-byte
+// GUE header (version 0, the inner protocol) and no checksum. The GUE
+// source port carries the flow's entropy: any port in 49152-65535, which
+// the caller takes from the output and checks.
+std::vector<uint8_t> tun_rewrite(const std::vector<uint8_t>& f, const strict_packet& sp) {
+    const bool v4 = sp.family == 4, gue = sp.proto == 17;
+    const auto src = *ip_address::parse(v4 ? "10.1.0.1" : "fd01::1");
+    const auto dst = v4 ? xdp_lab::backend4(3) : xdp_lab::backend6(3);
+    const uint8_t inner = v4 ? 4 : 41;
+    const size_t olen = (v4 ? 20 : 40) + (gue ? 12 : 0);
+    std::vector<uint8_t> o;
+    auto push16 = [&](size_t v) {
+        o.push_back(static_cast<uint8_t>(v >> 8));
+        o.push_back(static_cast<uint8_t>(v));
+    };
+    if (v4) {
+        o = {0x45, 0};
+        push16(olen + sp.l3_len);
+        push16(0);
+        push16(0x4000);
+        o.push_back(64);
+        o.push_back(gue ? 17 : inner);
+        push16(0);
+        o.insert(o.end(), src.bytes().begin(), src.bytes().begin() + 4);
+        o.insert(o.end(), dst.bytes().begin(), dst.bytes().begin() + 4);
+        const uint16_t c = inet_csum(o.data(), o.size());
+        o[10] = static_cast<uint8_t>(c >> 8);
+        o[11] = static_cast<uint8_t>(c);
+    } else {
+        o = {0x60, 0, 0, 0};
+        push16(olen - 40 + sp.l3_len);
+        o.push_back(gue ? 17 : inner);
+        o.push_back(64);
+        o.insert(o.end(), src.bytes().begin(), src.bytes().end());
+        o.insert(o.end(), dst.bytes().begin(), dst.bytes().end());
+    }
+    if (gue) {
+        push16(0); // the source port: the caller's
+        push16(gue_port);
+        push16(12 + sp.l3_len);
+        push16(0);
+        o.insert(o.end(), {0, inner, 0, 0});
+    }
+    std::vector<uint8_t> want(f.begin(), f.begin() + static_cast<long>(sp.l3));
+    want.insert(want.end(), o.begin(), o.end());
+    want.insert(want.end(), f.begin() + static_cast<long>(sp.l3), f.end());
+    return want;
+}
+
 std::string hex(const std::vector<uint8_t>& f) {
     std::string s;
     for (uint8_t b : f) {
@@ -134,18 +194,23 @@ protected:
             protocol proto;
             int port, backend, dest_port;
             forwarding fwd;
+            tun_type tun = tun_type::ipip;
         };
         const svc svcs[] = {{protocol::tcp, 80, 1, 80, forwarding::dr},
                             {protocol::udp, 53, 1, 53, forwarding::dr},
                             {protocol::tcp, 8080, 2, 9090, forwarding::nat},
-                            {protocol::udp, 5353, 2, 9053, forwarding::nat}};
+                            {protocol::udp, 5353, 2, 9053, forwarding::nat},
+                            {protocol::tcp, 7000, 3, 7000, forwarding::tun, tun_type::ipip},
+                            {protocol::udp, 7053, 3, 7053, forwarding::tun, tun_type::gue}};
         for (const char* vip : {"10.1.0.100", "[fd01::100]"}) {
             const bool six = vip[0] == '[';
             for (const auto& sv : svcs) {
                 service_key k{sv.proto, *endpoint::parse(fmt::format("{}:{}", vip, sv.port))};
                 ASSERT_TRUE(dp.add_service({k, scheduler::rr, 0, 0, six ? 128u : 0xffffffffu}));
                 auto b = six ? xdp_lab::backend6(sv.backend) : xdp_lab::backend4(sv.backend);
-                ASSERT_TRUE(dp.add_dest(k, {{b, static_cast<uint16_t>(sv.dest_port)}, sv.fwd, 1, 0, 0}));
+                const uint16_t tport = sv.tun == tun_type::gue ? gue_port : 0;
+                auto r = dp.add_dest(k, {{b, static_cast<uint16_t>(sv.dest_port)}, sv.fwd, 1, 0, 0, sv.tun, tport, 0});
+                ASSERT_TRUE(r) << r.error().message();
             }
         }
     }
@@ -164,9 +229,9 @@ protected:
                                          : (pick(8) ? "10.1.0.100" : "10.1.0.99"));
         p.proto = pick(2) ? 6 : 17;
         p.sport = static_cast<uint16_t>(1024 + pick(2000));
-        const bool nat = pick(2);
-        p.dport = pick(8) ? static_cast<uint16_t>(p.proto == 6 ? (nat ? 8080 : 80) : (nat ? 5353 : 53))
-                          : static_cast<uint16_t>(pick(65536));
+        const uint16_t ports[2][3] = {{80, 8080, 7000}, {53, 5353, 7053}}; // DR, NAT, TUN
+        const auto method = pick(3);
+        p.dport = pick(8) ? ports[p.proto == 6 ? 0 : 1][method] : static_cast<uint16_t>(pick(65536));
         const uint8_t flags[] = {tcp_syn, tcp_syn, tcp_ack, tcp_ack | tcp_psh, tcp_fin | tcp_ack, tcp_rst};
         p.tcp_flags = flags[pick(6)];
         if (p.proto == 6 && pick(3) == 0) {
@@ -204,7 +269,7 @@ TEST_F(fuzz, no_malformed_packet_is_forwarded) {
     std::mt19937_64 rng(seed);
     auto pick = [&](uint64_t n) { return rng() % n; };
     const auto dir = parse_mac(xdp_lab::dir_mac);
-    const auto b1 = xdp_lab::backend_mac(1), b2 = xdp_lab::backend_mac(2);
+    const auto b1 = xdp_lab::backend_mac(1), b2 = xdp_lab::backend_mac(2), b3 = xdp_lab::backend_mac(3);
     const char* classes[] = {"random bytes", "random data after valid headers", "byte flips", "truncation",
                              "length fields"};
     std::map<std::string, uint64_t> seen;
@@ -287,15 +352,24 @@ TEST_F(fuzz, no_malformed_packet_is_forwarded) {
             if (!to_service(sp) && !icmp_ok) {
                 why = fmt::format("forwarded, but the strict parser says {}", to_string(sp.v));
             } else {
-                const bool nat = !icmp_ok && nat_service(sp);
-                auto want = nat ? nat_rewrite(f, sp) : f;
-                const auto& mac = nat ? b2 : b1;
+                const bool nat = !icmp_ok && nat_service(sp), tun = !icmp_ok && tun_service(sp);
+                auto want = nat ? nat_rewrite(f, sp) : tun ? tun_rewrite(f, sp) : f;
+                const auto& mac = nat ? b2 : tun ? b3 : b1;
                 std::copy(mac.begin(), mac.end(), want.begin());
                 std::copy(dir.begin(), dir.end(), want.begin() + 6);
-                if (r.out != want) {
-                    why = nat ? "forwarded bytes are not the NAT rewrite" : "forwarded bytes are not the DR rewrite";
+                const size_t gue_sport = sp.l3 + (sp.family == 4 ? 20 : 40);
+                if (tun && sp.proto == 17 && r.out.size() == want.size()) {
+                    const uint16_t port = get16(r.out, gue_sport);
+                    if (port < 49152) {
+                        why = fmt::format("GUE source port {} is not in 49152-65535", port);
+                    }
+                    put16(want, gue_sport, port);
                 }
-                ++seen[nat ? "forwarded, NAT" : "forwarded, DR"];
+                const char* method = nat ? "NAT" : tun ? (sp.proto == 17 ? "TUN (GUE)" : "TUN (IPIP)") : "DR";
+                if (why.empty() && r.out != want) {
+                    why = fmt::format("forwarded bytes are not the {} rewrite", method);
+                }
+                ++seen[fmt::format("forwarded, {}", method)];
             }
         } else if (r.action == XDP_PASS && r.out != f) {
             why = "passed, but touched";
@@ -317,6 +391,8 @@ TEST_F(fuzz, no_malformed_packet_is_forwarded) {
     }
     EXPECT_GT(seen["forwarded, DR"], packets / 100) << "DR services forwarded packets";
     EXPECT_GT(seen["forwarded, NAT"], packets / 100) << "NAT services forwarded packets";
+    EXPECT_GT(seen["forwarded, TUN (IPIP)"], packets / 200) << "TUN services forwarded packets, IPIP";
+    EXPECT_GT(seen["forwarded, TUN (GUE)"], packets / 200) << "and GUE";
     // Every class reached the program, and both sides of the line were seen.
     for (const char* c : classes) {
         bool any = false;
