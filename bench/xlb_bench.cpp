@@ -13,6 +13,7 @@
 #include "floor.skel.h"
 #include "support/netns.h"
 #include "support/packet.h"
+#include "support/verifier_budget.h"
 #include "support/xdp_lab.h"
 
 #include <xlb/dataplane/xdp_dataplane.h>
@@ -22,6 +23,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
+#include <sys/utsname.h>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -180,8 +183,19 @@ int run(const std::string& out_path) {
     }
 
     std::string json = "{\n  \"harness\": \"bpf_prog_test_run_opts repeat=1, median per-call duration\",\n";
-    json += fmt::format("  \"calls_per_row\": {},\n  \"xlb_verified_insns\": {},\n  \"rows\": [\n",
-                        rounds * calls_per_round, insns);
+    // This kernel's count, measured now, and every kernel's as last measured
+    // for the budget (the 6.1 one in the vm tier).
+    struct utsname u{};
+    ::uname(&u);
+    json += fmt::format("  \"calls_per_row\": {},\n  \"kernel\": \"{}\",\n  \"xlb_verified_insns\": {},\n",
+                        rounds * calls_per_round, u.release, insns);
+    json += "  \"verifier_by_kernel\": [\n";
+    for (size_t i = 0; i < std::size(xlb::test::verifier_budgets); ++i) {
+        const auto& b = xlb::test::verifier_budgets[i];
+        json += fmt::format("    {{\"kernel\": \"{}\", \"measured_insns\": {}, \"budget_insns\": {}}}{}\n", b.kernel,
+                            b.measured, b.budget, i + 1 < std::size(xlb::test::verifier_budgets) ? "," : "");
+    }
+    json += "  ],\n  \"rows\": [\n";
     for (size_t i = 0; i < rows.size(); ++i) {
         json += fmt::format("    {{\"name\": \"{}\", \"ns_per_packet\": {}, \"floor_ns\": {}, \"over_floor_ns\": {}}}{}\n",
                             rows[i].name, rows[i].ns, f, static_cast<int64_t>(rows[i].ns) - f,

@@ -38,28 +38,63 @@ struct xlb_pkt_info {
     __u32 mtu;               /* set with -XLB_R_TX_ICMP_TOO_BIG: the egress MTU */
 };
 
+/* What xlb_parse() (a global function) hands back: scalars only, offsets
+ * from the frame's start instead of pointers. The verifier then checks what
+ * follows the parse once, whatever the packet's shape, instead of once per
+ * VLAN depth, family and extension-header chain. */
+#define XLB_PARSED_FIELDS                                                                         \
+    union {                                                                                       \
+        struct xlb_pkt_info info;                                                                 \
+        struct {                                                                                  \
+            struct xlb_flow_key key;                                                              \
+            __u32 l3_len;                                                                         \
+            __u32 mtu;                                                                            \
+        };                                                                                        \
+    };                                                                                            \
+    __u8 l3_off;    /* the L2 header's length, 14 to 22: where the IP header starts */        \
+    __u8 tcp_flags; /* TCP_FLAG_* bits of byte 13 */                                             \
+    __s8 l4_rc;     /* parse_l4()'s verdict: 0, or -XLB_R_*; 0 for fragments and IPv4 options */ \
+    bool fragment;                                                                                \
+    __u16 l4_off;   /* where the header after the IP header (and its extensions) starts */       \
+    __u16 udp_len;  /* UDP: the length field, 8 to the IP payload */                             \
+    bool ip_options;
+
+_Static_assert(XLB_R_MAX < 128, "l4_rc holds a reason in a signed byte");
+
+struct xlb_parsed {
+    XLB_PARSED_FIELDS
+};
+
 struct xlb_pkt {
     union {
-        struct xlb_pkt_info info;
+        struct xlb_parsed parsed;
         struct {
-            struct xlb_flow_key key;
-            __u32 l3_len;
-            __u32 mtu;
+            XLB_PARSED_FIELDS
         };
     };
-    void *l3;                /* start of the IP header */
-    void *l4;                /* start of the TCP/UDP header */
-    __u8 tcp_flags;          /* TCP_FLAG_* bits of byte 13 */
-    __u16 udp_len;           /* UDP: the length field, 8 to the IP payload */
-    bool fragment;
-    bool ip_options;
+    void *l3; /* start of the IP header: data + l3_off */
 };
+
+/* Offsets past this are not balanced: no XDP frame's linear data is longer. */
+#define XLB_L4_OFF_MAX 0x3fff
 
 /* Where p lies from the IP header, as a scalar: bounds by the IP packet
  * (l3_len), not the frame, are checked on these. */
 XLB_INLINE __u32 pkt_off(const struct xlb_pkt *pkt, const void *p)
 {
     return (__u32)(p - pkt->l3);
+}
+
+/* The start of the header after the IP header(s), from l3 (pkt_l4() in
+ * place of a pointer kept in the struct: 8 bytes less on xlb_xdp's frame,
+ * which 6.1 sums with the deepest call chain's). */
+XLB_INLINE void *pkt_l4(const struct xlb_pkt *pkt)
+{
+    __u32 d = (__u32)pkt->l4_off - pkt->l3_off;
+
+    if (d > XLB_L4_OFF_MAX)
+        return NULL;
+    return pkt->l3 + d;
 }
 
 /* Whether n bytes at p lie inside the IP packet. */
@@ -69,7 +104,7 @@ XLB_INLINE bool in_packet(const struct xlb_pkt *pkt, const void *p, __u32 n)
 }
 
 /* The L2 header's length, 14, 18 or 22, as a scalar a global function can take. */
-#define XLB_L2_LEN(ctx, pkt) ((__u32)((pkt)->l3 - (void *)(long)(ctx)->data))
+#define XLB_L2_LEN(ctx, pkt) ((pkt)->l3_off)
 
 /* TCP flag bits as in byte 13 of the TCP header. */
 #define XLB_TCPF_FIN 0x01

@@ -20,7 +20,7 @@ XLB_INLINE int nat_rewrite(struct xlb_pkt *pkt, void *data_end, bool dst_side, c
     __be16 ports[2], old_ports[2];
     __u16 *l4check = NULL;
     bool udp_nocsum = false;
-    void *l4 = pkt->l4;
+    void *l4 = pkt_l4(pkt);
 
     if (!l4 || l4 + 8 > data_end)
         return -XLB_R_DROP_INTERNAL;

@@ -190,7 +190,6 @@ XLB_INLINE int parse_l4(struct hdr_cursor *cur, void *data_end, struct xlb_pkt *
         pkt->key.sport = th->source;
         pkt->key.dport = th->dest;
         pkt->tcp_flags = ((__u8 *)th)[13];
-        pkt->l4 = th;
         return 0;
     }
     if (pkt->key.proto == IPPROTO_UDP) {
@@ -205,9 +204,52 @@ XLB_INLINE int parse_l4(struct hdr_cursor *cur, void *data_end, struct xlb_pkt *
         pkt->udp_len = ulen;
         pkt->key.sport = uh->source;
         pkt->key.dport = uh->dest;
-        pkt->l4 = uh;
         return 0;
     }
     return -XLB_R_PASS_NOT_L4;
+}
+
+/*
+ * The parse stage, a global function: Ethernet and VLAN tags, the IP header
+ * and IPv6's extension headers, and (unless a fragment or IPv4 options stop
+ * it) the TCP or UDP header, with its verdict in out->l4_rc. Returns 0, or
+ * the packet's final -XLB_R_* reason for a frame that is not IP or whose
+ * L2 or L3 headers are broken (the kernel judges those).
+ */
+__attribute__((noinline)) int xlb_parse(struct xdp_md *ctx, struct xlb_parsed *out)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct hdr_cursor cur = { .pos = data };
+    struct xlb_pkt pkt = {};
+    struct ethhdr *eth;
+    int proto, rc;
+
+    if (!out)
+        return -XLB_R_DROP_INTERNAL;
+    proto = parse_ethhdr(&cur, data_end, &eth);
+    if (proto == -XLB_R_DROP_MALFORMED)
+        return -XLB_R_PASS_MALFORMED;
+    if (proto < 0)
+        return proto;
+    if (proto == bpf_htons(ETH_P_IP))
+        rc = xlb4_parse(&cur, data_end, &pkt);
+    else if (proto == bpf_htons(ETH_P_IPV6))
+        rc = xlb6_parse(&cur, data_end, &pkt);
+    else
+        return -XLB_R_PASS_NOT_IP;
+    if (rc == -XLB_R_DROP_MALFORMED)
+        return -XLB_R_PASS_MALFORMED; /* bad L3: the kernel drops and counts it */
+    if (rc < 0)
+        return rc;
+    if (cur.pos - data > XLB_L4_OFF_MAX)
+        return -XLB_R_PASS_NOT_L4;
+    pkt.l3_off = pkt.l3 - data;
+    pkt.l4_off = cur.pos - data;
+    /* Without a reassembled L4 header there is no port to balance on. */
+    if (!pkt.fragment && !pkt.ip_options)
+        pkt.l4_rc = parse_l4(&cur, data_end, &pkt);
+    *out = pkt.parsed;
+    return 0;
 }
 #endif

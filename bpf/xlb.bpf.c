@@ -446,34 +446,30 @@ static __attribute__((noinline)) int xlb_icmp_related(struct xdp_md *ctx, struct
 
 XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
 {
+    void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;
-    struct hdr_cursor cur = { .pos = (void *)(long)ctx->data };
     const struct xlb_config *cfg;
     struct new_flow nf;
     struct xlb_dest *d;
-    __u32 overhead;
-    struct ethhdr *eth;
+    __u32 overhead, l3_off, l4_off;
+    struct ethhdr *eth = data;
     bool new_conn = false;
     int track;
     __u32 zero = 0, svc, dest_id;
     __u64 now;
-    int proto, rc;
+    int rc;
 
-    proto = parse_ethhdr(&cur, data_end, &eth);
-    if (proto == -XLB_R_DROP_MALFORMED)
-        return -XLB_R_PASS_MALFORMED;
-    if (proto < 0)
-        return proto;
-    if (proto == bpf_htons(ETH_P_IP))
-        rc = xlb4_parse(&cur, data_end, pkt);
-    else if (proto == bpf_htons(ETH_P_IPV6))
-        rc = xlb6_parse(&cur, data_end, pkt);
-    else
-        return -XLB_R_PASS_NOT_IP;
-    if (rc == -XLB_R_DROP_MALFORMED)
-        return -XLB_R_PASS_MALFORMED; /* bad L3: the kernel drops and counts it */
+    rc = xlb_parse(ctx, &pkt->parsed);
     if (rc < 0)
         return rc;
+    /* Back to pointers, from offsets the verifier knows only by their bounds:
+     * one state for every packet shape. */
+    l3_off = pkt->l3_off;
+    l4_off = pkt->l4_off;
+    if (l3_off < ETH_HLEN || l3_off > ETH_HLEN + 4 * XLB_VLAN_MAX_DEPTH || l4_off > XLB_L4_OFF_MAX ||
+        (void *)(eth + 1) > data_end)
+        return -XLB_R_DROP_INTERNAL;
+    pkt->l3 = data + l3_off;
 
     cfg = bpf_map_lookup_elem(&config, &zero);
     if (!cfg)
@@ -488,12 +484,12 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
         return pkt->fragment ? -XLB_R_PASS_FRAGMENT : -XLB_R_PASS_IP_OPTIONS;
     }
 
-    rc = parse_l4(&cur, data_end, pkt);
+    rc = pkt->l4_rc;
     if (rc == -XLB_R_DROP_MALFORMED && !is_vip(pkt))
         return -XLB_R_PASS_MALFORMED;
     if (rc == -XLB_R_PASS_NOT_L4 && (pkt->key.proto == IPPROTO_ICMP || pkt->key.proto == IPPROTO_ICMPV6) &&
         is_vip(pkt))
-        return xlb_icmp_related(ctx, pkt, cur.pos);
+        return xlb_icmp_related(ctx, pkt, pkt_l4(pkt));
     if (rc < 0)
         return rc;
 
@@ -524,7 +520,7 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     sweeper_arm();
     nf.pe_hash = 0;
     if (pkt->key.proto == IPPROTO_UDP)
-        nf.pe_hash = xlb_sip_callid(ctx, svc, (__u32)(pkt->l4 - (void *)(long)ctx->data) + sizeof(struct udphdr),
+        nf.pe_hash = xlb_sip_callid(ctx, svc, (__u32)pkt->l4_off + sizeof(struct udphdr),
                                     pkt->udp_len - sizeof(struct udphdr));
     rc = xlb_schedule(svc, &pkt->key, ((track >> 8) & 0xff) | (__u32)pkt->tcp_flags << 8, now, &nf);
     if (rc < 0)
