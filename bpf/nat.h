@@ -13,8 +13,8 @@
 
 /* Rewrites the destination (dst_side) or the source of the packet to
  * addr:port, in the packet and in pkt->key. */
-XLB_INLINE int nat_rewrite(struct xlb_pkt *pkt, void *data_end, bool dst_side, const union xlb_addr *addr,
-                           __be16 port)
+XLB_INLINE int nat_rewrite_pkt(struct xlb_pkt *pkt, void *data_end, bool dst_side, const union xlb_addr *addr,
+                               __be16 port)
 {
     union xlb_addr new_addr = *addr;
     __be16 ports[2], old_ports[2];
@@ -80,6 +80,33 @@ XLB_INLINE int nat_rewrite(struct xlb_pkt *pkt, void *data_end, bool dst_side, c
         pkt->key.sport = port;
     }
     return 0;
+}
+
+/* nat_rewrite_pkt() as a global function, verified once for its three
+ * callers: the packet's scalars and offsets in (p, as xlb_parse() gave
+ * them), its new 5-tuple back in p->key. port is in network order. */
+__attribute__((noinline)) int nat_rewrite(struct xdp_md *ctx, struct xlb_parsed *p, int dst_side,
+                                          const union xlb_addr *addr, __u32 port)
+{
+    void *data = (void *)(long)ctx->data;
+    void *data_end = (void *)(long)ctx->data_end;
+    struct xlb_pkt pkt = {};
+    union xlb_addr a;
+    __u32 l3_off;
+    int rc;
+
+    if (!p || !addr)
+        return -XLB_R_DROP_INTERNAL;
+    pkt.parsed = *p;
+    a = *addr;
+    l3_off = pkt.l3_off;
+    if (l3_off < ETH_HLEN || l3_off > ETH_HLEN + 4 * XLB_VLAN_MAX_DEPTH)
+        return -XLB_R_DROP_INTERNAL;
+    pkt.l3 = data + l3_off;
+    rc = nat_rewrite_pkt(&pkt, data_end, dst_side, &a, (__be16)port);
+    if (rc == 0)
+        p->key = pkt.key;
+    return rc;
 }
 
 /* The reply 5-tuple of a NAT flow: dest:port -> client:cport. */

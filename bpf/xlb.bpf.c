@@ -373,7 +373,6 @@ __attribute__((noinline)) int xlb_flow_open(const struct xlb_flow_key *pkey, str
 static __attribute__((noinline)) int xlb_nat_reply(struct xdp_md *ctx, struct ethhdr *eth, struct xlb_pkt *pkt,
                                                    __u64 now)
 {
-    void *data_end = (void *)(long)ctx->data_end;
     const struct xlb_config *cfg;
     struct xlb_flow_key *fwd;
     __u32 zero = 0;
@@ -401,7 +400,7 @@ static __attribute__((noinline)) int xlb_nat_reply(struct xdp_md *ctx, struct et
         f->state = tcp_next_state_dir(f->state, pkt->tcp_flags, XLB_TCP_DIR_OUTPUT);
         conn_transition(dest_id, f, pkt->key.proto);
     }
-    rc = nat_rewrite(pkt, data_end, false, &fwd->daddr, fwd->dport);
+    rc = nat_rewrite(ctx, &pkt->parsed, false, &fwd->daddr, fwd->dport);
     if (rc < 0)
         return rc;
     stats_outbound(svc, dest_id, pkt->l3_len);
@@ -543,7 +542,7 @@ forward:
         return -XLB_R_DROP_UNSUPPORTED;
     if (d->fwd != XLB_FWD_TUN && fib_fast_tx(ctx, eth, pkt, dest_id, d, cfg, now)) {
         if (d->fwd == XLB_FWD_NAT) {
-            rc = nat_rewrite(pkt, data_end, true, &d->addr, d->port);
+            rc = nat_rewrite(ctx, &pkt->parsed, true, &d->addr, d->port);
             if (rc < 0)
                 return rc;
         }
@@ -559,7 +558,7 @@ forward:
     if (rc < 0)
         return rc;
     if (d->fwd == XLB_FWD_NAT) {
-        int nrc = nat_rewrite(pkt, (void *)(long)ctx->data_end, true, &d->addr, d->port);
+        int nrc = nat_rewrite(ctx, &pkt->parsed, true, &d->addr, d->port);
 
         if (nrc < 0)
             return nrc;
