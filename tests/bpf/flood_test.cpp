@@ -14,6 +14,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <cstring>
 #include <random>
 
@@ -202,6 +204,46 @@ TEST_F(flood, an_embryonic_flow_completes_its_handshake_and_a_udp_flow_its_secon
     EXPECT_EQ(syn_recv, 1) << "the RST's flow, still embryonic";
     EXPECT_EQ(est, 1);
     EXPECT_EQ(udp, 1);
+}
+
+// A pure SYN's insert into embryos is exclusive; a retransmitted SYN finds
+// its embryo there and is not scheduled again: ip_vs_in() finds the
+// connection and never calls the scheduler, so rr's cursor does not move
+// and the dest counts one connection, not two.
+TEST_F(flood, a_retransmitted_syn_is_neither_scheduled_nor_counted_again) {
+    auto vip = ip("10.1.0.193");
+    service_key k{protocol::tcp, {vip, 80}};
+    ASSERT_TRUE(dp().add_service({k, scheduler::rr}));
+    for (int i = 1; i <= 3; ++i) {
+        ASSERT_TRUE(dp().add_dest(k, {{xdp_lab::backend4(i), 80}, forwarding::dr, 1, 0, 0}));
+    }
+    auto c = client(2);
+    int first = backend_of(run(pkt(c, 33000, vip, 80, tcp_syn)));
+    ASSERT_GT(first, 0);
+    for (int again = 0; again < 3; ++again) {
+        EXPECT_EQ(backend_of(run(pkt(c, 33000, vip, 80, tcp_syn))), first) << "retransmission " << again;
+    }
+    // rr over three dests: the next two new flows go to the two others.
+    std::set<int> seen{first};
+    seen.insert(backend_of(run(pkt(c, 33001, vip, 80, tcp_syn))));
+    seen.insert(backend_of(run(pkt(c, 33002, vip, 80, tcp_syn))));
+    EXPECT_EQ(seen, (std::set<int>{1, 2, 3})) << "the retransmissions did not move rr's cursor";
+
+    auto services = dp().list();
+    ASSERT_TRUE(services);
+    uint64_t total_conns = 0;
+    for (const auto& s : *services) {
+        if (s.config.key == k) {
+            total_conns = s.stats.conns;
+            ASSERT_EQ(s.dests.size(), 3u);
+            for (const auto& d : s.dests) {
+                // SYN_RECV is in tcp_state_active_table: ActiveConn.
+                EXPECT_EQ(d.active_conns + d.inactive_conns, 1u) << d.config.addr.to_string();
+                EXPECT_EQ(d.stats.conns, 1u) << d.config.addr.to_string();
+            }
+        }
+    }
+    EXPECT_EQ(total_conns, 3u) << "three connections scheduled, the retransmitted one once";
 }
 
 } // namespace
