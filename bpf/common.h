@@ -23,9 +23,6 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 #define XLB_INLINE static __always_inline
-/* EEXIST, as a BPF_NOEXIST map update returns it (negated): <asm/errno.h>
- * is not for BPF programs. */
-#define XLB_EEXIST 17
 
 /* barrier_var() (bpf_helpers.h) makes the compiler forget what it knows of a
  * variable, so a bound applied after it is one the verifier sees: 6.1 does not

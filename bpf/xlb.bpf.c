@@ -268,19 +268,6 @@ XLB_INLINE void flow_commit(const struct new_flow *nf, const struct xlb_flow_key
 #define XLB_TRACK_LIVE 2      /* a live flow to schedule again (its dest is gone) ... */
 #define XLB_TRACK_EMBRYONIC 4 /* ... in embryos; its TCP state in bits 8-15 */
 
-/* xlb_track()'s tcp_flags argument, above the flags: look in embryos for a
- * pure SYN too (its exclusive insert found one there). */
-#define XLB_TRACK_F_EMBRYOS (1u << 8)
-
-/* xlb_flow_open()'s answer when an exclusive insert finds the 5-tuple in
- * embryos already: nothing was inserted or committed. */
-#define XLB_OPEN_EXISTS 1
-
-XLB_INLINE bool pure_syn(__u8 proto, __u8 tcp_flags)
-{
-    return proto == IPPROTO_TCP && (tcp_flags & (XLB_TCPF_SYN | XLB_TCPF_RST | XLB_TCPF_ACK)) == XLB_TCPF_SYN;
-}
-
 /*
  * The flow tables' stage: a live flow of the 5-tuple in flows, or else in
  * embryos, moves by the packet (state, counts, last_seen; an embryonic one
@@ -312,19 +299,13 @@ __attribute__((noinline)) int xlb_track(const struct xlb_flow_key *pkey, __u32 t
     proto = key->proto;
     f = bpf_map_lookup_elem(&flows, key);
     if (!f || flow_expired(cfg, f, proto, now)) {
-        struct xlb_flow *e;
+        struct xlb_flow *e = bpf_map_lookup_elem(&embryos, key);
 
-        /* A pure SYN looks in embryos only when its insert there, which is
-         * exclusive (xlb_flow_open()), finds the 5-tuple: most SYNs are
-         * new, and the insert looks anyway. */
-        if (pure_syn(proto, flags) && !(tcp_flags & XLB_TRACK_F_EMBRYOS))
-            return 0;
-        e = bpf_map_lookup_elem(&embryos, key);
         if (!e || flow_expired(cfg, e, proto, now)) {
             /* Another CPU may have moved it in between: flow_promote()
              * inserts into flows before it deletes from embryos, so a
              * second look finds it. A pure SYN is scheduled anyway. */
-            if (pure_syn(proto, flags))
+            if ((flags & (XLB_TCPF_SYN | XLB_TCPF_RST | XLB_TCPF_ACK)) == XLB_TCPF_SYN && proto == IPPROTO_TCP)
                 return 0;
             f = bpf_map_lookup_elem(&flows, key);
             if (!f || flow_expired(cfg, f, proto, now))
@@ -362,12 +343,8 @@ __attribute__((noinline)) int xlb_track(const struct xlb_flow_key *pkey, __u32 t
 }
 
 /* A new flow goes into embryos (a new connection) or flows (a live one
- * scheduled again), and is committed. With `exclusive`, the insert into
- * embryos is BPF_NOEXIST, and finding the 5-tuple there answers
- * XLB_OPEN_EXISTS with nothing inserted or committed. A global function, as
- * xlb_track(). */
-__attribute__((noinline)) int xlb_flow_open(const struct xlb_flow_key *pkey, struct new_flow *nf, int into_embryos,
-                                            int exclusive)
+ * scheduled again), and is committed. A global function, as xlb_track(). */
+__attribute__((noinline)) int xlb_flow_open(const struct xlb_flow_key *pkey, struct new_flow *nf, int into_embryos)
 {
     struct xlb_flow_key key;
     struct xlb_flow f;
@@ -378,14 +355,10 @@ __attribute__((noinline)) int xlb_flow_open(const struct xlb_flow_key *pkey, str
     key = *pkey;
     f = nf->f;
     if (!(f.flags & XLB_FLOW_F_OPS)) {
-        if (into_embryos && exclusive) {
-            if (bpf_map_update_elem(&embryos, &key, &f, BPF_NOEXIST) == -XLB_EEXIST)
-                return XLB_OPEN_EXISTS;
-        } else if (into_embryos) {
+        if (into_embryos)
             bpf_map_update_elem(&embryos, &key, &f, BPF_ANY);
-        } else {
+        else
             bpf_map_update_elem(&flows, &key, &f, BPF_ANY);
-        }
     }
     flow_commit(nf, &key, into_embryos);
     return 0;
@@ -552,26 +525,8 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
     if (rc < 0)
         return rc;
     /* A new connection starts embryonic; a live one scheduled again stays in
-     * its table. A pure SYN's insert is exclusive: if embryos has its
-     * 5-tuple (a retransmitted SYN), the flow stage runs again, looking
-     * there, and the schedule above is dropped unless that flow is over. */
-    rc = xlb_flow_open(&pkt->key, &nf, !(track & XLB_TRACK_LIVE) || (track & XLB_TRACK_EMBRYONIC), track == 0);
-    if (rc == XLB_OPEN_EXISTS) {
-        /* A hit overwrites nf.f's dest and svc; anything else leaves the
-         * new flow as scheduled, to replace the embryo that is over. (A
-         * persistent service's schedule refreshed the client's template,
-         * which the embryo's PERSIST flag keeps alive: it named the
-         * embryo's dest.) */
-        track = xlb_track(&pkt->key, pkt->tcp_flags | XLB_TRACK_F_EMBRYOS, now, &nf.f);
-        if (track < 0)
-            return track;
-        if (track & XLB_TRACK_HIT) {
-            dest_id = nf.f.dest;
-            svc = nf.f.svc;
-            goto forward;
-        }
-        rc = xlb_flow_open(&pkt->key, &nf, 1, 0);
-    }
+     * its table. */
+    rc = xlb_flow_open(&pkt->key, &nf, !(track & XLB_TRACK_LIVE) || (track & XLB_TRACK_EMBRYONIC));
     if (rc < 0)
         return rc;
     dest_id = nf.f.dest;
