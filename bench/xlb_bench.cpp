@@ -194,15 +194,16 @@ struct insert_maps {
     insert_maps(const insert_maps&) = delete;
     insert_maps& operator=(const insert_maps&) = delete;
 
-    // Fills map with keys [from, from + n), through its own program so that
-    // a per-CPU LRU fills this CPU's lists.
-    void fill(int prog, uint64_t from, uint32_t n, int ifindex) const {
-        for (uint64_t k = from; k < from + n; ++k) {
-            run_xdp(prog, key_frame(k), ifindex);
-        }
-    }
     map_insert_bpf* _sk;
 };
+
+// Inserts keys [from, from + n) through an insert program, so that a per-CPU
+// LRU fills this CPU's lists.
+void fill_keys(int prog, uint64_t from, uint32_t n, int ifindex) {
+    for (uint64_t k = from; k < from + n; ++k) {
+        run_xdp(prog, key_frame(k), ifindex);
+    }
+}
 
 row insert_row(std::string name, int prog, int ifindex, uint64_t first_key) {
     return {name, [=](uint32_t i) -> std::optional<uint32_t> {
@@ -334,10 +335,10 @@ int run(const std::string& out_path) {
     // Bare inserts: 1M maps fresh, 1M maps full (LRUs past their size, the
     // hash at 90%: a full one refuses), a 4k LRU full.
     insert_maps fresh(big_table), filled(big_table), small(4096);
-    filled.fill(bpf_program__fd(filled._sk->progs.insert_lru), 1ull << 40, overfill, ifindex);
-    filled.fill(bpf_program__fd(filled._sk->progs.insert_percpu_lru), 1ull << 40, overfill, ifindex);
-    filled.fill(bpf_program__fd(filled._sk->progs.insert_hash), 1ull << 40, big_table * 9 / 10, ifindex);
-    small.fill(bpf_program__fd(small._sk->progs.insert_lru), 1ull << 40, 8192, ifindex);
+    fill_keys(bpf_program__fd(filled._sk->progs.insert_lru), 1ull << 40, overfill, ifindex);
+    fill_keys(bpf_program__fd(filled._sk->progs.insert_percpu_lru), 1ull << 40, overfill, ifindex);
+    fill_keys(bpf_program__fd(filled._sk->progs.insert_hash), 1ull << 40, big_table * 9 / 10, ifindex);
+    fill_keys(bpf_program__fd(small._sk->progs.insert_lru), 1ull << 40, 8192, ifindex);
     rows.push_back(insert_row("insert_lru_1m_fresh", bpf_program__fd(fresh._sk->progs.insert_lru), ifindex, 1));
     rows.push_back(insert_row("insert_lru_1m_full", bpf_program__fd(filled._sk->progs.insert_lru), ifindex, 1));
     rows.push_back(
