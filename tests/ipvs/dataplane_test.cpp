@@ -189,6 +189,41 @@ TEST_F(ipvs_kernel, a_scheduler_the_kernel_lacks_is_enoent_and_the_set_is_undone
     EXPECT_EQ(table()[0].config.sched, scheduler::rr);
 }
 
+TEST_F(ipvs_kernel, a_clear_the_kernel_takes_is_undone_when_a_later_change_fails) {
+    auto opt = kernel_option("CONFIG_IP_VS_TWOS");
+    if (!opt.readable || opt.value) {
+        GTEST_SKIP() << "needs a kernel known to lack the twos scheduler";
+    }
+    auto a = svc("10.0.0.1:80", scheduler::wrr);
+    a.flags = XLB_IPVS_SVC_F_PERSISTENT;
+    a.timeout = 77;
+    ASSERT_TRUE(_dp->add_service(a));
+    for (const char* r : {"10.1.0.11:80", "10.1.0.12:80", "10.1.0.13:80"}) {
+        ASSERT_TRUE(_dp->add_dest(a.key, dest(r, 2)));
+    }
+    auto fwm = svc("0.0.0.0:0", scheduler::rr);
+    fwm.key.fwmark = 9;
+    ASSERT_TRUE(_dp->add_service(fwm));
+    auto r = _dp->apply({change::clear_all(), change::add_service(svc("10.0.0.2:80", scheduler::twos))});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().index, 1u);
+    EXPECT_EQ(r.error().err.code, ENOENT);
+    auto after = table();
+    ASSERT_EQ(after.size(), 2u);
+    const auto* s = find(after, a.key);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->config.sched, scheduler::wrr);
+    EXPECT_EQ(s->config.timeout, 77u);
+    ASSERT_EQ(s->dests.size(), 3u);
+    // Put back oldest first, so IPVS lists them newest first as before.
+    const char* newest_first[] = {"10.1.0.13:80", "10.1.0.12:80", "10.1.0.11:80"};
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(s->dests[i].config.addr, *endpoint::parse(newest_first[i]));
+        EXPECT_EQ(s->dests[i].config.weight, 2);
+    }
+    EXPECT_TRUE(find(after, fwm.key));
+}
+
 TEST_F(ipvs_kernel, conn_table_size_is_the_kernels) {
     auto bits = kernel_option("CONFIG_IP_VS_TAB_BITS");
     if (!bits.readable || !bits.value) {

@@ -4,7 +4,8 @@
 // The kernel table is the truth: nothing is cached between calls.
 //
 // apply() checks a change set first against memory_dataplane seeded with a
-// fresh dump (IPVS's errnos, the failing index, nothing written), then sends
+// fresh read of the services it touches (the whole table if it clears):
+// IPVS's errnos, the failing index, nothing written. Then it sends
 // the requests in order; if the kernel still refuses one (a scheduler module
 // it lacks: ENOENT), the applied prefix is undone in reverse, best effort,
 // and the kernel's errno comes back unchanged. Not yet: connection listing
@@ -13,6 +14,7 @@
 #include <xlb/dataplane/dataplane.h>
 
 #include <memory>
+#include <optional>
 
 namespace xlb {
 
@@ -52,6 +54,11 @@ private:
     // One change as one kernel request; the kernel's errno unchanged.
     [[nodiscard]] result<> send(const change& c) const;
     [[nodiscard]] result<std::vector<dest_state>> list_dests(const service_key& key) const;
+    // One service with its dests; nothing if the kernel has no such service.
+    [[nodiscard]] result<std::optional<service_state>> find_service(const service_key& key) const;
+    // What apply() checks a set against: the services it names (the whole
+    // table if it clears), so a write costs what it touches.
+    [[nodiscard]] result<std::vector<service_state>> touched(const change_set& changes) const;
 
     std::unique_ptr<ipvs::genl_socket> _sock;
     capabilities _caps;

@@ -12,6 +12,8 @@
 #include <linux/ip_vs.h>
 
 #include <algorithm>
+#include <optional>
+#include <set>
 #include <utility>
 
 namespace xlb {
@@ -25,6 +27,14 @@ std::string service_name(const service_key& k) {
         return fmt::format("service FWM {}{}", k.fwmark, k.vip.addr.is_v4() ? "" : " IPv6");
     }
     return fmt::format("service {} {}", to_string(k.proto), k.vip.to_string());
+}
+
+// IPVS finds a mark service by family and mark alone.
+service_key canonical(const service_key& k) {
+    if (!k.is_fwmark()) {
+        return k;
+    }
+    return service_key{protocol::tcp, endpoint{ip_address(k.vip.addr.af(), {}), 0}, k.fwmark};
 }
 
 // The kernel's errno unchanged, with what was asked.
@@ -220,6 +230,65 @@ result<std::vector<dest_state>> ipvs_dataplane::list_dests(const service_key& ke
     return out;
 }
 
+result<std::optional<service_state>> ipvs_dataplane::find_service(const service_key& key) const {
+    auto m = _sock->request(IPVS_CMD_GET_SERVICE, false);
+    if (!m) {
+        return m.error();
+    }
+    if (auto r = ipvs::put_service_key(m->get(), key); !r) {
+        return r.error();
+    }
+    std::optional<service_state> out;
+    auto r = _sock->exchange(std::move(*m), [&out](nl_msg* reply) -> result<> {
+        auto s = ipvs::parse_service(reply);
+        if (!s) {
+            return s.error();
+        }
+        out = std::move(*s);
+        return {};
+    });
+    if (!r) {
+        // ip_vs_genl_get_cmd(): no such service.
+        if (r.error().code == ESRCH) {
+            return std::optional<service_state>{};
+        }
+        return with_context(r.error(), service_name(key));
+    }
+    if (out) {
+        auto d = list_dests(out->config.key);
+        if (!d) {
+            return d.error();
+        }
+        out->dests = std::move(*d);
+    }
+    return out;
+}
+
+result<std::vector<service_state>> ipvs_dataplane::touched(const change_set& changes) const {
+    // A clear's undo puts every service back: it needs the whole table.
+    if (std::any_of(changes.begin(), changes.end(), [](const change& c) { return c.what == change::kind::clear; })) {
+        return list();
+    }
+    std::set<service_key> keys;
+    for (const auto& c : changes) {
+        if (c.what == change::kind::set_timeouts || (c.what == change::kind::zero && c.all)) {
+            continue;
+        }
+        keys.insert(canonical(c.service.key));
+    }
+    std::vector<service_state> out;
+    for (const auto& k : keys) {
+        auto s = find_service(k);
+        if (!s) {
+            return s.error();
+        }
+        if (*s) {
+            out.push_back(std::move(**s));
+        }
+    }
+    return out;
+}
+
 result<timeouts> ipvs_dataplane::get_timeouts() const {
     auto m = _sock->request(IPVS_CMD_GET_CONFIG, false);
     if (!m) {
@@ -339,7 +408,7 @@ apply_result ipvs_dataplane::apply(const change_set& changes) {
     }
     // Check the whole set first, as IPVS would answer it, on a model of
     // the table as it is now: nothing is written unless every change passes.
-    auto table = list();
+    auto table = touched(changes);
     if (!table) {
         return change_error{0, table.error()};
     }
@@ -347,6 +416,8 @@ apply_result ipvs_dataplane::apply(const change_set& changes) {
     if (!times) {
         return change_error{0, times.error()};
     }
+    // IPVS has no sizes of its own, so the services left out of the model
+    // change no answer.
     memory_dataplane model(_caps, memory_limits{0, 0, _conn_table_size, 0, 0});
     model.assign(std::move(*table), *times);
     std::vector<change_set> undo;
