@@ -1,8 +1,9 @@
-# xlb_add_test(name SOURCES ... LABELS ... [LIBS ...])
+# xlb_add_test(name SOURCES ... LABELS ... [LIBS ...] [NO_CTEST])
 #   One gtest binary per call, registered with ctest under its labels, so
-#   `ctest -L unit|bpf|integration` runs one tier.
+#   `ctest -L unit|bpf|integration` runs one tier. NO_CTEST builds the
+#   binary only: another test runs it (tests/ipvs's binary inside the VM).
 function(xlb_add_test name)
-    cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LABELS;LIBS" ${ARGN})
+    cmake_parse_arguments(ARG "NO_CTEST" "TIMEOUT" "SOURCES;LABELS;LIBS" ${ARGN})
     add_executable(${name} ${ARG_SOURCES})
     target_link_libraries(${name} PRIVATE xlb GTest::gtest GTest::gtest_main ${ARG_LIBS})
     target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
@@ -10,6 +11,9 @@ function(xlb_add_test name)
         XLB_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
         XLB_BINARY_DIR="${CMAKE_BINARY_DIR}")
     set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    if(ARG_NO_CTEST)
+        return()
+    endif()
     add_test(NAME ${name} COMMAND ${name})
     if(NOT ARG_TIMEOUT)
         set(ARG_TIMEOUT 300)

@@ -391,7 +391,7 @@ TEST_F(xlbctl_cli, bad_input_is_refused_with_a_reason) {
         {"load --icmp-msgs-burst 2147483648", 2, "--icmp-msgs-burst needs an integer from 0 to 2147483647"},
         {"frobnicate", 2, "unknown command 'frobnicate'"},
         {"--json -A -t 10.0.0.1:80 -s rr", 2, "--json works only with `xlbctl status`"},
-        {"--backend ipvs -L -n", 2, "not available yet"},
+        {"--backend ipvs -L -n", 2, "--backend ipvs is not available: kernel IPVS is not available"},
         // The backend refuses what it cannot do, with its reason (EOPNOTSUPP).
         {"-A -t 10.0.0.1:80 -s lblc", 255, "scheduler 'lblc' is refused by the xdp backend: locality-based"},
         {"-A -f 7 -s rr", 255, "fwmark services (-f) need netfilter marks, which do not exist at XDP time; use "

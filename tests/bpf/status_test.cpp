@@ -366,7 +366,7 @@ TEST_F(status, bad_input_and_no_instance_are_refused_clearly) {
         {"--json status --verbose", 2, "unexpected argument '--verbose'"},
         {"--json -C", 2, "--json works only with `xlbctl status`"},
         {"--json load", 2, "--json works only with `xlbctl status`"},
-        {"--backend ipvs status", 2, "not available yet"},
+        {"--backend ipvs status", 2, "--backend ipvs is not available: kernel IPVS is not available"},
     };
     for (const auto& r : rows) {
         auto res = x(r.args);

@@ -469,10 +469,15 @@ TEST_P(dataplane_behaviour, fwmark_services_unless_the_backend_has_them) {
     auto other = c.key;
     other.proto = protocol::udp;
     EXPECT_EQ(code(dp().add_dest(other, dest("10.1.0.12:0"))), 0);
+    // Found by key, not by place: IPVS lists services by hash bucket, and
+    // marks 7 of both families share one, newest first
+    // (ip_vs_svc_hash(), ip_vs_genl_dump_services()).
     auto t = table();
     ASSERT_EQ(t.size(), 2u);
-    EXPECT_EQ(t[0].config.key.fwmark, 7u);
-    EXPECT_EQ(t[0].dests.size(), 2u);
+    auto v4 = std::find_if(t.begin(), t.end(), [&](const service_state& s) { return s.config.key == c.key; });
+    ASSERT_NE(v4, t.end());
+    EXPECT_EQ(v4->config.key.fwmark, 7u);
+    EXPECT_EQ(v4->dests.size(), 2u);
 }
 
 TEST_P(dataplane_behaviour, sctp_unless_the_backend_has_it) {

@@ -36,7 +36,7 @@ xlb::result<std::unique_ptr<xlb::dataplane>> open_backend(const globals& g) {
     auto dp = xlb::open_dataplane(g.backend, opts);
     // A backend that is not available here is a usage error (exit 2), as before.
     if (!dp && dp.error().code == EOPNOTSUPP) {
-        throw cli_error(fmt::format("xlbctl: --backend {} is not available yet: {}", g.backend, dp.error().context),
+        throw cli_error(fmt::format("xlbctl: --backend {} is not available: {}", g.backend, dp.error().context),
                         2);
     }
     return dp;

@@ -53,7 +53,7 @@ json::value opt_bool(const std::optional<bool>& b) { return b ? json::value(*b) 
 std::string status_text(const xlb::status_report& st) {
     std::string o;
     auto out = std::back_inserter(o);
-    fmt::format_to(out, "backend: {} ({}; {}; xdp is the only backend so far)\n", st.backend.name, st.backend.reason,
+    fmt::format_to(out, "backend: {} ({}; {})\n", st.backend.name, st.backend.reason,
                    selected_by_text(st.backend.selected_by));
     fmt::format_to(out, "pin dir: {}\n", st.pin_dir);
     const auto& p = st.program;

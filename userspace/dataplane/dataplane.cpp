@@ -1,7 +1,7 @@
 #include <xlb/dataplane/dataplane.h>
+#include <xlb/dataplane/ipvs_dataplane.h>
 #include <xlb/dataplane/memory_dataplane.h>
 #include <xlb/dataplane/xdp_dataplane.h>
-
 
 #include <algorithm>
 
@@ -113,7 +113,15 @@ result<std::unique_ptr<dataplane>> open_xdp(const open_options& opts) {
     return std::make_unique<xdp_dataplane>(std::move(*dp));
 }
 
-error ipvs_missing() { return make_error(EOPNOTSUPP, "the ipvs backend is not built yet"); }
+result<std::unique_ptr<dataplane>> open_ipvs() {
+    // Kernel IPVS checks and applies every change set itself; the backend
+    // pre-checks each set against memory_dataplane seeded from a dump.
+    auto dp = ipvs_dataplane::open();
+    if (!dp) {
+        return dp.error();
+    }
+    return std::make_unique<ipvs_dataplane>(std::move(*dp));
+}
 
 } // namespace
 
@@ -125,7 +133,7 @@ result<std::unique_ptr<dataplane>> open_dataplane(std::string_view backend, cons
         return std::make_unique<memory_dataplane>();
     }
     if (backend == "ipvs") {
-        return ipvs_missing();
+        return open_ipvs();
     }
     if (backend == "auto") {
         // The XDP data path where it is loaded, else kernel IPVS.
@@ -133,7 +141,11 @@ result<std::unique_ptr<dataplane>> open_dataplane(std::string_view backend, cons
         if (xdp || xdp.error().code != ENOENT) {
             return xdp;
         }
-        auto e = ipvs_missing();
+        auto ipvs = open_ipvs();
+        if (ipvs) {
+            return ipvs;
+        }
+        auto e = ipvs.error();
         e.context = fmt::format("no XDP data path ({}), and {}", xdp.error().context, e.context);
         return e;
     }

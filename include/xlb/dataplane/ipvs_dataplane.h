@@ -1,0 +1,68 @@
+#pragma once
+// ipvs_dataplane: the dataplane interface over kernel IPVS, through its
+// "IPVS" generic-netlink family (libnl-genl-3), as ipvsadm talks to it.
+// The kernel table is the truth: nothing is cached between calls.
+//
+// apply() checks a change set first against memory_dataplane seeded with a
+// fresh read of the services it touches (the whole table if it clears):
+// IPVS's errnos, the failing index, nothing written. Then it sends
+// the requests in order; if the kernel still refuses one (a scheduler module
+// it lacks: ENOENT), the applied prefix is undone in reverse, best effort,
+// and the kernel's errno comes back unchanged. Not yet: connection listing
+// (-L -c) and the sync daemon.
+
+#include <xlb/dataplane/dataplane.h>
+
+#include <memory>
+#include <optional>
+
+namespace xlb {
+
+namespace ipvs {
+class genl_socket;
+} // namespace ipvs
+
+// Every scheduler of the model (the kernel answers ENOENT for one it lacks),
+// DR NAT TUN, tcp udp sctp, ipip gue gre, fwmark services, sip, rates; no
+// verdict counters, no connection listing yet, no dest limits.
+capabilities ipvs_capabilities();
+
+class ipvs_dataplane final : public dataplane {
+public:
+    // Resolves the IPVS family, after `modprobe ip_vs` if it is missing.
+    // EOPNOTSUPP with the reason if kernel IPVS is not available here.
+    static result<ipvs_dataplane> open();
+
+    ipvs_dataplane(ipvs_dataplane&&) noexcept;
+    ipvs_dataplane& operator=(ipvs_dataplane&&) noexcept;
+    ~ipvs_dataplane() override;
+
+    [[nodiscard]] const capabilities& caps() const noexcept override { return _caps; }
+
+    apply_result apply(const change_set& changes) override;
+
+    [[nodiscard]] result<std::vector<service_state>> list() const override;
+    [[nodiscard]] result<timeouts> get_timeouts() const override;
+    // EOPNOTSUPP: the connection dump is not implemented yet.
+    [[nodiscard]] result<std::vector<conn_state>> list_conns() const override;
+    // IPVS_CMD_GET_INFO's connection table size, read at open.
+    [[nodiscard]] uint32_t conn_table_size() const override { return _conn_table_size; }
+
+private:
+    explicit ipvs_dataplane(std::unique_ptr<ipvs::genl_socket> sock);
+
+    // One change as one kernel request; the kernel's errno unchanged.
+    [[nodiscard]] result<> send(const change& c) const;
+    [[nodiscard]] result<std::vector<dest_state>> list_dests(const service_key& key) const;
+    // One service with its dests; nothing if the kernel has no such service.
+    [[nodiscard]] result<std::optional<service_state>> find_service(const service_key& key) const;
+    // What apply() checks a set against: the services it names (the whole
+    // table if it clears), so a write costs what it touches.
+    [[nodiscard]] result<std::vector<service_state>> touched(const change_set& changes) const;
+
+    std::unique_ptr<ipvs::genl_socket> _sock;
+    capabilities _caps;
+    uint32_t _conn_table_size = 0;
+};
+
+} // namespace xlb

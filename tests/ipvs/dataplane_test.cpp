@@ -1,0 +1,383 @@
+// ipvs_dataplane against real kernel IPVS (tests/vm runs it in Debian 12's
+// 6.1 kernel): the shared behaviour suite, then what only the kernel can
+// show. Expected values come from IPVS's semantics and the kernel's own
+// configuration (/boot/config-VERSION), never from the backend's output.
+
+#include "support/dataplane_behaviour.h"
+
+#include <xlb/dataplane/ipvs_dataplane.h>
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <string>
+
+using namespace xlb;
+using namespace xlb::test;
+
+namespace {
+
+// Why kernel IPVS cannot be tested here; empty if it can.
+std::string ipvs_missing() {
+    if (geteuid() != 0) {
+        return "needs root (CAP_NET_ADMIN) to write the kernel IPVS table";
+    }
+    auto dp = ipvs_dataplane::open();
+    return dp ? std::string() : dp.error().message();
+}
+
+// The kernel's table, emptied, with IPVS's default timeouts back: every
+// case starts from the table a fresh kernel has.
+ipvs_dataplane fresh_ipvs() {
+    auto dp = ipvs_dataplane::open();
+    if (!dp) {
+        throw std::runtime_error(dp.error().message());
+    }
+    if (auto r = dp->clear(); !r) {
+        throw std::runtime_error(r.error().message());
+    }
+    if (auto r = dp->set_timeouts({900, 120, 300}); !r) {
+        throw std::runtime_error(r.error().message());
+    }
+    return std::move(*dp);
+}
+
+class ipvs_instance final : public behaviour_instance {
+public:
+    ipvs_instance() : _dp(fresh_ipvs()) {}
+    dataplane& dp() override { return _dp; }
+
+private:
+    ipvs_dataplane _dp;
+};
+
+behaviour_backend kernel_ipvs() {
+    return {"ipvs", [] { return std::make_unique<ipvs_instance>(); }, 0, 0, ipvs_missing};
+}
+
+} // namespace
+
+INSTANTIATE_TEST_SUITE_P(ipvs, dataplane_behaviour, ::testing::Values(kernel_ipvs()), behaviour_backend_name);
+
+namespace {
+
+// The running kernel's build option `name` ("y", "m", "12"), nullopt if it
+// is not set, or an error string if the config cannot be read.
+struct kconfig {
+    bool readable = false;
+    std::optional<std::string> value;
+};
+kconfig kernel_option(const std::string& name) {
+    utsname u{};
+    uname(&u);
+    std::ifstream in(std::string("/boot/config-") + u.release);
+    kconfig out;
+    if (!in) {
+        return out;
+    }
+    out.readable = true;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(name + "=", 0) == 0) {
+            out.value = line.substr(name.size() + 1);
+        }
+    }
+    return out;
+}
+
+class ipvs_kernel : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (auto why = ipvs_missing(); !why.empty()) {
+            if (require_priv()) {
+                FAIL() << "XLB_REQUIRE_PRIV=1 but " << why;
+            }
+            GTEST_SKIP() << why;
+        }
+        _dp.emplace(fresh_ipvs());
+    }
+    void TearDown() override {
+        if (_dp) {
+            (void)_dp->clear();
+        }
+    }
+
+    static service_config svc(const char* vip, scheduler s = scheduler::wlc, protocol p = protocol::tcp) {
+        service_config c;
+        c.key = service_key{p, *endpoint::parse(vip)};
+        c.sched = s;
+        return c;
+    }
+    static dest_config dest(const char* addr, int32_t weight = 1, forwarding f = forwarding::dr) {
+        dest_config d;
+        d.addr = *endpoint::parse(addr);
+        d.weight = weight;
+        d.fwd = f;
+        return d;
+    }
+    const service_state* find(const std::vector<service_state>& t, const service_key& k) {
+        for (const auto& s : t) {
+            if (s.config.key == k) {
+                return &s;
+            }
+        }
+        return nullptr;
+    }
+    std::vector<service_state> table() {
+        auto l = _dp->list();
+        EXPECT_TRUE(l) << l.error().message();
+        return l ? *l : std::vector<service_state>{};
+    }
+
+    std::optional<ipvs_dataplane> _dp;
+};
+
+TEST_F(ipvs_kernel, one_real_server_serves_two_services_apart) {
+    auto a = svc("10.0.0.1:80");
+    auto b = svc("10.0.0.2:80");
+    ASSERT_TRUE(_dp->add_service(a));
+    ASSERT_TRUE(_dp->add_service(b));
+    ASSERT_TRUE(_dp->add_dest(a.key, dest("10.1.0.11:8080", 3, forwarding::nat)));
+    ASSERT_TRUE(_dp->add_dest(b.key, dest("10.1.0.11:8080", 5, forwarding::nat)));
+    auto t = table();
+    const auto* sa = find(t, a.key);
+    const auto* sb = find(t, b.key);
+    ASSERT_TRUE(sa && sb);
+    ASSERT_EQ(sa->dests.size(), 1u);
+    ASSERT_EQ(sb->dests.size(), 1u);
+    EXPECT_EQ(sa->dests[0].config.weight, 3) << "each service keeps its own dest (ip_vs_dest is per service)";
+    EXPECT_EQ(sb->dests[0].config.weight, 5);
+    ASSERT_TRUE(_dp->del_dest(a.key, *endpoint::parse("10.1.0.11:8080")));
+    t = table();
+    EXPECT_TRUE(find(t, a.key)->dests.empty());
+    ASSERT_EQ(find(t, b.key)->dests.size(), 1u) << "deleting it from one service leaves the other's";
+}
+
+TEST_F(ipvs_kernel, a_scheduler_the_kernel_lacks_is_enoent_and_the_set_is_undone) {
+    auto opt = kernel_option("CONFIG_IP_VS_TWOS");
+    if (!opt.readable) {
+        GTEST_SKIP() << "no /boot/config of the running kernel: cannot tell whether it has twos";
+    }
+    if (opt.value) {
+        GTEST_SKIP() << "this kernel has the twos scheduler (CONFIG_IP_VS_TWOS=" << *opt.value << ")";
+    }
+    ASSERT_TRUE(_dp->add_service(svc("10.0.0.9:80", scheduler::rr)));
+    // The model knows twos, so only the kernel refuses: ip_vs_add_service()
+    // finds no scheduler module and answers ENOENT. The applied prefix goes.
+    auto a = svc("10.0.0.1:80", scheduler::rr);
+    auto r = _dp->apply({change::add_service(a), change::add_dest(a.key, dest("10.1.0.11:80")),
+                         change::edit_service(svc("10.0.0.9:80", scheduler::wrr)), change::set_timeouts({0, 0, 42}),
+                         change::add_service(svc("10.0.0.2:80", scheduler::twos))});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().index, 4u);
+    EXPECT_EQ(r.error().err.code, ENOENT) << r.error().err.message();
+    auto t = table();
+    ASSERT_EQ(t.size(), 1u) << "the services the set added are gone again";
+    EXPECT_EQ(t[0].config.key, svc("10.0.0.9:80").key);
+    EXPECT_EQ(t[0].config.sched, scheduler::rr) << "the edit is undone";
+    EXPECT_EQ(_dp->get_timeouts()->udp, 300u) << "the timeouts are back";
+    // An edit to it is refused alike and changes nothing.
+    EXPECT_EQ(_dp->edit_service(svc("10.0.0.9:80", scheduler::twos)).error().code, ENOENT);
+    EXPECT_EQ(table()[0].config.sched, scheduler::rr);
+}
+
+TEST_F(ipvs_kernel, a_clear_the_kernel_takes_is_undone_when_a_later_change_fails) {
+    auto opt = kernel_option("CONFIG_IP_VS_TWOS");
+    if (!opt.readable || opt.value) {
+        GTEST_SKIP() << "needs a kernel known to lack the twos scheduler";
+    }
+    auto a = svc("10.0.0.1:80", scheduler::wrr);
+    a.flags = XLB_IPVS_SVC_F_PERSISTENT;
+    a.timeout = 77;
+    ASSERT_TRUE(_dp->add_service(a));
+    for (const char* r : {"10.1.0.11:80", "10.1.0.12:80", "10.1.0.13:80"}) {
+        ASSERT_TRUE(_dp->add_dest(a.key, dest(r, 2)));
+    }
+    auto fwm = svc("0.0.0.0:0", scheduler::rr);
+    fwm.key.fwmark = 9;
+    ASSERT_TRUE(_dp->add_service(fwm));
+    auto r = _dp->apply({change::clear_all(), change::add_service(svc("10.0.0.2:80", scheduler::twos))});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().index, 1u);
+    EXPECT_EQ(r.error().err.code, ENOENT);
+    auto after = table();
+    ASSERT_EQ(after.size(), 2u);
+    const auto* s = find(after, a.key);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->config.sched, scheduler::wrr);
+    EXPECT_EQ(s->config.timeout, 77u);
+    ASSERT_EQ(s->dests.size(), 3u);
+    // Put back oldest first, so IPVS lists them newest first as before.
+    const char* newest_first[] = {"10.1.0.13:80", "10.1.0.12:80", "10.1.0.11:80"};
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(s->dests[i].config.addr, *endpoint::parse(newest_first[i]));
+        EXPECT_EQ(s->dests[i].config.weight, 2);
+    }
+    EXPECT_TRUE(find(after, fwm.key));
+}
+
+TEST_F(ipvs_kernel, conn_table_size_is_the_kernels) {
+    auto bits = kernel_option("CONFIG_IP_VS_TAB_BITS");
+    if (!bits.readable || !bits.value) {
+        GTEST_SKIP() << "no CONFIG_IP_VS_TAB_BITS in the running kernel's /boot/config";
+    }
+    // Unless ip_vs.conn_tab_bits was given at load: IPVS sizes it 2^bits.
+    EXPECT_EQ(_dp->conn_table_size(), 1u << std::stoi(*bits.value));
+}
+
+TEST_F(ipvs_kernel, settings_round_trip_through_the_kernel) {
+    auto c = svc("10.0.0.1:5060", scheduler::sh, protocol::udp);
+    c.flags = XLB_IPVS_SVC_F_PERSISTENT | XLB_IPVS_SVC_F_SCHED1 | XLB_IPVS_SVC_F_SCHED2;
+    c.timeout = 120;
+    c.netmask = 0xffff0000;
+    c.pe_name = "sip";
+    ASSERT_TRUE(_dp->add_service(c));
+    auto d = dest("10.1.0.11:5060", 2, forwarding::tun);
+    d.tunnel = tun_type::gue;
+    d.tun_port = 6080;
+    d.tun_flags = XLB_TUN_F_CSUM;
+    d.u_threshold = 50;
+    d.l_threshold = 40;
+    ASSERT_TRUE(_dp->add_dest(c.key, d));
+    auto v6 = svc("[2001:db8::1]:443", scheduler::mh, protocol::sctp);
+    v6.netmask = 64;
+    ASSERT_TRUE(_dp->add_service(v6));
+    // An IPv4 real server behind an IPv6 service: only with tunnelling.
+    ASSERT_TRUE(_dp->add_dest(v6.key, dest("10.1.0.12:443", 1, forwarding::tun)));
+    auto t = table();
+    const auto* s = find(t, c.key);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->config.sched, scheduler::sh);
+    EXPECT_EQ(s->config.flags, c.flags) << "no HASHED: the kernel's own flag is not the model's";
+    EXPECT_EQ(s->config.timeout, 120u);
+    EXPECT_EQ(s->config.netmask, 0xffff0000u);
+    EXPECT_EQ(s->config.pe_name, "sip");
+    ASSERT_EQ(s->dests.size(), 1u);
+    const auto& got = s->dests[0].config;
+    EXPECT_EQ(got.addr, d.addr);
+    EXPECT_EQ(got.fwd, forwarding::tun);
+    EXPECT_EQ(got.weight, 2);
+    EXPECT_EQ(got.tunnel, tun_type::gue);
+    EXPECT_EQ(got.tun_port, 6080);
+    EXPECT_EQ(got.tun_flags, XLB_TUN_F_CSUM);
+    EXPECT_EQ(got.u_threshold, 50u);
+    EXPECT_EQ(got.l_threshold, 40u);
+    const auto* s6 = find(t, v6.key);
+    ASSERT_TRUE(s6);
+    EXPECT_EQ(s6->config.netmask, 64u);
+    ASSERT_EQ(s6->dests.size(), 1u);
+    EXPECT_EQ(s6->dests[0].config.addr, *endpoint::parse("10.1.0.12:443"));
+    // A dest of the other family is deleted by its own family.
+    EXPECT_TRUE(_dp->del_dest(v6.key, *endpoint::parse("10.1.0.12:443")));
+}
+
+TEST_F(ipvs_kernel, connections_are_not_listed_yet) {
+    EXPECT_FALSE(_dp->caps().conn_listing);
+    auto c = _dp->list_conns();
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code, EOPNOTSUPP);
+}
+
+// Local UDP to a VIP: IPVS schedules it at LOCAL_OUT and counts it before it
+// forwards (ip_vs_in_stats() before packet_xmit), so the counters are known
+// without a real server: one connection, each packet's IP length in bytes.
+class ipvs_traffic : public ipvs_kernel {
+protected:
+    void SetUp() override {
+        ipvs_kernel::SetUp();
+        if (HasFatalFailure() || IsSkipped()) {
+            return;
+        }
+        ASSERT_EQ(std::system("ip route replace 10.9.0.0/24 dev lo"), 0) << "a route for the test VIPs";
+        _routed = true;
+    }
+    void TearDown() override {
+        if (_routed) {
+            (void)std::system("ip route del 10.9.0.0/24 dev lo");
+        }
+        ipvs_kernel::TearDown();
+    }
+    static void send_udp(const char* vip, uint16_t port, int packets, size_t payload) {
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ASSERT_GE(fd, 0);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(port);
+        inet_pton(AF_INET, vip, &to.sin_addr);
+        // One socket, so one source port: one IPVS connection.
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)), 0);
+        std::string data(payload, 'x');
+        for (int i = 0; i < packets; ++i) {
+            (void)sendto(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+        }
+        close(fd);
+    }
+
+    static std::string show(const counters& c) {
+        return fmt::format("conns {} inpkts {} inbytes {} outpkts {} outbytes {}", c.conns, c.inpkts, c.inbytes,
+                           c.outpkts, c.outbytes);
+    }
+
+    bool _routed = false;
+};
+
+TEST_F(ipvs_traffic, counters_count_and_zero_clears_one_service_or_all) {
+    auto a = svc("10.9.0.1:5001", scheduler::rr, protocol::udp);
+    auto b = svc("10.9.0.2:5002", scheduler::rr, protocol::udp);
+    ASSERT_TRUE(_dp->add_service(a));
+    ASSERT_TRUE(_dp->add_service(b));
+    ASSERT_TRUE(_dp->add_dest(a.key, dest("10.1.0.11:5001")));
+    ASSERT_TRUE(_dp->add_dest(b.key, dest("10.1.0.12:5002")));
+    send_udp("10.9.0.1", 5001, 3, 100);
+    send_udp("10.9.0.2", 5002, 2, 50);
+    // IPv4 20 + UDP 8 + payload per packet.
+    const counters want_a{1, 3, 3 * 128, 0, 0};
+    const counters want_b{1, 2, 2 * 78, 0, 0};
+    auto same = [](const counters& x, const counters& y) {
+        return x.conns == y.conns && x.inpkts == y.inpkts && x.inbytes == y.inbytes && x.outpkts == y.outpkts &&
+               x.outbytes == y.outbytes;
+    };
+    // The dump shows the per-CPU counters as the estimator last summed them
+    // (ip_vs_copy_stats() reads kstats, which estimation_timer() fills
+    // every 2 s): wait for that sum, then they must be exact.
+    std::vector<service_state> t;
+    for (int i = 0; i < 40; ++i) {
+        t = table();
+        ASSERT_TRUE(find(t, a.key) && find(t, b.key));
+        if (find(t, a.key)->stats.inpkts >= want_a.inpkts && find(t, b.key)->stats.inpkts >= want_b.inpkts) {
+            break;
+        }
+        usleep(200 * 1000);
+    }
+    EXPECT_TRUE(same(find(t, a.key)->stats, want_a)) << show(find(t, a.key)->stats);
+    EXPECT_TRUE(same(find(t, a.key)->dests.at(0).stats, want_a));
+    EXPECT_TRUE(same(find(t, b.key)->stats, want_b)) << show(find(t, b.key)->stats);
+    EXPECT_EQ(find(t, a.key)->dests.at(0).inactive_conns + find(t, a.key)->dests.at(0).active_conns, 1u)
+        << "the UDP connection counts on its dest";
+
+    ASSERT_TRUE(_dp->zero(a.key));
+    // Past the next estimator run: nothing counted before the zero comes back.
+    usleep(2500 * 1000);
+    t = table();
+    EXPECT_TRUE(same(find(t, a.key)->stats, counters{}));
+    EXPECT_TRUE(same(find(t, a.key)->dests.at(0).stats, counters{}));
+    EXPECT_TRUE(same(find(t, b.key)->stats, want_b)) << "-Z of one service leaves the others";
+    EXPECT_TRUE(same(find(t, b.key)->dests.at(0).stats, want_b));
+
+    ASSERT_TRUE(_dp->zero(std::nullopt));
+    t = table();
+    EXPECT_TRUE(same(find(t, b.key)->stats, counters{}));
+    EXPECT_TRUE(same(find(t, b.key)->dests.at(0).stats, counters{}));
+}
+
+} // namespace

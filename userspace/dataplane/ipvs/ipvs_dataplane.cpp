@@ -1,0 +1,448 @@
+#include <xlb/dataplane/ipvs_dataplane.h>
+#include <xlb/dataplane/memory_dataplane.h>
+
+#include "convert.h"
+#include "genl.h"
+#include "modprobe.h"
+
+#include <netlink/attr.h>
+#include <netlink/genl/genl.h>
+#include <netlink/msg.h>
+
+#include <linux/ip_vs.h>
+
+#include <algorithm>
+#include <optional>
+#include <set>
+#include <utility>
+
+namespace xlb {
+
+using ipvs::genl_socket;
+
+namespace {
+
+std::string service_name(const service_key& k) {
+    if (k.is_fwmark()) {
+        return fmt::format("service FWM {}{}", k.fwmark, k.vip.addr.is_v4() ? "" : " IPv6");
+    }
+    return fmt::format("service {} {}", to_string(k.proto), k.vip.to_string());
+}
+
+// IPVS finds a mark service by family and mark alone.
+service_key canonical(const service_key& k) {
+    if (!k.is_fwmark()) {
+        return k;
+    }
+    return service_key{protocol::tcp, endpoint{ip_address(k.vip.addr.af(), {}), 0}, k.fwmark};
+}
+
+// The kernel's errno unchanged, with what was asked.
+error with_context(const error& e, const std::string& what) { return error{e.code, what}; }
+
+// What undoes change c on the table `before` (the model just before c):
+// the requests that put back what c changes. Counters and connections
+// cannot be put back, nor a dest's place once deleted and added again.
+change_set inverse(const memory_dataplane& before, const change& c) {
+    change_set out;
+    auto restore = [&out](const service_state& s) {
+        out.push_back(change::add_service(s.config));
+        // Oldest first, so that IPVS lists them newest first again.
+        for (auto it = s.dests.rbegin(); it != s.dests.rend(); ++it) {
+            out.push_back(change::add_dest(s.config.key, it->config));
+        }
+    };
+    const service_state* old = before.find(c.service.key);
+    auto old_dest = [&](const endpoint& a) -> const dest_state* {
+        if (!old) {
+            return nullptr;
+        }
+        auto it = std::find_if(old->dests.begin(), old->dests.end(),
+                               [&](const dest_state& d) { return d.config.addr == a; });
+        return it == old->dests.end() ? nullptr : &*it;
+    };
+    switch (c.what) {
+    case change::kind::add_service:
+        out.push_back(change::del_service(c.service.key));
+        break;
+    case change::kind::edit_service:
+        if (old) {
+            out.push_back(change::edit_service(old->config));
+        }
+        break;
+    case change::kind::del_service:
+        if (old) {
+            restore(*old);
+        }
+        break;
+    case change::kind::clear:
+        if (auto all = before.list()) {
+            for (const auto& s : *all) {
+                restore(s);
+            }
+        }
+        break;
+    case change::kind::add_dest:
+        out.push_back(change::del_dest(c.service.key, c.dest.addr));
+        break;
+    case change::kind::edit_dest:
+        if (const auto* d = old_dest(c.dest.addr)) {
+            out.push_back(change::edit_dest(c.service.key, d->config));
+        }
+        break;
+    case change::kind::del_dest:
+        if (const auto* d = old_dest(c.dest.addr)) {
+            out.push_back(change::add_dest(c.service.key, d->config));
+        }
+        break;
+    case change::kind::set_timeouts:
+        if (auto t = before.get_timeouts()) {
+            out.push_back(change::set_timeouts(*t));
+        }
+        break;
+    case change::kind::zero:
+        break;
+    }
+    return out;
+}
+
+result<uint32_t> read_conn_table_size(const genl_socket& sock) {
+    auto m = sock.request(IPVS_CMD_GET_INFO, false);
+    if (!m) {
+        return m.error();
+    }
+    uint32_t size = 0;
+    auto r = sock.exchange(std::move(*m), [&size](nl_msg* reply) -> result<> {
+        nlattr* tb[IPVS_INFO_ATTR_MAX + 1] = {};
+        if (genlmsg_parse(nlmsg_hdr(reply), 0, tb, IPVS_INFO_ATTR_MAX, nullptr) < 0) {
+            return make_error(EINVAL, "malformed IPVS info");
+        }
+        if (tb[IPVS_INFO_ATTR_CONN_TAB_SIZE]) {
+            size = nla_get_u32(tb[IPVS_INFO_ATTR_CONN_TAB_SIZE]);
+        }
+        return {};
+    });
+    if (!r) {
+        return with_context(r.error(), "IPVS info");
+    }
+    return size;
+}
+
+} // namespace
+
+capabilities ipvs_capabilities() {
+    capabilities c;
+    c.backend = "ipvs";
+    for (uint32_t i = 0; i < XLB_SCHED_MAX; ++i) {
+        c.schedulers.push_back(static_cast<scheduler>(i));
+    }
+    c.methods = {forwarding::dr, forwarding::tun, forwarding::nat};
+    c.protocols = {protocol::tcp, protocol::udp, protocol::sctp};
+    c.tunnels = {tun_type::ipip, tun_type::gue, tun_type::gre};
+    c.fwmark_services = true;
+    c.persistence_engines = {"sip"};
+    c.verdict_counters = false;
+    c.rates = true;
+    c.conn_listing = false;
+    return c;
+}
+
+result<ipvs_dataplane> ipvs_dataplane::open() {
+    auto sock = genl_socket::open(IPVS_GENL_NAME, IPVS_GENL_VERSION);
+    if (!sock && sock.error().code == ENOENT) {
+        // As ipvsadm does: load the module once, then look again.
+        auto loaded = ipvs::modprobe("ip_vs");
+        sock = genl_socket::open(IPVS_GENL_NAME, IPVS_GENL_VERSION);
+        if (!sock && sock.error().code == ENOENT) {
+            return make_error(EOPNOTSUPP,
+                              "kernel IPVS is not available: the IPVS generic netlink family is missing "
+                              "(modprobe ip_vs: {})",
+                              loaded ? "loaded, yet no family" : loaded.error().message());
+        }
+    }
+    if (!sock) {
+        return make_error(sock.error().code, "kernel IPVS: {}", sock.error().context);
+    }
+    ipvs_dataplane dp(std::make_unique<genl_socket>(std::move(*sock)));
+    auto size = read_conn_table_size(*dp._sock);
+    if (!size) {
+        return size.error();
+    }
+    dp._conn_table_size = *size;
+    return dp;
+}
+
+ipvs_dataplane::ipvs_dataplane(std::unique_ptr<genl_socket> sock)
+    : _sock(std::move(sock)), _caps(ipvs_capabilities()) {}
+ipvs_dataplane::ipvs_dataplane(ipvs_dataplane&&) noexcept = default;
+ipvs_dataplane& ipvs_dataplane::operator=(ipvs_dataplane&&) noexcept = default;
+ipvs_dataplane::~ipvs_dataplane() = default;
+
+result<std::vector<service_state>> ipvs_dataplane::list() const {
+    auto m = _sock->request(IPVS_CMD_GET_SERVICE, true);
+    if (!m) {
+        return m.error();
+    }
+    std::vector<service_state> out;
+    auto r = _sock->exchange(std::move(*m), [&out](nl_msg* reply) -> result<> {
+        auto s = ipvs::parse_service(reply);
+        if (!s) {
+            return s.error();
+        }
+        out.push_back(std::move(*s));
+        return {};
+    });
+    if (!r) {
+        return with_context(r.error(), "list IPVS services");
+    }
+    // Each service's dests, in the kernel's order (newest first).
+    for (auto& s : out) {
+        auto d = list_dests(s.config.key);
+        if (!d) {
+            return d.error();
+        }
+        s.dests = std::move(*d);
+    }
+    return out;
+}
+
+result<std::vector<dest_state>> ipvs_dataplane::list_dests(const service_key& key) const {
+    auto m = _sock->request(IPVS_CMD_GET_DEST, true);
+    if (!m) {
+        return m.error();
+    }
+    if (auto r = ipvs::put_service_key(m->get(), key); !r) {
+        return r.error();
+    }
+    std::vector<dest_state> out;
+    family af = key.vip.addr.af();
+    auto r = _sock->exchange(std::move(*m), [&out, af](nl_msg* reply) -> result<> {
+        auto d = ipvs::parse_dest(reply, af);
+        if (!d) {
+            return d.error();
+        }
+        out.push_back(std::move(*d));
+        return {};
+    });
+    if (!r) {
+        return with_context(r.error(), fmt::format("list the dests of {}", service_name(key)));
+    }
+    return out;
+}
+
+result<std::optional<service_state>> ipvs_dataplane::find_service(const service_key& key) const {
+    auto m = _sock->request(IPVS_CMD_GET_SERVICE, false);
+    if (!m) {
+        return m.error();
+    }
+    if (auto r = ipvs::put_service_key(m->get(), key); !r) {
+        return r.error();
+    }
+    std::optional<service_state> out;
+    auto r = _sock->exchange(std::move(*m), [&out](nl_msg* reply) -> result<> {
+        auto s = ipvs::parse_service(reply);
+        if (!s) {
+            return s.error();
+        }
+        out = std::move(*s);
+        return {};
+    });
+    if (!r) {
+        // ip_vs_genl_get_cmd(): no such service.
+        if (r.error().code == ESRCH) {
+            return std::optional<service_state>{};
+        }
+        return with_context(r.error(), service_name(key));
+    }
+    if (out) {
+        auto d = list_dests(out->config.key);
+        if (!d) {
+            return d.error();
+        }
+        out->dests = std::move(*d);
+    }
+    return out;
+}
+
+result<std::vector<service_state>> ipvs_dataplane::touched(const change_set& changes) const {
+    // A clear's undo puts every service back: it needs the whole table.
+    if (std::any_of(changes.begin(), changes.end(), [](const change& c) { return c.what == change::kind::clear; })) {
+        return list();
+    }
+    std::set<service_key> keys;
+    for (const auto& c : changes) {
+        if (c.what == change::kind::set_timeouts || (c.what == change::kind::zero && c.all)) {
+            continue;
+        }
+        keys.insert(canonical(c.service.key));
+    }
+    std::vector<service_state> out;
+    for (const auto& k : keys) {
+        auto s = find_service(k);
+        if (!s) {
+            return s.error();
+        }
+        if (*s) {
+            out.push_back(std::move(**s));
+        }
+    }
+    return out;
+}
+
+result<timeouts> ipvs_dataplane::get_timeouts() const {
+    auto m = _sock->request(IPVS_CMD_GET_CONFIG, false);
+    if (!m) {
+        return m.error();
+    }
+    timeouts t;
+    auto r = _sock->exchange(std::move(*m), [&t](nl_msg* reply) -> result<> {
+        nlattr* tb[IPVS_CMD_ATTR_MAX + 1] = {};
+        if (genlmsg_parse(nlmsg_hdr(reply), 0, tb, IPVS_CMD_ATTR_MAX, nullptr) < 0) {
+            return make_error(EINVAL, "malformed IPVS config");
+        }
+        auto get = [&tb](int type) { return tb[type] ? nla_get_u32(tb[type]) : 0u; };
+        t.tcp = get(IPVS_CMD_ATTR_TIMEOUT_TCP);
+        t.tcp_fin = get(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN);
+        t.udp = get(IPVS_CMD_ATTR_TIMEOUT_UDP);
+        return {};
+    });
+    if (!r) {
+        return with_context(r.error(), "IPVS timeouts");
+    }
+    return t;
+}
+
+result<std::vector<conn_state>> ipvs_dataplane::list_conns() const {
+    return make_error(EOPNOTSUPP, "the ipvs backend does not list connections yet (-L -c)");
+}
+
+result<> ipvs_dataplane::send(const change& c) const {
+    uint8_t cmd = 0;
+    bool with_key = false;
+    bool with_service = false;
+    bool with_dest = false;
+    bool full_dest = false;
+    std::string what;
+    switch (c.what) {
+    case change::kind::add_service:
+        cmd = IPVS_CMD_NEW_SERVICE;
+        with_service = true;
+        break;
+    case change::kind::edit_service:
+        cmd = IPVS_CMD_SET_SERVICE;
+        with_service = true;
+        break;
+    case change::kind::del_service:
+        cmd = IPVS_CMD_DEL_SERVICE;
+        with_key = true;
+        break;
+    case change::kind::clear:
+        cmd = IPVS_CMD_FLUSH;
+        what = "clear the IPVS table";
+        break;
+    case change::kind::add_dest:
+        cmd = IPVS_CMD_NEW_DEST;
+        with_key = with_dest = full_dest = true;
+        break;
+    case change::kind::edit_dest:
+        cmd = IPVS_CMD_SET_DEST;
+        with_key = with_dest = full_dest = true;
+        break;
+    case change::kind::del_dest:
+        cmd = IPVS_CMD_DEL_DEST;
+        with_key = with_dest = true;
+        break;
+    case change::kind::set_timeouts:
+        cmd = IPVS_CMD_SET_CONFIG;
+        what = "set the IPVS timeouts";
+        break;
+    case change::kind::zero:
+        cmd = IPVS_CMD_ZERO;
+        with_key = !c.all;
+        what = "zero the IPVS counters";
+        break;
+    }
+    if (what.empty()) {
+        what = with_dest ? fmt::format("{} destination {}", service_name(c.service.key), c.dest.addr.to_string())
+                         : service_name(c.service.key);
+    }
+    auto m = _sock->request(cmd, false);
+    if (!m) {
+        return m.error();
+    }
+    nl_msg* msg = m->get();
+    if (with_service) {
+        if (auto r = ipvs::put_service(msg, c.service); !r) {
+            return r;
+        }
+    } else if (with_key) {
+        if (auto r = ipvs::put_service_key(msg, c.service.key); !r) {
+            return r;
+        }
+    }
+    if (with_dest) {
+        if (auto r = ipvs::put_dest(msg, c.dest, full_dest); !r) {
+            return r;
+        }
+    }
+    if (c.what == change::kind::set_timeouts) {
+        // ip_vs_genl_set_config(): an attribute left out keeps its value.
+        const std::pair<int, uint32_t> set[] = {{IPVS_CMD_ATTR_TIMEOUT_TCP, c.set.tcp},
+                                                {IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, c.set.tcp_fin},
+                                                {IPVS_CMD_ATTR_TIMEOUT_UDP, c.set.udp}};
+        for (const auto& [type, value] : set) {
+            if (value && nla_put_u32(msg, type, value) < 0) {
+                return make_error(EMSGSIZE, "netlink message: timeouts");
+            }
+        }
+    }
+    if (auto r = _sock->exchange(std::move(*m)); !r) {
+        return with_context(r.error(), what);
+    }
+    return {};
+}
+
+apply_result ipvs_dataplane::apply(const change_set& changes) {
+    if (changes.empty()) {
+        return {};
+    }
+    // Check the whole set first, as IPVS would answer it, on a model of
+    // the table as it is now: nothing is written unless every change passes.
+    auto table = touched(changes);
+    if (!table) {
+        return change_error{0, table.error()};
+    }
+    auto times = get_timeouts();
+    if (!times) {
+        return change_error{0, times.error()};
+    }
+    // IPVS has no sizes of its own, so the services left out of the model
+    // change no answer.
+    memory_dataplane model(_caps, memory_limits{0, 0, _conn_table_size, 0, 0});
+    model.assign(std::move(*table), *times);
+    std::vector<change_set> undo;
+    undo.reserve(changes.size());
+    for (size_t i = 0; i < changes.size(); ++i) {
+        undo.push_back(inverse(model, changes[i]));
+        if (auto r = model.apply({changes[i]}); !r) {
+            return change_error{i, r.error().err};
+        }
+    }
+    // Then the kernel, in order. What it still refuses (a scheduler module
+    // it lacks, a race with another writer) undoes the prefix it took.
+    for (size_t i = 0; i < changes.size(); ++i) {
+        auto r = send(changes[i]);
+        if (r) {
+            continue;
+        }
+        for (size_t j = i; j-- > 0;) {
+            for (const auto& u : undo[j]) {
+                (void)send(u); // best effort: the first error is the answer
+            }
+        }
+        return change_error{i, r.error()};
+    }
+    return {};
+}
+
+} // namespace xlb
