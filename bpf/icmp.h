@@ -33,7 +33,6 @@
 
 #define XLB_ICMP_QUOTE4 (sizeof(struct iphdr) + 8)
 #define XLB_ICMP_QUOTE6 (sizeof(struct ipv6hdr) + 8)
-#define XLB_L2_SAVE (ETH_HLEN + 4 * XLB_VLAN_MAX_DEPTH)
 
 /* XDP_TX of an ICMP error, told apart from a forward in xlb_xdp(). */
 #define XLB_ACT_ICMP 0x100
@@ -78,9 +77,9 @@ XLB_INLINE void *icmp_reshape(struct xdp_md *ctx, const __u8 *l2, __u32 l2_len, 
         return NULL;
     data = (void *)(long)ctx->data;
     data_end = (void *)(long)ctx->data_end;
-    if (data + XLB_L2_SAVE > data_end)
+    if (data + XLB_L2_MAX > data_end)
         return NULL;
-    __builtin_memcpy(data, l2, XLB_L2_SAVE);
+    __builtin_memcpy(data, l2, XLB_L2_MAX);
     return l2_end(data, l2_len);
 }
 
@@ -190,7 +189,7 @@ __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb_pkt_in
 {
     void *data = (void *)(long)ctx->data;
     void *data_end = (void *)(long)ctx->data_end;
-    __u8 l2[XLB_L2_SAVE];
+    __u8 l2[XLB_L2_MAX];
     __u32 l3_new, hdr;
     void *l3;
 
@@ -201,9 +200,9 @@ __attribute__((noinline)) int icmp_too_big(struct xdp_md *ctx, struct xlb_pkt_in
     barrier_var(l2_len);
     if (l2_len != ETH_HLEN && l2_len != ETH_HLEN + 4 && l2_len != ETH_HLEN + 8)
         return -XLB_R_DROP_INTERNAL;
-    if (data + XLB_L2_SAVE > data_end)
+    if (data + XLB_L2_MAX > data_end)
         return -XLB_R_DROP_INTERNAL;
-    __builtin_memcpy(l2, data, XLB_L2_SAVE);
+    __builtin_memcpy(l2, data, XLB_L2_MAX);
     l2_reply(l2);
     if (pkt->key.af == XLB_AF_INET) {
         struct iphdr *orig = l2_end(data, l2_len);

@@ -4,6 +4,15 @@
 #define XLB_BPF_L2_H
 #include "common.h"
 
+/* The longest L2 header: Ethernet and XLB_VLAN_MAX_DEPTH tags. */
+#define XLB_L2_MAX (ETH_HLEN + 4 * XLB_VLAN_MAX_DEPTH)
+
+/* An IP header offset a parsed packet can have (xlb_parse()'s l3_off). */
+XLB_INLINE bool l3_off_valid(__u32 l3_off)
+{
+    return l3_off >= ETH_HLEN && l3_off <= XLB_L2_MAX;
+}
+
 /* data + l2_len with a constant offset per possible L2 length (14, 18, 22):
  * the verifier refuses a packet pointer plus an unbounded scalar. Callers hide
  * l2_len from the compiler (barrier_var), or it folds this back into one sum. */

@@ -10,6 +10,7 @@
 #define XLB_BPF_NAT_H
 #include "maps.h"
 #include "csum.h"
+#include "l2.h"
 
 /* Rewrites the destination (dst_side) or the source of the packet to
  * addr:port, in the packet and in pkt->key. */
@@ -100,7 +101,7 @@ __attribute__((noinline)) int nat_rewrite(struct xdp_md *ctx, struct xlb_parsed 
     pkt.parsed = *p;
     a = *addr;
     l3_off = pkt.l3_off;
-    if (l3_off < ETH_HLEN || l3_off > ETH_HLEN + 4 * XLB_VLAN_MAX_DEPTH)
+    if (!l3_off_valid(l3_off))
         return -XLB_R_DROP_INTERNAL;
     pkt.l3 = data + l3_off;
     rc = nat_rewrite_pkt(&pkt, data_end, dst_side, &a, (__be16)port);

@@ -18,7 +18,6 @@
 #include "csum.h"
 #include "l2.h"
 
-#define XLB_L2_MAX (ETH_HLEN + 4 * XLB_VLAN_MAX_DEPTH)
 #define XLB_GUE_HLEN 4
 
 struct xlb_guehdr {

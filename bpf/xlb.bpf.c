@@ -465,7 +465,7 @@ XLB_INLINE int xlb_handle(struct xdp_md *ctx, struct xlb_pkt *pkt)
      * one state for every packet shape. */
     l3_off = pkt->l3_off;
     l4_off = pkt->l4_off;
-    if (l3_off < ETH_HLEN || l3_off > ETH_HLEN + 4 * XLB_VLAN_MAX_DEPTH || l4_off > XLB_L4_OFF_MAX ||
+    if (!l3_off_valid(l3_off) || l4_off > XLB_L4_OFF_MAX ||
         (void *)(eth + 1) > data_end)
         return -XLB_R_DROP_INTERNAL;
     pkt->l3 = data + l3_off;
