@@ -5,7 +5,12 @@
 
 #include "support/dataplane_behaviour.h"
 
+#include "support/netns.h"
+
 #include <xlb/dataplane/ipvs_dataplane.h>
+#include <xlb/ipvsadm/command.h>
+
+#include <fmt/format.h>
 
 #include <gtest/gtest.h>
 
@@ -15,8 +20,14 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <iterator>
+#include <set>
+#include <stdexcept>
 #include <optional>
 #include <string>
 
@@ -279,13 +290,6 @@ TEST_F(ipvs_kernel, settings_round_trip_through_the_kernel) {
     EXPECT_TRUE(_dp->del_dest(v6.key, *endpoint::parse("10.1.0.12:443")));
 }
 
-TEST_F(ipvs_kernel, connections_are_not_listed_yet) {
-    EXPECT_FALSE(_dp->caps().conn_listing);
-    auto c = _dp->list_conns();
-    ASSERT_FALSE(c);
-    EXPECT_EQ(c.error().code, EOPNOTSUPP);
-}
-
 // Local UDP to a VIP: IPVS schedules it at LOCAL_OUT and counts it before it
 // forwards (ip_vs_in_stats() before packet_xmit), so the counters are known
 // without a real server: one connection, each packet's IP length in bytes.
@@ -378,6 +382,293 @@ TEST_F(ipvs_traffic, counters_count_and_zero_clears_one_service_or_all) {
     t = table();
     EXPECT_TRUE(same(find(t, b.key)->stats, counters{}));
     EXPECT_TRUE(same(find(t, b.key)->dests.at(0).stats, counters{}));
+}
+
+// Real TCP connections through kernel IPVS: a server in a namespace of its
+// own behind a veth, a NAT service on a VIP routed to that veth, clients in
+// the VM's root namespace (IPVS schedules a local client at LOCAL_OUT and
+// takes the replies at LOCAL_IN). What list_conns() must show comes from
+// what the test did: its addresses, the ports its sockets got.
+class ipvs_conns : public ipvs_kernel {
+protected:
+    static constexpr const char* ns = "xlbconn";
+    void SetUp() override {
+        ipvs_kernel::SetUp();
+        if (HasFatalFailure() || IsSkipped()) {
+            return;
+        }
+        _made = true;
+        ASSERT_EQ(std::system("ip netns add xlbconn && ip link add xlbch type veth peer name xlbcs && "
+                              "ip link set dev xlbcs netns xlbconn && ip addr add 10.77.0.1/24 dev xlbch && "
+                              "ip link set dev xlbch up && ip -n xlbconn link set dev lo up && "
+                              "ip -n xlbconn addr add 10.77.0.2/24 dev xlbcs && ip -n xlbconn link set dev xlbcs up && "
+                              "ip route replace 10.77.1.0/24 dev xlbch"),
+                  0);
+        // The listener is made in the server's namespace and stays there.
+        in_netns(ns, [this] {
+            _listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            int one = 1;
+            setsockopt(_listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            sockaddr_in a = v4("10.77.0.2", 8080);
+            if (bind(_listener, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(_listener, 16) != 0) {
+                throw std::runtime_error("cannot listen on 10.77.0.2:8080 in the server's namespace");
+            }
+        });
+    }
+    void TearDown() override {
+        for (int fd : _fds) {
+            close(fd);
+        }
+        if (_listener >= 0) {
+            close(_listener);
+        }
+        if (_made) {
+            (void)std::system("ip route del 10.77.1.0/24 dev xlbch 2>/dev/null; ip link del xlbch 2>/dev/null; "
+                              "ip netns del xlbconn 2>/dev/null");
+        }
+        ipvs_kernel::TearDown();
+    }
+    static sockaddr_in v4(const char* addr, uint16_t port) {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        inet_pton(AF_INET, addr, &a.sin_addr);
+        return a;
+    }
+    // Connects to vip:port and lets the server accept it; the client's
+    // own address as the kernel chose it.
+    endpoint connect_to(const char* vip, uint16_t port) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        EXPECT_GE(fd, 0);
+        _fds.push_back(fd);
+        timeval tv{5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        sockaddr_in to = v4(vip, port);
+        if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+            ADD_FAILURE() << "connect to " << vip << ":" << port << ": " << std::strerror(errno);
+            return {};
+        }
+        int s = accept(_listener, nullptr, nullptr);
+        EXPECT_GE(s, 0) << "the server accepts what IPVS sent it";
+        _fds.push_back(s);
+        sockaddr_in me{};
+        socklen_t len = sizeof(me);
+        getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len);
+        char text[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &me.sin_addr, text, sizeof(text));
+        return endpoint{*ip_address::parse(text), ntohs(me.sin_port)};
+    }
+    // The connections of one VIP (others may linger from earlier cases).
+    std::vector<conn_state> conns_of(const char* vip) {
+        auto c = _dp->list_conns();
+        EXPECT_TRUE(c) << c.error().message();
+        std::vector<conn_state> out;
+        for (const auto& x : c ? *c : std::vector<conn_state>{}) {
+            if (x.vip.addr == *ip_address::parse(vip)) {
+                out.push_back(x);
+            }
+        }
+        return out;
+    }
+
+    bool _made = false;
+    int _listener = -1;
+    std::vector<int> _fds;
+};
+
+TEST_F(ipvs_conns, established_connections_are_listed_as_the_kernel_tracks_them) {
+    EXPECT_TRUE(_dp->caps().conn_listing);
+    auto s = svc("10.77.1.1:80", scheduler::rr);
+    ASSERT_TRUE(_dp->add_service(s));
+    ASSERT_TRUE(_dp->add_dest(s.key, dest("10.77.0.2:8080", 1, forwarding::nat)));
+    std::set<endpoint> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.insert(connect_to("10.77.1.1", 80));
+    }
+    ASSERT_FALSE(HasFailure());
+    ASSERT_EQ(clients.size(), 3u);
+    // The final ACK of each handshake moves IPVS's entry to ESTABLISHED.
+    std::vector<conn_state> c;
+    for (int i = 0; i < 20; ++i) {
+        c = conns_of("10.77.1.1");
+        if (c.size() == 3 && std::all_of(c.begin(), c.end(), [](const conn_state& x) {
+                return x.state == XLB_TCP_S_ESTABLISHED;
+            })) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    ASSERT_EQ(c.size(), 3u);
+    std::set<endpoint> listed;
+    for (const auto& x : c) {
+        EXPECT_EQ(x.proto, protocol::tcp);
+        EXPECT_FALSE(x.is_template);
+        EXPECT_EQ(x.vip, *endpoint::parse("10.77.1.1:80"));
+        EXPECT_EQ(x.dest, *endpoint::parse("10.77.0.2:8080"));
+        EXPECT_EQ(conn_state_name(x), "ESTABLISHED");
+        // ESTABLISHED's timeout is the table's tcp one (900 s here).
+        EXPECT_GT(x.expire_s, 800u);
+        EXPECT_LE(x.expire_s, 900u);
+        listed.insert(x.client);
+    }
+    EXPECT_EQ(listed, clients);
+
+    // -L -c -n as ipvsadm prints it (print_conn()): one line per entry.
+    auto o = ipvsadm::execute(std::get<ipvsadm::command>(ipvsadm::parse({"-L", "-c", "-n"}, "ipvsadm")), *_dp);
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    EXPECT_EQ(o.out.rfind("IPVS connection entries\n"
+                          "pro expire state       source             virtual            destination\n",
+                          0),
+              0u)
+        << o.out;
+    for (const auto& cl : clients) {
+        auto line = fmt::format(" ESTABLISHED {:<18} {:<18} {}\n", cl.to_string(), "10.77.1.1:80", "10.77.0.2:8080");
+        EXPECT_NE(o.out.find(line), std::string::npos) << line << "\nin\n" << o.out;
+    }
+}
+
+TEST_F(ipvs_conns, a_persistent_service_lists_its_template) {
+    auto s = svc("10.77.1.2:80", scheduler::rr);
+    s.flags = XLB_IPVS_SVC_F_PERSISTENT;
+    s.timeout = 120;
+    ASSERT_TRUE(_dp->add_service(s));
+    ASSERT_TRUE(_dp->add_dest(s.key, dest("10.77.0.2:8080", 1, forwarding::nat)));
+    auto client = connect_to("10.77.1.2", 80);
+    ASSERT_FALSE(HasFailure());
+    auto c = conns_of("10.77.1.2");
+    ASSERT_EQ(c.size(), 2u) << "the connection and its template";
+    const auto tpl = std::find_if(c.begin(), c.end(), [](const conn_state& x) { return x.is_template; });
+    const auto flow = std::find_if(c.begin(), c.end(), [](const conn_state& x) { return !x.is_template; });
+    ASSERT_NE(tpl, c.end());
+    ASSERT_NE(flow, c.end());
+    EXPECT_EQ(flow->client, client);
+    EXPECT_EQ(flow->dest, *endpoint::parse("10.77.0.2:8080"));
+    // ip_vs_sched_persist(): the template holds the client masked (/32
+    // here), port 0, the virtual service and the dest it chose.
+    EXPECT_EQ(tpl->proto, protocol::tcp);
+    EXPECT_EQ(tpl->client, (endpoint{client.addr, 0}));
+    EXPECT_EQ(tpl->vip, *endpoint::parse("10.77.1.2:80"));
+    EXPECT_EQ(tpl->dest, *endpoint::parse("10.77.0.2:8080"));
+    EXPECT_LE(tpl->expire_s, 120u);
+    EXPECT_GT(tpl->expire_s, 100u);
+}
+
+// The kernel's sync daemon, on a veth with an address (a master's socket
+// binds to the interface's address), started, listed, stopped.
+class ipvs_daemon : public ipvs_kernel {
+protected:
+    void SetUp() override {
+        ipvs_kernel::SetUp();
+        if (HasFatalFailure() || IsSkipped()) {
+            return;
+        }
+        _made = true;
+        ASSERT_EQ(std::system("ip link add xlbsd0 type veth peer name xlbsd1 && ip addr add 10.78.0.1/24 dev xlbsd0 && "
+                              "ip link set dev xlbsd0 up && ip link set dev xlbsd1 up"),
+                  0);
+    }
+    void TearDown() override {
+        if (_made) {
+            // A case that failed half way may leave one running.
+            if (auto l = _dp->list_sync_daemons(); l && !l->empty()) {
+                usleep(500 * 1000);
+            }
+            (void)_dp->stop_sync_daemon(sync_state::master);
+            (void)_dp->stop_sync_daemon(sync_state::backup);
+            (void)std::system("ip link del xlbsd0 2>/dev/null");
+        }
+        ipvs_kernel::TearDown();
+    }
+    bool _made = false;
+};
+
+TEST_F(ipvs_daemon, a_master_starts_lists_and_stops) {
+    auto none = _dp->list_sync_daemons();
+    ASSERT_TRUE(none) << none.error().message();
+    EXPECT_TRUE(none->empty());
+
+    sync_daemon m;
+    m.mcast_ifn = "xlbsd0";
+    m.syncid = 9;
+    m.sync_maxlen = 1000;
+    m.mcast_group = *ip_address::parse("239.0.0.5");
+    m.mcast_port = 8850;
+    m.mcast_ttl = 2;
+    auto r = _dp->start_sync_daemon(m);
+    ASSERT_TRUE(r) << r.error().message();
+    auto l = _dp->list_sync_daemons();
+    ASSERT_TRUE(l) << l.error().message();
+    ASSERT_EQ(l->size(), 1u);
+    EXPECT_EQ(l->at(0), m) << "every option as it was given";
+    // The master's socket sends to the group and port given: /proc/net/udp
+    // shows its remote end as the raw address word and the port in hex
+    // (239.0.0.5 -> 050000EF on this little-endian VM, 8850 -> 2292).
+    std::ifstream udp("/proc/net/udp");
+    std::string udp_text((std::istreambuf_iterator<char>(udp)), std::istreambuf_iterator<char>());
+    EXPECT_NE(udp_text.find("050000EF:2292"), std::string::npos) << udp_text;
+
+    auto o = ipvsadm::execute(std::get<ipvsadm::command>(ipvsadm::parse({"-L", "--daemon"}, "ipvsadm")), *_dp);
+    EXPECT_EQ(o.out, "master sync daemon (mcast=xlbsd0, syncid=9, maxlen=1000, group=239.0.0.5, port=8850, ttl=2)\n");
+
+    // start_sync_thread(): one daemon per state.
+    auto again = _dp->start_sync_daemon(m);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, EEXIST) << again.error().message();
+    auto cli = ipvsadm::execute(std::get<ipvsadm::command>(ipvsadm::parse(
+                                    {"--start-daemon", "master", "--mcast-interface", "xlbsd0"}, "ipvsadm")),
+                                *_dp);
+    EXPECT_EQ(cli.exit_code, 255);
+    EXPECT_EQ(cli.err, "Daemon has already run\n");
+
+    usleep(500 * 1000); // see options_left_out_are_the_kernels_defaults
+    ASSERT_TRUE(_dp->stop_sync_daemon(sync_state::master));
+    l = _dp->list_sync_daemons();
+    ASSERT_TRUE(l);
+    EXPECT_TRUE(l->empty());
+
+    // stop_sync_thread(): none of that state runs.
+    auto stop = _dp->stop_sync_daemon(sync_state::master);
+    ASSERT_FALSE(stop);
+    EXPECT_EQ(stop.error().code, ESRCH) << stop.error().message();
+    cli = ipvsadm::execute(std::get<ipvsadm::command>(ipvsadm::parse({"--stop-daemon", "backup"}, "ipvsadm")), *_dp);
+    EXPECT_EQ(cli.exit_code, 255);
+    EXPECT_EQ(cli.err, "No daemon is running\n");
+}
+
+TEST_F(ipvs_daemon, options_left_out_are_the_kernels_defaults) {
+    sync_daemon m;
+    m.mcast_ifn = "xlbsd0";
+    auto r = _dp->start_sync_daemon(m);
+    ASSERT_TRUE(r) << r.error().message();
+    auto l = _dp->list_sync_daemons();
+    ASSERT_TRUE(l) << l.error().message();
+    ASSERT_EQ(l->size(), 1u);
+    const auto& d = l->at(0);
+    EXPECT_EQ(d.state, sync_state::master);
+    EXPECT_EQ(d.mcast_ifn, "xlbsd0");
+    EXPECT_EQ(d.syncid, 0);
+    // ip_vs_sync.c: IP_VS_SYNC_GROUP, IP_VS_SYNC_PORT, TTL 1.
+    EXPECT_EQ(d.mcast_group, ip_address::parse("224.0.0.81"));
+    EXPECT_EQ(d.mcast_port, 8848);
+    EXPECT_EQ(d.mcast_ttl, 1);
+    // The largest message a 1500-byte MTU takes: IPv4 20 and UDP 8 less.
+    EXPECT_EQ(d.sync_maxlen, 1472);
+    // Found here on 6.1: a DEL_DAEMON sent within a few milliseconds of the
+    // NEW_DAEMON never returned (twice), so the master gets a moment to
+    // settle before it is stopped.
+    usleep(500 * 1000);
+    EXPECT_TRUE(_dp->stop_sync_daemon(sync_state::master));
+}
+
+TEST_F(ipvs_daemon, an_unknown_interface_is_the_kernels_errno) {
+    sync_daemon m;
+    m.mcast_ifn = "xlbnosuch";
+    auto r = _dp->start_sync_daemon(m);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ENODEV) << r.error().message();
+    auto l = _dp->list_sync_daemons();
+    ASSERT_TRUE(l);
+    EXPECT_TRUE(l->empty());
 }
 
 } // namespace

@@ -278,12 +278,12 @@ complete_check - "$tmp/fake-xlbctl" -a -t 10.1.2.3:80 -w ''
 # No xlbctl to ask: silently nothing.
 complete_check - "$tmp/no-such-xlbctl" -a -t ''
 
-# Every ipvsadm option the grammar accepts can be completed (the sync daemon's
-# options, refused, are left out on purpose).
+# Every ipvsadm option the grammar accepts can be completed, the sync
+# daemon's options included.
 words=$(bash --norc --noprofile -c 'source "$1"; echo $_xlbctl_commands $_xlbctl_options' bash "$completion")
 for o in $(printf '%s\n' "${!want[@]}" | grep -E '^-' | sort); do
     case $o in
-    --mcast-* | --syncid | --sync-maxlen | --pin-dir | --backend | --json | --lock-wait | --max-* | --mh-size | --icmp-* | --xdp-mode | --follow) continue ;;
+    --pin-dir | --backend | --json | --lock-wait | --max-* | --mh-size | --icmp-* | --xdp-mode | --follow) continue ;;
     esac
     tr -s ' \n' '\n' <<<"$words" | grep -qxF -- "$o" || fail "the completion does not offer $o"
 done

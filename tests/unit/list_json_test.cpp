@@ -219,8 +219,29 @@ TEST(list_json, conns_timeouts_daemons) {
 
     auto t = parse_one_line(xlbctl::timeouts_json({900, 120, 300}));
     EXPECT_EQ(t.at("timeouts"), (json::object{{"tcp", 900}, {"tcp_fin", 120}, {"udp", 300}}));
-    auto d = parse_one_line(xlbctl::daemons_json());
+    auto d = parse_one_line(xlbctl::daemons_json({}));
     EXPECT_TRUE(d.at("daemons").as_array().empty());
+    xlb::sync_daemon m;
+    m.mcast_ifn = "eth1";
+    m.syncid = 7;
+    m.sync_maxlen = 1472;
+    m.mcast_group = *xlb::ip_address::parse("224.0.0.81");
+    m.mcast_port = 8848;
+    m.mcast_ttl = 1;
+    xlb::sync_daemon b;
+    b.state = xlb::sync_state::backup;
+    b.mcast_ifn = "eth2";
+    auto two = parse_one_line(xlbctl::daemons_json({m, b})).at("daemons").as_array();
+    ASSERT_EQ(two.size(), 2u);
+    EXPECT_EQ(two[0], (json::object{{"state", "master"},
+                                    {"mcast_interface", "eth1"},
+                                    {"syncid", 7},
+                                    {"sync_maxlen", 1472},
+                                    {"mcast_port", 8848},
+                                    {"mcast_ttl", 1},
+                                    {"mcast_group", "224.0.0.81"}}));
+    EXPECT_EQ(two[1].at("state").as_string(), "backup");
+    EXPECT_FALSE(two[1].as_object().contains("mcast_group"));
 }
 
 TEST(list_json, only_listings_take_json) {

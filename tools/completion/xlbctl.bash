@@ -19,7 +19,8 @@ _xlbctl_options='-t --tcp-service -u --udp-service -f --fwmark-service --sctp-se
     -x --u-threshold -y --l-threshold
     --tun-type --tun-port --tun-nocsum --tun-csum --tun-remcsum
     -n --numeric -c --connection --timeout --daemon --stats --rate --thresholds
-    --persistent-conn --tun-info -X --exact --sort --nosort'
+    --persistent-conn --tun-info -X --exact --sort --nosort
+    --mcast-interface --syncid --mcast-group --mcast-port --mcast-ttl --sync-maxlen'
 _xlbctl_schedulers='rr wrr lc wlc sed nq fo ovf twos sh dh mh'
 _xlbctl_sched_flags='sh-fallback sh-port mh-fallback mh-port flag-1 flag-2 flag-3'
 
@@ -140,6 +141,17 @@ _xlbctl() {
     --pe)
         _xlbctl_reply -W 'sip' -- "$cur"
         return 0
+        ;;
+    --start-daemon | --stop-daemon)
+        _xlbctl_reply -W 'master backup' -- "$cur"
+        return 0
+        ;;
+    --mcast-interface)
+        _xlbctl_reply -W "$(command ls /sys/class/net 2>/dev/null)" -- "$cur"
+        return 0
+        ;;
+    --syncid | --mcast-group | --mcast-port | --mcast-ttl | --sync-maxlen)
+        return 0 # a number or an address
         ;;
     --xdp-mode)
         _xlbctl_reply -W 'native generic' -- "$cur"

@@ -192,8 +192,21 @@ std::string timeouts_json(const xlb::timeouts& t) {
     return document({{"timeouts", {{"tcp", t.tcp}, {"tcp_fin", t.tcp_fin}, {"udp", t.udp}}}});
 }
 
-std::string daemons_json() {
-    return document({{"daemons", json::array{}}});
+std::string daemons_json(const std::vector<xlb::sync_daemon>& daemons) {
+    json::array list;
+    for (const auto& d : daemons) {
+        json::object o{{"state", d.state == xlb::sync_state::master ? "master" : "backup"},
+                       {"mcast_interface", d.mcast_ifn},
+                       {"syncid", d.syncid},
+                       {"sync_maxlen", d.sync_maxlen},
+                       {"mcast_port", d.mcast_port},
+                       {"mcast_ttl", d.mcast_ttl}};
+        if (d.mcast_group) {
+            o["mcast_group"] = d.mcast_group->to_string();
+        }
+        list.push_back(std::move(o));
+    }
+    return document({{"daemons", std::move(list)}});
 }
 
 std::optional<std::string> json_refusal(const xlb::ipvsadm::command& cmd) {
@@ -216,6 +229,8 @@ std::optional<std::string> json_refusal(const xlb::ipvsadm::command& cmd) {
     case op::restore: what = "-R"; break;
     case op::help: what = "-h"; break;
     case op::version: what = "-v"; break;
+    case op::start_daemon: what = "--start-daemon"; break;
+    case op::stop_daemon: what = "--stop-daemon"; break;
     }
     return fmt::format("xlbctl: --json works only with `xlbctl status` and the listings (-L, -l); {} is not a "
                        "listing, nothing was done",
@@ -238,7 +253,11 @@ xlb::ipvsadm::outcome execute_json(const xlb::ipvsadm::command& cmd, const xlb::
         return {0, conns_json(std::move(*conns)), ""};
     }
     if (cmd.list_daemon) {
-        return {0, daemons_json(), ""};
+        auto d = dp.list_sync_daemons();
+        if (!d) {
+            return failed(d.error());
+        }
+        return {0, daemons_json(*d), ""};
     }
     auto all = dp.list();
     if (!all) {

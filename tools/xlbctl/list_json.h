@@ -30,8 +30,8 @@ std::string services_json(std::vector<xlb::service_state> services, bool sort, u
 std::string conns_json(std::vector<xlb::conn_state> conns);
 // -L --timeout.
 std::string timeouts_json(const xlb::timeouts& t);
-// -L --daemon: no sync daemon ever runs.
-std::string daemons_json();
+// -L --daemon: the running sync daemons, master first.
+std::string daemons_json(const std::vector<xlb::sync_daemon>& daemons);
 
 // Why cmd cannot be run with --json (it is not a listing), or nothing.
 std::optional<std::string> json_refusal(const xlb::ipvsadm::command& cmd);

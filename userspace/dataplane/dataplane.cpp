@@ -98,6 +98,22 @@ result<status_report> dataplane::report() const {
     return make_error(EOPNOTSUPP, "the {} backend has no status report", caps().backend);
 }
 
+error no_sync_daemon() {
+    return error{EOPNOTSUPP, "xlb does not run IPVS's sync daemon; several xlb instances share no state (see README)"};
+}
+
+result<> dataplane::start_sync_daemon(const sync_daemon&) {
+    return make_error(EOPNOTSUPP, "the {} backend runs no sync daemon", caps().backend);
+}
+
+result<> dataplane::stop_sync_daemon(sync_state) {
+    return make_error(EOPNOTSUPP, "the {} backend runs no sync daemon", caps().backend);
+}
+
+result<std::vector<sync_daemon>> dataplane::list_sync_daemons() const {
+    return make_error(EOPNOTSUPP, "the {} backend runs no sync daemon", caps().backend);
+}
+
 namespace {
 
 result<std::unique_ptr<dataplane>> open_xdp(const open_options& opts) {

@@ -79,9 +79,6 @@ struct spec {
     const char* unsupported; // why xlb refuses it for now, or nullptr
 };
 
-constexpr const char* no_sync_daemon =
-    "is refused: xlb does not run IPVS's sync daemon; several xlb instances share no state (see README)";
-
 constexpr spec specs[] = {
     {'A', "add-service", true, c_add, false, nullptr},
     {'E', "edit-service", true, c_edit, false, nullptr},
@@ -93,8 +90,8 @@ constexpr spec specs[] = {
     {'d', "delete-server", true, c_delsrv, false, nullptr},
     {'e', "edit-server", true, c_editsrv, false, nullptr},
     {0, "set", true, c_timeout, false, nullptr},
-    {0, "start-daemon", true, c_startd, false, no_sync_daemon},
-    {0, "stop-daemon", true, c_stopd, false, no_sync_daemon},
+    {0, "start-daemon", true, c_startd, true, nullptr},
+    {0, "stop-daemon", true, c_stopd, true, nullptr},
     {'R', "restore", true, c_restore, false, nullptr},
     {'S', "save", true, c_save, false, nullptr},
     {'Z', "zero", true, c_zero, false, nullptr},
@@ -135,12 +132,12 @@ constexpr spec specs[] = {
     {0, "tun-nocsum", false, o_tun_nocsum, false, nullptr},
     {0, "tun-csum", false, o_tun_csum, false, nullptr},
     {0, "tun-remcsum", false, o_tun_remcsum, false, nullptr},
-    {0, "mcast-interface", false, o_mcast_interface, true, no_sync_daemon},
-    {0, "syncid", false, o_syncid, true, no_sync_daemon},
-    {0, "mcast-group", false, o_mcast_group, true, no_sync_daemon},
-    {0, "mcast-port", false, o_mcast_port, true, no_sync_daemon},
-    {0, "mcast-ttl", false, o_mcast_ttl, true, no_sync_daemon},
-    {0, "sync-maxlen", false, o_sync_maxlen, true, no_sync_daemon},
+    {0, "mcast-interface", false, o_mcast_interface, true, nullptr},
+    {0, "syncid", false, o_syncid, true, nullptr},
+    {0, "mcast-group", false, o_mcast_group, true, nullptr},
+    {0, "mcast-port", false, o_mcast_port, true, nullptr},
+    {0, "mcast-ttl", false, o_mcast_ttl, true, nullptr},
+    {0, "sync-maxlen", false, o_sync_maxlen, true, nullptr},
 };
 
 std::optional<unsigned long> parse_number(const std::string& s, unsigned long min, unsigned long max) {
@@ -342,6 +339,17 @@ struct parser {
                 return usage_error{fmt::format("invalid option `{}'", word), 2};
             }
             cmd_id = s.id;
+            if (s.id == c_startd || s.id == c_stopd) {
+                if (arg == "master") {
+                    cmd.daemon.state = sync_state::master;
+                } else if (arg == "backup") {
+                    cmd.daemon.state = sync_state::backup;
+                } else {
+                    return usage_error{s.id == c_startd ? "illegal start-daemon parameter specified"
+                                                        : "illegal stop_daemon parameter specified",
+                                       2};
+                }
+            }
             return std::nullopt;
         }
         if (auto e = set_option(s.id)) {
@@ -510,9 +518,58 @@ struct parser {
         case o_timeout:
             cmd.list_timeouts = true;
             break;
+        case o_mcast_interface:
+            cmd.daemon.mcast_ifn = arg.substr(0, 15); // IP_VS_IFNAME_MAXLEN - 1
+            break;
+        case o_syncid:
+        case o_mcast_port:
+        case o_mcast_ttl:
+        case o_sync_maxlen:
+            return daemon_number(s.id, arg);
+        case o_mcast_group:
+            return mcast_group(arg);
         default:
             break;
         }
+        return std::nullopt;
+    }
+
+    // The daemon's numbers: string_to_number()'s ranges and messages.
+    std::optional<usage_error> daemon_number(int o, const std::string& arg) {
+        struct range {
+            unsigned long min, max;
+            const char* message;
+        };
+        const range r = o == o_syncid        ? range{0, 255, "illegal syncid specified"}
+                        : o == o_mcast_port  ? range{1, 65535, "illegal mcast-port specified"}
+                        : o == o_mcast_ttl   ? range{1, 255, "illegal mcast-ttl specified"}
+                                             : range{1, 65535 - 20 - 8, "illegal sync-maxlen specified"};
+        auto n = parse_number(arg, r.min, r.max);
+        if (!n) {
+            return usage_error{r.message, 2};
+        }
+        if (o == o_syncid) {
+            cmd.daemon.syncid = static_cast<uint8_t>(*n);
+        } else if (o == o_mcast_port) {
+            cmd.daemon.mcast_port = static_cast<uint16_t>(*n);
+        } else if (o == o_mcast_ttl) {
+            cmd.daemon.mcast_ttl = static_cast<uint8_t>(*n);
+        } else {
+            cmd.daemon.sync_maxlen = static_cast<uint16_t>(*n);
+        }
+        return std::nullopt;
+    }
+
+    // --mcast-group: an IPv6 group if it has a colon, else IPv4; a
+    // multicast address either way.
+    std::optional<usage_error> mcast_group(const std::string& arg) {
+        const bool v6 = arg.find(':') != std::string::npos;
+        auto a = ip_address::parse(arg);
+        const bool multicast = a && a->is_v4() != v6 && (v6 ? a->bytes()[0] == 0xff : (a->bytes()[0] & 0xf0) == 0xe0);
+        if (!multicast) {
+            return usage_error{fmt::format("invalid {} mcast-group `{}'", v6 ? "IPv6" : "IPv4", arg), 2};
+        }
+        cmd.daemon.mcast_group = *a;
         return std::nullopt;
     }
 
@@ -783,6 +840,8 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
     case c_restore: p.cmd.what = op::restore; break;
     case c_zero: p.cmd.what = op::zero; break;
     case c_timeout: p.cmd.what = op::set_timeouts; break;
+    case c_startd: p.cmd.what = op::start_daemon; break;
+    case c_stopd: p.cmd.what = op::stop_daemon; break;
     default: return usage_error{tryhelp(prog), 255};
     }
 
@@ -945,6 +1004,8 @@ std::string usage(const std::string& prog) {
         "  {0} -L|l [virtual-service] [options]\n"
         "  {0} -Z [virtual-service]\n"
         "  {0} --set tcp tcpfin udp\n"
+        "  {0} --start-daemon {{master|backup}} [daemon-options]\n"
+        "  {0} --stop-daemon {{master|backup}}\n"
         "  {0} -h\n"
         "  {0} -v\n\n"
         "Commands:\n"
@@ -961,8 +1022,8 @@ std::string usage(const std::string& prog) {
         "  --list            -L|-l     list the table\n"
         "  --zero            -Z        zero counters in a service or all services\n"
         "  --set tcp tcpfin udp        set connection timeout values\n"
-        "  --start-daemon              refused: xlb has no connection sync daemon\n"
-        "  --stop-daemon               refused: xlb has no connection sync daemon\n"
+        "  --start-daemon              start connection sync daemon (refused by --backend xdp)\n"
+        "  --stop-daemon               stop connection sync daemon (refused by --backend xdp)\n"
         "  --help            -h        display this help message\n"
         "  --version         -v        display the version\n\n"
         "virtual-service:\n"
@@ -994,7 +1055,7 @@ std::string usage(const std::string& prog) {
         "  --l-threshold  -y lthreshold        lower threshold of connections\n"
         "  --connection   -c                   output of current connections\n"
         "  --timeout                           output of timeout (tcp tcpfin udp)\n"
-        "  --daemon                            output of daemon information (none runs)\n"
+        "  --daemon                            output of daemon information\n"
         "  --stats                             output of statistics information\n"
         "  --rate                              output of rate information\n"
         "  --exact                             expand numbers (display exact values)\n"
@@ -1005,7 +1066,14 @@ std::string usage(const std::string& prog) {
         "  --sort                              does nothing, for backwards compatibility\n"
         "  --ops          -o                   one-packet scheduling\n"
         "  --numeric      -n                   numeric output of addresses and ports\n"
-        "  --sched-flags  -b flags             scheduler flags (comma-separated)\n\n"
+        "  --sched-flags  -b flags             scheduler flags (comma-separated)\n"
+        "Daemon Options (--backend ipvs):\n"
+        "  --syncid sid                        syncid for connection sync (default=0)\n"
+        "  --sync-maxlen length                Max sync message length (default: from the MTU)\n"
+        "  --mcast-interface interface         multicast interface for connection sync\n"
+        "  --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)\n"
+        "  --mcast-port port                   UDP port (default=8848)\n"
+        "  --mcast-ttl ttl                     Multicast TTL (default=1)\n\n"
         "xlb subcommands (see xlbctl(8)):\n"
         "  {0} [--pin-dir DIR] [--backend xdp|ipvs|auto] [--json] load|attach IFACE|detach IFACE|unload|status|"
         "resolve\n",
@@ -1029,6 +1097,12 @@ std::string kernel_message(op what, const error& e) {
     case op::list:
     case op::zero:
         if (e.code == ESRCH) return "No such service";
+        break;
+    case op::start_daemon:
+        if (e.code == EEXIST) return "Daemon has already run";
+        break;
+    case op::stop_daemon:
+        if (e.code == ESRCH) return "No daemon is running";
         break;
     case op::add_dest:
         if (e.code == ESRCH) return "Service not defined";
@@ -1170,6 +1244,21 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
         // Only apply_script() runs a script; a -R inside one is ipvsadm's
         // loop guard.
         return outcome{255, "", tryhelp(cmd.prog) + "\n"};
+    case op::start_daemon:
+    case op::stop_daemon: {
+        auto r = cmd.what == op::start_daemon ? dp.start_sync_daemon(cmd.daemon) : dp.stop_sync_daemon(cmd.daemon.state);
+        if (!r && r.error().code == EOPNOTSUPP) {
+            // The backend's refusal, named by the command that met it.
+            o.exit_code = 255;
+            o.err = fmt::format("{}: option --{}-daemon is refused: {}\n", cmd.prog,
+                                cmd.what == op::start_daemon ? "start" : "stop", r.error().context);
+            return o;
+        }
+        if (!r) {
+            return fail(r.error());
+        }
+        return o;
+    }
     case op::add_service:
     case op::edit_service:
     case op::del_service:
@@ -1220,7 +1309,12 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
             return o;
         }
         if (cmd.list_daemon) {
-            return o; // list_daemon(): no sync daemon runs, so nothing to print
+            auto d = dp.list_sync_daemons();
+            if (!d) {
+                return fail(d.error());
+            }
+            o.out = format_daemons(*d);
+            return o;
         }
         auto all = dp.list();
         if (!all) {

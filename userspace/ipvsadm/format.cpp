@@ -349,6 +349,28 @@ endpoint conn_dest_as_printed(const conn_state& c) {
 
 } // namespace
 
+std::string format_daemons(const std::vector<sync_daemon>& daemons) {
+    std::string out;
+    for (const auto& d : daemons) {
+        out += fmt::format("{} sync daemon (mcast={}, syncid={}", d.state == sync_state::master ? "master" : "backup",
+                           d.mcast_ifn, d.syncid);
+        if (d.sync_maxlen) {
+            out += fmt::format(", maxlen={}", d.sync_maxlen);
+        }
+        if (d.mcast_group) {
+            out += fmt::format(", group={}", d.mcast_group->to_string());
+        }
+        if (d.mcast_port) {
+            out += fmt::format(", port={}", d.mcast_port);
+        }
+        if (d.mcast_ttl) {
+            out += fmt::format(", ttl={}", d.mcast_ttl);
+        }
+        out += ")\n";
+    }
+    return out;
+}
+
 std::string format_conns(std::vector<conn_state> conns, bool numeric, bool persistent_conn, const name_fn& names) {
     std::string out = "IPVS connection entries\n";
     if (persistent_conn) {

@@ -91,6 +91,24 @@ private:
 
 using change_set = std::vector<change>;
 
+// IPVS's connection sync daemon (ipvsadm --start-daemon): which of the two
+// a kernel may run, one of each (IP_VS_STATE_MASTER, IP_VS_STATE_BACKUP).
+enum class sync_state : uint8_t { master = 1, backup = 2 };
+
+// One sync daemon as started and as listed. A zero (or unset) field is
+// the kernel's default, and a listing shows what the kernel chose.
+struct sync_daemon {
+    sync_state state = sync_state::master;
+    std::string mcast_ifn;                  // --mcast-interface
+    uint8_t syncid = 0;                     // --syncid
+    uint16_t sync_maxlen = 0;               // --sync-maxlen; 0: from the interface's MTU
+    std::optional<ip_address> mcast_group;  // --mcast-group; unset: 224.0.0.81
+    uint16_t mcast_port = 0;                // --mcast-port; 0: 8848
+    uint8_t mcast_ttl = 0;                  // --mcast-ttl; 0: 1
+
+    auto operator<=>(const sync_daemon&) const noexcept = default;
+};
+
 // Why a change set was refused: the change at `index` failed with `err`, and
 // nothing of the set was applied.
 struct change_error {
@@ -159,6 +177,14 @@ public:
     // Everything `xlbctl status` shows (EOPNOTSUPP if the backend has no report).
     [[nodiscard]] virtual result<status_report> report() const;
 
+    // IPVS's sync daemon: start one (EEXIST if that state already runs),
+    // stop the one of a state (ESRCH if none runs), list those running,
+    // master first. A backend without one refuses with EOPNOTSUPP and the
+    // reason; the default refuses all three.
+    virtual result<> start_sync_daemon(const sync_daemon& d);
+    virtual result<> stop_sync_daemon(sync_state state);
+    [[nodiscard]] virtual result<std::vector<sync_daemon>> list_sync_daemons() const;
+
     // The single writes: change sets of one.
     result<> add_service(const service_config& svc) { return one(change::add_service(svc)); }
     result<> edit_service(const service_config& svc) { return one(change::edit_service(svc)); }
@@ -182,6 +208,10 @@ private:
         return {};
     }
 };
+
+// xlb's own data paths (xdp, memory) run no sync daemon: the refusal they
+// give to start and stop one, reason included.
+[[nodiscard]] error no_sync_daemon();
 
 // How to open a backend.
 struct open_options {

@@ -8,8 +8,9 @@
 // IPVS's errnos, the failing index, nothing written. Then it sends
 // the requests in order; if the kernel still refuses one (a scheduler module
 // it lacks: ENOENT), the applied prefix is undone in reverse, best effort,
-// and the kernel's errno comes back unchanged. Not yet: connection listing
-// (-L -c) and the sync daemon.
+// and the kernel's errno comes back unchanged. Connections come from
+// /proc/net/ip_vs_conn, as ipvsadm reads them; the sync daemon is the
+// kernel's own (IPVS_CMD_NEW_DAEMON, DEL_DAEMON, GET_DAEMON).
 
 #include <xlb/dataplane/dataplane.h>
 
@@ -23,8 +24,8 @@ class genl_socket;
 } // namespace ipvs
 
 // Every scheduler of the model (the kernel answers ENOENT for one it lacks),
-// DR NAT TUN, tcp udp sctp, ipip gue gre, fwmark services, sip, rates; no
-// verdict counters, no connection listing yet, no dest limits.
+// DR NAT TUN, tcp udp sctp, ipip gue gre, fwmark services, sip, rates,
+// connection listing; no verdict counters, no dest limits.
 capabilities ipvs_capabilities();
 
 class ipvs_dataplane final : public dataplane {
@@ -43,8 +44,14 @@ public:
 
     [[nodiscard]] result<std::vector<service_state>> list() const override;
     [[nodiscard]] result<timeouts> get_timeouts() const override;
-    // EOPNOTSUPP: the connection dump is not implemented yet.
+    // /proc/net/ip_vs_conn's TCP and UDP entries and their templates
+    // (ipvs/conns.h says what the model cannot hold and leaves out).
     [[nodiscard]] result<std::vector<conn_state>> list_conns() const override;
+    // The kernel's sync daemon; its errnos unchanged (EEXIST, ESRCH,
+    // ENODEV for an unknown interface, EINVAL).
+    result<> start_sync_daemon(const sync_daemon& d) override;
+    result<> stop_sync_daemon(sync_state state) override;
+    [[nodiscard]] result<std::vector<sync_daemon>> list_sync_daemons() const override;
     // IPVS_CMD_GET_INFO's connection table size, read at open.
     [[nodiscard]] uint32_t conn_table_size() const override { return _conn_table_size; }
 

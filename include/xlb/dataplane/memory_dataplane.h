@@ -55,6 +55,12 @@ public:
         return std::vector<conn_state>{};
     }
     [[nodiscard]] uint32_t conn_table_size() const override { return _limits.conn_table_size; }
+    // No sync daemon: start and stop refuse (no_sync_daemon()), none is listed.
+    result<> start_sync_daemon(const sync_daemon&) override { return no_sync_daemon(); }
+    result<> stop_sync_daemon(sync_state) override { return no_sync_daemon(); }
+    [[nodiscard]] result<std::vector<sync_daemon>> list_sync_daemons() const override {
+        return std::vector<sync_daemon>{};
+    }
 
     // The table as it stands, without copying it.
     [[nodiscard]] const service_state* find(const service_key& key) const noexcept;

@@ -99,6 +99,12 @@ public:
     [[nodiscard]] uint32_t conn_table_size() const override { return _sizes.max_flows; }
     [[nodiscard]] result<timeouts> get_timeouts() const override;
     [[nodiscard]] result<std::vector<reason_report>> verdicts() const override;
+    // No sync daemon: start and stop refuse (no_sync_daemon()), none is listed.
+    result<> start_sync_daemon(const sync_daemon&) override { return no_sync_daemon(); }
+    result<> stop_sync_daemon(sync_state) override { return no_sync_daemon(); }
+    [[nodiscard]] result<std::vector<sync_daemon>> list_sync_daemons() const override {
+        return std::vector<sync_daemon>{};
+    }
 
     [[nodiscard]] result<struct xlb_config> config() const;
     result<> set_config(const struct xlb_config& cfg);

@@ -30,6 +30,8 @@ enum class op {
     help,
     version, // -v
     restore, // -R: commands come from standard input (parse_script, apply_script)
+    start_daemon, // --start-daemon master|backup [daemon options]
+    stop_daemon,  // --stop-daemon master|backup
 };
 
 struct command {
@@ -55,6 +57,7 @@ struct command {
     bool list_conns = false;    // -L -c
     bool persistent_conn = false; // --persistent-conn, which -L -c shows as two more titles
     timeouts set;               // --set tcp tcpfin udp
+    sync_daemon daemon;         // --start-daemon, --stop-daemon and the daemon options
 };
 
 struct usage_error {

@@ -2,6 +2,7 @@
 // ipvsadm's listing output, byte for byte (ipvsadm 1.31 list_all/list_service,
 // print_service_entry, print_largenum, print_title).
 
+#include <xlb/dataplane/dataplane.h>
 #include <xlb/model/conn.h>
 #include <xlb/model/service.h>
 
@@ -45,6 +46,11 @@ std::string format_rules(std::vector<service_state> services, bool numeric, bool
 // source, virtual, destination) so the output is deterministic.
 // persistent_conn adds the "pe name" and "pe_data" titles of
 // --persistent-conn; rows never have them, since xlb has no --pe.
+// -L --daemon: print_daemon()'s line for each running sync daemon, the
+// fields the kernel reports (it fills in its defaults) after the interface
+// and syncid.
+std::string format_daemons(const std::vector<sync_daemon>& daemons);
+
 std::string format_conns(std::vector<conn_state> conns, bool numeric, bool persistent_conn,
                          const name_fn& names = resolve_names);
 

@@ -1,6 +1,7 @@
 #include <xlb/dataplane/ipvs_dataplane.h>
 #include <xlb/dataplane/memory_dataplane.h>
 
+#include "conns.h"
 #include "convert.h"
 #include "genl.h"
 #include "modprobe.h"
@@ -12,8 +13,12 @@
 #include <linux/ip_vs.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
+#include <fstream>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <utility>
 
 namespace xlb {
@@ -143,7 +148,7 @@ capabilities ipvs_capabilities() {
     c.persistence_engines = {"sip"};
     c.verdict_counters = false;
     c.rates = true;
-    c.conn_listing = false;
+    c.conn_listing = true;
     return c;
 }
 
@@ -313,7 +318,144 @@ result<timeouts> ipvs_dataplane::get_timeouts() const {
 }
 
 result<std::vector<conn_state>> ipvs_dataplane::list_conns() const {
-    return make_error(EOPNOTSUPP, "the ipvs backend does not list connections yet (-L -c)");
+    // As ipvsadm's list_conn() does: the family has no connection dump,
+    // the kernel's text has them all (those of this network namespace).
+    constexpr const char* path = "/proc/net/ip_vs_conn";
+    std::ifstream in(path);
+    if (!in) {
+        return make_error(errno ? errno : ENOENT, "read {}", path);
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) {
+        return make_error(EIO, "read {}", path);
+    }
+    return ipvs::parse_proc_conns(text.str());
+}
+
+namespace {
+
+const char* state_name(sync_state s) { return s == sync_state::master ? "master" : "backup"; }
+
+// One IPVS_CMD_ATTR_DAEMON of a GET_DAEMON reply, as
+// ip_vs_genl_dump_daemon() fills it.
+result<sync_daemon> parse_daemon(nl_msg* reply) {
+    nlattr* tb[IPVS_CMD_ATTR_MAX + 1] = {};
+    if (genlmsg_parse(nlmsg_hdr(reply), 0, tb, IPVS_CMD_ATTR_MAX, nullptr) < 0 || !tb[IPVS_CMD_ATTR_DAEMON]) {
+        return make_error(EINVAL, "malformed IPVS sync daemon");
+    }
+    nlattr* a[IPVS_DAEMON_ATTR_MAX + 1] = {};
+    if (nla_parse_nested(a, IPVS_DAEMON_ATTR_MAX, tb[IPVS_CMD_ATTR_DAEMON], nullptr) < 0 ||
+        !a[IPVS_DAEMON_ATTR_STATE] || !a[IPVS_DAEMON_ATTR_MCAST_IFN] || !a[IPVS_DAEMON_ATTR_SYNC_ID]) {
+        return make_error(EINVAL, "malformed IPVS sync daemon");
+    }
+    sync_daemon d;
+    d.state = nla_get_u32(a[IPVS_DAEMON_ATTR_STATE]) == IP_VS_STATE_BACKUP ? sync_state::backup : sync_state::master;
+    d.mcast_ifn = nla_get_string(a[IPVS_DAEMON_ATTR_MCAST_IFN]);
+    d.syncid = static_cast<uint8_t>(nla_get_u32(a[IPVS_DAEMON_ATTR_SYNC_ID]));
+    if (a[IPVS_DAEMON_ATTR_SYNC_MAXLEN]) {
+        d.sync_maxlen = nla_get_u16(a[IPVS_DAEMON_ATTR_SYNC_MAXLEN]);
+    }
+    if (a[IPVS_DAEMON_ATTR_MCAST_GROUP]) {
+        std::array<uint8_t, 16> b{};
+        uint32_t v = nla_get_u32(a[IPVS_DAEMON_ATTR_MCAST_GROUP]); // network order
+        std::memcpy(b.data(), &v, 4);
+        d.mcast_group = ip_address(family::inet, b);
+    } else if (a[IPVS_DAEMON_ATTR_MCAST_GROUP6] && nla_len(a[IPVS_DAEMON_ATTR_MCAST_GROUP6]) == 16) {
+        std::array<uint8_t, 16> b{};
+        std::memcpy(b.data(), nla_data(a[IPVS_DAEMON_ATTR_MCAST_GROUP6]), 16);
+        d.mcast_group = ip_address(family::inet6, b);
+    }
+    // Unlike a service's port, the daemon's is in host order: the kernel
+    // keeps c->mcast_port so (IP_VS_SYNC_PORT its default) and converts
+    // only when it makes the socket.
+    if (a[IPVS_DAEMON_ATTR_MCAST_PORT]) {
+        d.mcast_port = nla_get_u16(a[IPVS_DAEMON_ATTR_MCAST_PORT]);
+    }
+    if (a[IPVS_DAEMON_ATTR_MCAST_TTL]) {
+        d.mcast_ttl = nla_get_u8(a[IPVS_DAEMON_ATTR_MCAST_TTL]);
+    }
+    return d;
+}
+
+} // namespace
+
+result<> ipvs_dataplane::start_sync_daemon(const sync_daemon& d) {
+    auto m = _sock->request(IPVS_CMD_NEW_DAEMON, false);
+    if (!m) {
+        return m.error();
+    }
+    nl_msg* msg = m->get();
+    // ip_vs_genl_new_daemon() needs the state, the interface and the
+    // syncid; the rest, left out, is the kernel's default.
+    nlattr* nest = nla_nest_start(msg, IPVS_CMD_ATTR_DAEMON);
+    bool ok = nest && nla_put_u32(msg, IPVS_DAEMON_ATTR_STATE, static_cast<uint32_t>(d.state)) >= 0 &&
+              nla_put_string(msg, IPVS_DAEMON_ATTR_MCAST_IFN, d.mcast_ifn.c_str()) >= 0 &&
+              nla_put_u32(msg, IPVS_DAEMON_ATTR_SYNC_ID, d.syncid) >= 0;
+    if (ok && d.sync_maxlen) {
+        ok = nla_put_u16(msg, IPVS_DAEMON_ATTR_SYNC_MAXLEN, d.sync_maxlen) >= 0;
+    }
+    if (ok && d.mcast_group) {
+        if (d.mcast_group->is_v4()) {
+            uint32_t v = 0;
+            std::memcpy(&v, d.mcast_group->bytes().data(), 4);
+            ok = nla_put_u32(msg, IPVS_DAEMON_ATTR_MCAST_GROUP, v) >= 0;
+        } else {
+            ok = nla_put(msg, IPVS_DAEMON_ATTR_MCAST_GROUP6, 16, d.mcast_group->bytes().data()) >= 0;
+        }
+    }
+    if (ok && d.mcast_port) {
+        ok = nla_put_u16(msg, IPVS_DAEMON_ATTR_MCAST_PORT, d.mcast_port) >= 0; // host order (parse_daemon())
+    }
+    if (ok && d.mcast_ttl) {
+        ok = nla_put_u8(msg, IPVS_DAEMON_ATTR_MCAST_TTL, d.mcast_ttl) >= 0;
+    }
+    if (!ok) {
+        return make_error(EMSGSIZE, "netlink message: sync daemon");
+    }
+    nla_nest_end(msg, nest);
+    if (auto r = _sock->exchange(std::move(*m)); !r) {
+        return with_context(r.error(), fmt::format("start the {} sync daemon", state_name(d.state)));
+    }
+    return {};
+}
+
+result<> ipvs_dataplane::stop_sync_daemon(sync_state state) {
+    auto m = _sock->request(IPVS_CMD_DEL_DAEMON, false);
+    if (!m) {
+        return m.error();
+    }
+    nl_msg* msg = m->get();
+    nlattr* nest = nla_nest_start(msg, IPVS_CMD_ATTR_DAEMON);
+    if (!nest || nla_put_u32(msg, IPVS_DAEMON_ATTR_STATE, static_cast<uint32_t>(state)) < 0) {
+        return make_error(EMSGSIZE, "netlink message: sync daemon");
+    }
+    nla_nest_end(msg, nest);
+    if (auto r = _sock->exchange(std::move(*m)); !r) {
+        return with_context(r.error(), fmt::format("stop the {} sync daemon", state_name(state)));
+    }
+    return {};
+}
+
+result<std::vector<sync_daemon>> ipvs_dataplane::list_sync_daemons() const {
+    // GET_DAEMON is a dump only: one reply per running daemon, master first.
+    auto m = _sock->request(IPVS_CMD_GET_DAEMON, true);
+    if (!m) {
+        return m.error();
+    }
+    std::vector<sync_daemon> out;
+    auto r = _sock->exchange(std::move(*m), [&out](nl_msg* reply) -> result<> {
+        auto d = parse_daemon(reply);
+        if (!d) {
+            return d.error();
+        }
+        out.push_back(std::move(*d));
+        return {};
+    });
+    if (!r) {
+        return with_context(r.error(), "list the IPVS sync daemons");
+    }
+    return out;
 }
 
 result<> ipvs_dataplane::send(const change& c) const {
