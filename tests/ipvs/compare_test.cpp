@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -37,6 +38,9 @@ using namespace xlb::test;
 namespace {
 
 const char* const real_ipvsadm = "/sbin/ipvsadm";
+
+// What each tool's table is listed with by the other.
+const std::vector<std::string> listings = {"ipvsadm -L -n", "ipvsadm -S -n", "ipvsadm -L --timeout"};
 
 struct line {
     int number;
@@ -69,9 +73,17 @@ std::vector<section> read_sections(const std::string& path) {
             if (colon == std::string::npos) {
                 throw std::runtime_error(fmt::format("{}:{}: !cross LISTING: reason", path, n));
             }
-            out.back().cross_excluded[text.substr(7, colon - 7)] = text.substr(colon + 2);
+            auto listing = text.substr(7, colon - 7);
+            if (std::find(listings.begin(), listings.end(), listing) == listings.end()) {
+                throw std::runtime_error(fmt::format("{}:{}: {} is no cross-read listing", path, n, listing));
+            }
+            out.back().cross_excluded[listing] = text.substr(colon + 2);
         } else if (text.front() == '!') {
-            reason = text.substr(1);
+            auto start = text.find_first_not_of(" \t", 1);
+            if (start == std::string::npos) {
+                throw std::runtime_error(fmt::format("{}:{}: an exclusion needs its reason", path, n));
+            }
+            reason = text.substr(start);
         } else {
             if (out.empty()) {
                 out.push_back({"(unnamed)", {}, {}});
@@ -124,8 +136,6 @@ void clean(const ipvsadm_dir& real) {
     ASSERT_EQ(t.code, 0) << show(t);
 }
 
-const std::vector<std::string> listings = {"ipvsadm -L -n", "ipvsadm -S -n", "ipvsadm -L --timeout"};
-
 std::string ipvs_missing() {
     if (geteuid() != 0) {
         return "needs root (CAP_NET_ADMIN) to write the kernel IPVS table";
@@ -174,9 +184,9 @@ TEST(ipvsadm_compare, xlbctl_answers_as_real_ipvsadm) {
             ++compared;
             if (!l.excluded.empty()) {
                 ++excluded;
-                if (got != show(want)) {
-                    std::cout << fmt::format("excluded, differs (line {}: {}): {}\n", l.number, l.text, l.excluded);
-                }
+                // An exclusion that no longer differs should go.
+                std::cout << fmt::format("excluded, {} (line {}: {}): {}\n", got != show(want) ? "differs" : "MATCHES",
+                                         l.number, l.text, l.excluded);
                 continue;
             }
             EXPECT_EQ(got, show(want)) << "compare.cmds:" << l.number << ": " << l.text;
@@ -188,10 +198,9 @@ TEST(ipvsadm_compare, xlbctl_answers_as_real_ipvsadm) {
             cross += 2;
             if (auto ex = s.cross_excluded.find(listings[i]); ex != s.cross_excluded.end()) {
                 cross_excluded += 2;
-                if (show(xlb_table_by_real[i]) != want || real_table_by_xlb != want) {
-                    std::cout << fmt::format("excluded, differs (section [{}], cross-read {}): {}\n", s.name,
-                                             listings[i], ex->second);
-                }
+                bool differs = show(xlb_table_by_real[i]) != want || real_table_by_xlb != want;
+                std::cout << fmt::format("excluded, {} (section [{}], cross-read {}): {}\n",
+                                         differs ? "differs" : "MATCHES", s.name, listings[i], ex->second);
                 continue;
             }
             EXPECT_EQ(show(xlb_table_by_real[i]), want) << "xlbctl's table read by ipvsadm: " << listings[i];
