@@ -919,3 +919,21 @@ TEST(ipvsadm_restore, what_the_backend_cannot_do_restores_nothing) {
     EXPECT_EQ(o.exit_code, 0) << o.err;
     EXPECT_EQ(all.list()->size(), 2u);
 }
+
+// The address warnings are the XDP data path's (it sees only packets on
+// the wire): a backend with kernel IPVS's semantics prints none, as
+// ipvsadm prints none (ipvs_compare found it with a loopback VIP).
+TEST(ipvsadm_cli, address_warnings_only_for_a_wire_only_data_path) {
+    memory_dataplane xdp_like(xdp::xdp_capabilities(128, 128), memory_limits{});
+    memory_dataplane ipvs_like;
+    ASSERT_TRUE(xdp_like.caps().wire_only);
+    ASSERT_FALSE(ipvs_like.caps().wire_only);
+    for (const char* line : {"-A -t 127.0.0.1:80", "-a -t 127.0.0.1:80 -r 127.0.0.1 -m"}) {
+        auto x = xlb::test::run_ipvsadm(xdp_like, line, "ipvsadm");
+        EXPECT_EQ(x.exit_code, 0) << line;
+        EXPECT_EQ(x.err.rfind("ipvsadm: warning: ", 0), 0u) << line << ": " << x.err;
+        auto i = xlb::test::run_ipvsadm(ipvs_like, line, "ipvsadm");
+        EXPECT_EQ(i.exit_code, 0) << line;
+        EXPECT_EQ(i.err, "") << line;
+    }
+}

@@ -1139,9 +1139,13 @@ std::string kernel_message(op what, const error& e) {
 
 namespace {
 
-// xlb's warnings for an address IPVS accepts but xlb cannot balance, on
-// stderr; the command itself succeeds.
-std::string warnings(const command& cmd, const dest_config* d) {
+// xlb's warnings for an address IPVS accepts but xlb's XDP data path cannot
+// balance, on stderr; the command itself succeeds. A backend that sees more
+// than packets on the wire (kernel IPVS) gets none, as from ipvsadm.
+std::string warnings(const command& cmd, const dest_config* d, const dataplane& dp) {
+    if (!dp.caps().wire_only) {
+        return {};
+    }
     std::string text;
     for (const auto& w : address_warnings(*cmd.service, d)) {
         text += fmt::format("{}: warning: {}\n", cmd.prog, w);
@@ -1277,9 +1281,9 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
             return fail(r.error().err);
         }
         if (cmd.what == op::add_service || cmd.what == op::edit_service) {
-            o.err = warnings(cmd, nullptr);
+            o.err = warnings(cmd, nullptr, dp);
         } else if (cmd.what == op::add_dest || cmd.what == op::edit_dest) {
-            o.err = warnings(cmd, &ch.dest);
+            o.err = warnings(cmd, &ch.dest, dp);
         }
         return o;
     }
@@ -1410,9 +1414,9 @@ outcome apply_script(const std::vector<script_line>& script, dataplane& dp, cons
     for (size_t i = 0; i < changes.size(); ++i) {
         const auto& cmd = script[line_of[i]].cmd;
         if (cmd.what == op::add_service || cmd.what == op::edit_service) {
-            all.err += warnings(cmd, nullptr);
+            all.err += warnings(cmd, nullptr, dp);
         } else if (cmd.what == op::add_dest || cmd.what == op::edit_dest) {
-            all.err += warnings(cmd, &changes[i].dest);
+            all.err += warnings(cmd, &changes[i].dest, dp);
         }
     }
     // The listings a script holds run once it is in.

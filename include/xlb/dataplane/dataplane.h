@@ -133,6 +133,10 @@ struct capabilities {
     bool verdict_counters = false;       // per-reason packet counts (status, --json)
     bool rates = false;                  // --rate
     bool conn_listing = false;           // -L -c
+    // The data path sees only packets as they arrive on an interface (XDP):
+    // ipvsadm's -A/-E/-a/-e warn about addresses no such packet carries
+    // (address_warnings()). Kernel IPVS also sees local traffic, so they do not.
+    bool wire_only = false;
     // Dests one service can hold: the hashing and stepping schedulers
     // (rr wrr sh dh mh) and the scanning ones (lc wlc sed nq fo ovf twos).
     // 0: no limit of the backend's own.

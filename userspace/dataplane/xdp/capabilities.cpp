@@ -16,6 +16,7 @@ capabilities xdp_capabilities(uint32_t max_dests_hashed, uint32_t max_dests_scan
     c.protocols = {protocol::tcp, protocol::udp};
     c.tunnels = {tun_type::ipip, tun_type::gue};
     c.fwmark_services = false; // no netfilter marks at XDP time
+    c.wire_only = true;
     c.persistence_engines = {"sip"};
     c.verdict_counters = true;
     c.rates = true;

@@ -1,0 +1,216 @@
+// xlbctl --backend ipvs side by side with real ipvsadm (Debian 12's 1.31),
+// both on the kernel IPVS of the VM (tests/vm runs it after ipvs_dataplane).
+//
+// Each section of tests/ipvs/compare.cmds runs twice from a clean table:
+// once with `ipvsadm` on PATH a link to xlbctl (which then answers as
+// ipvsadm, with XLB_BACKEND=ipvs), once with it a link to the real
+// /sbin/ipvsadm. Every line is a shell command, so `-R` reads its stdin
+// from a pipe. Both runs must give the same stdout, stderr and exit code,
+// line by line. Then each table is listed by the other tool (-L -n, -S -n,
+// -L --timeout): what xlbctl wrote must list as what ipvsadm wrote, read by
+// either tool.
+//
+// A line may be excluded from the assertions only by a `! reason` line
+// just above it: it still runs on both sides, its difference is printed,
+// and the summary counts it. `!cross LISTING: reason` in a section does the
+// same for that section's cross-read of LISTING (one of the three). README
+// (the ipvs tier) lists every exclusion and why xlb differs there.
+
+#include "support/cmd.h"
+#include "support/priv.h"
+
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace xlb::test;
+
+namespace {
+
+const char* const real_ipvsadm = "/sbin/ipvsadm";
+
+// What each tool's table is listed with by the other.
+const std::vector<std::string> listings = {"ipvsadm -L -n", "ipvsadm -S -n", "ipvsadm -L --timeout"};
+
+struct line {
+    int number;
+    std::string text;
+    std::string excluded; // the `!` reason, or empty
+};
+
+struct section {
+    std::string name;
+    std::vector<line> lines;
+    std::map<std::string, std::string> cross_excluded; // listing -> reason
+};
+
+std::vector<section> read_sections(const std::string& path) {
+    std::ifstream in(path);
+    std::vector<section> out;
+    std::string text, reason;
+    int n = 0;
+    while (std::getline(in, text)) {
+        ++n;
+        auto first = text.find_first_not_of(" \t");
+        if (first == std::string::npos || text[first] == '#') {
+            continue;
+        }
+        text = text.substr(first);
+        if (text.front() == '[' && text.back() == ']') {
+            out.push_back({text.substr(1, text.size() - 2), {}, {}});
+        } else if (text.rfind("!cross ", 0) == 0 && !out.empty()) {
+            auto colon = text.find(": ");
+            if (colon == std::string::npos) {
+                throw std::runtime_error(fmt::format("{}:{}: !cross LISTING: reason", path, n));
+            }
+            auto listing = text.substr(7, colon - 7);
+            if (std::find(listings.begin(), listings.end(), listing) == listings.end()) {
+                throw std::runtime_error(fmt::format("{}:{}: {} is no cross-read listing", path, n, listing));
+            }
+            out.back().cross_excluded[listing] = text.substr(colon + 2);
+        } else if (text.front() == '!') {
+            auto start = text.find_first_not_of(" \t", 1);
+            if (start == std::string::npos) {
+                throw std::runtime_error(fmt::format("{}:{}: an exclusion needs its reason", path, n));
+            }
+            reason = text.substr(start);
+        } else {
+            if (out.empty()) {
+                out.push_back({"(unnamed)", {}, {}});
+            }
+            out.back().lines.push_back({n, text, reason});
+            reason.clear();
+        }
+    }
+    return out;
+}
+
+// A directory holding `ipvsadm`, a link to target.
+class ipvsadm_dir {
+public:
+    explicit ipvsadm_dir(const std::string& target) {
+        char tmpl[] = "/tmp/xlb-compare.XXXXXX";
+        if (!mkdtemp(tmpl)) {
+            throw std::runtime_error("mkdtemp failed");
+        }
+        _dir = tmpl;
+        if (symlink(target.c_str(), (_dir + "/ipvsadm").c_str()) != 0) {
+            throw std::runtime_error("symlink to " + target + " failed");
+        }
+    }
+    ~ipvsadm_dir() {
+        ::unlink((_dir + "/ipvsadm").c_str());
+        ::rmdir(_dir.c_str());
+    }
+    ipvsadm_dir(const ipvsadm_dir&) = delete;
+    ipvsadm_dir& operator=(const ipvsadm_dir&) = delete;
+
+    cmd_result run(const std::string& text) const {
+        // stdin is /dev/null unless the line pipes into the command.
+        return run_cmd(fmt::format("cd /tmp && export PATH={}:$PATH XLB_BACKEND=ipvs && ({}\n) </dev/null", _dir, text));
+    }
+
+private:
+    std::string _dir;
+};
+
+std::string show(const cmd_result& r) {
+    return fmt::format("rc={}\n--- stdout\n{}--- stderr\n{}", r.code, r.out, r.err);
+}
+
+// A fresh kernel's table: empty, with the 6.1 default timeouts.
+void clean(const ipvsadm_dir& real) {
+    auto c = real.run("ipvsadm -C");
+    auto t = real.run("ipvsadm --set 900 120 300");
+    ASSERT_EQ(c.code, 0) << show(c);
+    ASSERT_EQ(t.code, 0) << show(t);
+}
+
+std::string ipvs_missing() {
+    if (geteuid() != 0) {
+        return "needs root (CAP_NET_ADMIN) to write the kernel IPVS table";
+    }
+    if (access("/proc/net/ip_vs", F_OK) != 0) {
+        return "no kernel IPVS (/proc/net/ip_vs)";
+    }
+    if (access(real_ipvsadm, X_OK) != 0) {
+        return fmt::format("no real ipvsadm at {} (scripts/vm-image --debs ipvsadm,libpopt0)", real_ipvsadm);
+    }
+    return {};
+}
+
+} // namespace
+
+TEST(ipvsadm_compare, xlbctl_answers_as_real_ipvsadm) {
+    if (auto why = ipvs_missing(); !why.empty()) {
+        if (require_priv()) {
+            FAIL() << "XLB_REQUIRE_PRIV=1 but the comparison " << why;
+        }
+        GTEST_SKIP() << why;
+    }
+    auto sections = read_sections(XLB_SOURCE_DIR "/tests/ipvs/compare.cmds");
+    ASSERT_FALSE(sections.empty());
+    ipvsadm_dir xlb(xlbctl_bin());
+    ipvsadm_dir real(real_ipvsadm);
+
+    int compared = 0, matched = 0, excluded = 0, cross = 0, cross_matched = 0, cross_excluded = 0;
+    for (const auto& s : sections) {
+        SCOPED_TRACE("section [" + s.name + "]");
+        clean(real);
+        std::vector<cmd_result> by_xlb;
+        for (const auto& l : s.lines) {
+            by_xlb.push_back(xlb.run(l.text));
+        }
+        std::vector<cmd_result> xlb_table_by_real;
+        for (const auto& l : listings) {
+            xlb_table_by_real.push_back(real.run(l));
+        }
+
+        clean(real);
+        for (size_t i = 0; i < s.lines.size(); ++i) {
+            const auto& l = s.lines[i];
+            auto want = real.run(l.text);
+            auto got = show(by_xlb[i]);
+            ++compared;
+            if (!l.excluded.empty()) {
+                ++excluded;
+                // An exclusion that no longer differs should go.
+                std::cout << fmt::format("excluded, {} (line {}: {}): {}\n", got != show(want) ? "differs" : "MATCHES",
+                                         l.number, l.text, l.excluded);
+                continue;
+            }
+            EXPECT_EQ(got, show(want)) << "compare.cmds:" << l.number << ": " << l.text;
+            matched += got == show(want);
+        }
+        for (size_t i = 0; i < listings.size(); ++i) {
+            auto want = show(real.run(listings[i]));
+            auto real_table_by_xlb = show(xlb.run(listings[i]));
+            cross += 2;
+            if (auto ex = s.cross_excluded.find(listings[i]); ex != s.cross_excluded.end()) {
+                cross_excluded += 2;
+                bool differs = show(xlb_table_by_real[i]) != want || real_table_by_xlb != want;
+                std::cout << fmt::format("excluded, {} (section [{}], cross-read {}): {}\n",
+                                         differs ? "differs" : "MATCHES", s.name, listings[i], ex->second);
+                continue;
+            }
+            EXPECT_EQ(show(xlb_table_by_real[i]), want) << "xlbctl's table read by ipvsadm: " << listings[i];
+            EXPECT_EQ(real_table_by_xlb, want) << "ipvsadm's table read by xlbctl: " << listings[i];
+            cross_matched += (show(xlb_table_by_real[i]) == want) + (real_table_by_xlb == want);
+        }
+    }
+    clean(real);
+    std::cout << fmt::format("compared {} commands: {} matched, {} excluded, {} differ; "
+                             "cross-read {} listings: {} matched, {} excluded, {} differ\n",
+                             compared, matched, excluded, compared - matched - excluded, cross, cross_matched,
+                             cross_excluded, cross - cross_matched - cross_excluded);
+}
