@@ -24,6 +24,19 @@
 #endif
 #define XLB_INLINE static __always_inline
 
+/*
+ * Jiffies from `then` to `now`, where `now` is this CPU's bpf_jiffies64()
+ * and `then` a stamp in shared memory: another CPU may have written a later
+ * stamp since this one read the clock. That is no time at all, not an
+ * unsigned wrap to 2^64 - 1: a flow a packet touched a jiffy later on
+ * another CPU is not expired (the sweeper deleted such live flows, and a
+ * packet racing one on another CPU passed its connection to the kernel).
+ */
+XLB_INLINE __u64 jiffies_since(__u64 now, __u64 then)
+{
+    return now > then ? now - then : 0;
+}
+
 /* barrier_var() (bpf_helpers.h) makes the compiler forget what it knows of a
  * variable, so a bound applied after it is one the verifier sees: 6.1 does not
  * track the range of a byte swap, a mask after the barrier gives it one. */

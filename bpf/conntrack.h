@@ -95,7 +95,7 @@ XLB_INLINE __u64 flow_timeout(const struct xlb_config *cfg, __u8 proto, __u8 sta
 XLB_INLINE bool flow_expired(const struct xlb_config *cfg, const struct xlb_flow *f,
                              __u8 proto, __u64 now)
 {
-    return now - f->last_seen > flow_timeout(cfg, proto, f->state);
+    return jiffies_since(now, f->last_seen) > flow_timeout(cfg, proto, f->state);
 }
 
 /* IPVS's tcp_state_active_table: these states count in ActiveConn. */

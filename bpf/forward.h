@@ -78,7 +78,7 @@ XLB_INLINE bool fib_cache_fresh(const struct xlb_fib_cache *fc, __u32 gen, __u32
                                 const struct xlb_config *cfg, __u64 now)
 {
     return fc->dest_gen == gen && fc->in_ifindex == ifindex && cfg->fib_cache_ms &&
-           (now - fc->stamp) * 1000 < (__u64)cfg->fib_cache_ms * cfg->hz;
+           jiffies_since(now, fc->stamp) * 1000 < (__u64)cfg->fib_cache_ms * cfg->hz;
 }
 
 /* The established flow's fast path, inline: a fresh cached answer for the

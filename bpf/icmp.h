@@ -98,7 +98,7 @@ XLB_INLINE bool icmp_credit_allow(const struct xlb_config *cfg, __u32 now)
         return false;
     bpf_spin_lock(&c->lock);
     if (c->credit <= 0) {
-        delta = now - c->stamp;
+        delta = jiffies_since(now, c->stamp);
         if (delta > cfg->hz)
             delta = cfg->hz;
         incr = cfg->hz ? (__u64)cfg->icmp_msgs_per_sec * delta / cfg->hz : 0;
@@ -153,7 +153,7 @@ XLB_INLINE bool icmp_peer_allow(const struct xlb_flow_key *key, const struct xlb
         if (!p)
             return true; /* the kernel too lets an error go without a peer */
     }
-    token = p->tokens + (now - p->last);
+    token = p->tokens + jiffies_since(now, p->last);
     p->last = now;
     if (token > 6 * timeout)
         token = 6 * timeout;

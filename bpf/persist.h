@@ -50,7 +50,7 @@ XLB_INLINE long persist_find(const struct xlb_persist_key *k, const struct xlb_s
     struct xlb_dest *d;
     __u32 id;
 
-    if (!p || now - p->last_seen > (__u64)t->timeout * cfg->hz)
+    if (!p || jiffies_since(now, p->last_seen) > (__u64)t->timeout * cfg->hz)
         return -1;
     id = p->dest;
     d = dest_get(id);

@@ -93,7 +93,7 @@ static long sweep_persist_cb(struct bpf_map *map, struct xlb_persist_key *key, s
 
     t = sched_table(key->svc);
     if (!t || !(t->ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT) ||
-        ctx->now - p->last_seen > (__u64)t->timeout * ctx->cfg->hz) {
+        jiffies_since(ctx->now, p->last_seen) > (__u64)t->timeout * ctx->cfg->hz) {
         bpf_map_delete_elem(map, key);
         return 0;
     }

@@ -18,6 +18,8 @@
 
 #include <cstring>
 #include <random>
+#include <chrono>
+#include <thread>
 
 using namespace xlb;
 using namespace xlb::test;
@@ -244,6 +246,42 @@ TEST_F(flood, a_retransmitted_syn_is_neither_scheduled_nor_counted_again) {
         }
     }
     EXPECT_EQ(total_conns, 3u) << "three connections scheduled, the retransmitted one once";
+}
+
+// Another CPU may stamp a flow's last_seen a jiffy later than the clock
+// this CPU read: that flow is live, not expired by an unsigned wrap. Before
+// jiffies_since(), the sweeper deleted such flows and a packet racing one
+// found no flow (integration_rate's stray packets, 7 of 56,000). Here the
+// stamp is put 1,000 s ahead, so every reader's clock is behind it.
+TEST_F(flood, a_flow_stamped_after_the_readers_clock_is_live) {
+    auto vip = ip("10.1.0.194");
+    service_key k{protocol::tcp, {vip, 80}};
+    ASSERT_TRUE(dp().add_service({k, scheduler::rr}));
+    ASSERT_TRUE(dp().add_dest(k, {{xdp_lab::backend4(2), 80}, forwarding::dr, 1, 0, 0}));
+    auto c = client(3);
+    ASSERT_EQ(backend_of(run(pkt(c, 34000, vip, 80, tcp_syn))), 2);
+    ASSERT_EQ(backend_of(run(pkt(c, 34000, vip, 80, tcp_ack))), 2);
+    ASSERT_EQ(flow_entries(), 1u);
+
+    struct xlb_flow_key key {};
+    ASSERT_EQ(bpf_map_get_next_key(_flows.get(), nullptr, &key), 0);
+    struct xlb_flow f {};
+    ASSERT_EQ(bpf_map_lookup_elem(_flows.get(), &key, &f), 0);
+    auto report = dp().report();
+    ASSERT_TRUE(report);
+    f.last_seen += 1000000; // jiffies: 1,000 s ahead at HZ 1000, more at a lower HZ
+    ASSERT_EQ(bpf_map_update_elem(_flows.get(), &key, &f, BPF_EXIST), 0);
+
+    EXPECT_EQ(backend_of(run(pkt(c, 34000, vip, 80, tcp_ack | tcp_psh))), 2)
+        << "the packet finds its flow";
+    // The sweeper runs every second; two runs have passed over the flow.
+    auto sweeps = report->sweeps;
+    for (int i = 0; i < 50 && dp().report()->sweeps < sweeps + 2; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_GE(dp().report()->sweeps, sweeps + 2) << "the sweeper did not run";
+    EXPECT_EQ(flow_entries(), 1u) << "the sweeper kept the flow";
+    EXPECT_EQ(backend_of(run(pkt(c, 34000, vip, 80, tcp_ack))), 2);
 }
 
 } // namespace
