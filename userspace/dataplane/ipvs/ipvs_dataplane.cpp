@@ -135,20 +135,11 @@ result<uint32_t> read_conn_table_size(const genl_socket& sock) {
 
 } // namespace
 
+// Kernel IPVS can do everything the reference model does: the model's
+// capabilities are IPVS's, under its own name.
 capabilities ipvs_capabilities() {
-    capabilities c;
+    capabilities c = memory_capabilities();
     c.backend = "ipvs";
-    for (uint32_t i = 0; i < XLB_SCHED_MAX; ++i) {
-        c.schedulers.push_back(static_cast<scheduler>(i));
-    }
-    c.methods = {forwarding::dr, forwarding::tun, forwarding::nat};
-    c.protocols = {protocol::tcp, protocol::udp, protocol::sctp};
-    c.tunnels = {tun_type::ipip, tun_type::gue, tun_type::gre};
-    c.fwmark_services = true;
-    c.persistence_engines = {"sip"};
-    c.verdict_counters = false;
-    c.rates = true;
-    c.conn_listing = true;
     return c;
 }
 
