@@ -151,6 +151,10 @@ TEST_F(conns, udp_ipv6_and_nat_flows_are_listed_once) {
 
     auto all = dp().list_conns().value();
     ASSERT_EQ(all.size(), 3u);
+    // The hash maps have no order: the backend sorts (protocol, client, ...),
+    // so -L -c is the same listing every time.
+    EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+    EXPECT_EQ(all.back().proto, protocol::udp);
     auto* uc = find(all, "10.1.0.200:5353");
     ASSERT_NE(uc, nullptr);
     EXPECT_EQ(uc->proto, protocol::udp);

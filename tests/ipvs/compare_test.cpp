@@ -23,10 +23,16 @@
 
 #include <fmt/format.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -213,4 +219,123 @@ TEST(ipvsadm_compare, xlbctl_answers_as_real_ipvsadm) {
                              "cross-read {} listings: {} matched, {} excluded, {} differ\n",
                              compared, matched, excluded, compared - matched - excluded, cross, cross_matched,
                              cross_excluded, cross - cross_matched - cross_excluded);
+}
+
+namespace {
+
+// A socket that only sends: a TCP SYN or SCTP INIT from a non-blocking
+// connect(), or a UDP datagram. IPVS schedules what leaves this host at
+// LOCAL_OUT, so each makes a connection entry; nobody answers.
+class probe {
+public:
+    probe(int af, int type, int proto, const std::string& to, uint16_t port, uint32_t mark = 0) {
+        _fd = ::socket(af, type | SOCK_NONBLOCK, proto);
+        if (_fd < 0) {
+            throw std::runtime_error(fmt::format("socket({}, {}, {}): {}", af, type, proto, std::strerror(errno)));
+        }
+        if (mark != 0 && ::setsockopt(_fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+            throw std::runtime_error(fmt::format("SO_MARK: {}", std::strerror(errno)));
+        }
+        sockaddr_storage ss{};
+        socklen_t len;
+        if (af == AF_INET) {
+            auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+            sin->sin_family = AF_INET;
+            sin->sin_port = htons(port);
+            inet_pton(AF_INET, to.c_str(), &sin->sin_addr);
+            len = sizeof(*sin);
+        } else {
+            auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+            sin6->sin6_family = AF_INET6;
+            sin6->sin6_port = htons(port);
+            inet_pton(AF_INET6, to.c_str(), &sin6->sin6_addr);
+            len = sizeof(*sin6);
+        }
+        if (type == SOCK_DGRAM) {
+            const char hello[] = "hello";
+            if (::sendto(_fd, hello, sizeof(hello), 0, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+                throw std::runtime_error(fmt::format("sendto {}: {}", to, std::strerror(errno)));
+            }
+        } else if (::connect(_fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+            throw std::runtime_error(fmt::format("connect {}:{}: {}", to, port, std::strerror(errno)));
+        }
+    }
+    ~probe() { ::close(_fd); }
+    probe(const probe&) = delete;
+    probe& operator=(const probe&) = delete;
+
+private:
+    int _fd = -1;
+};
+
+} // namespace
+
+// -L -c reads /proc/net/ip_vs_conn: xlbctl's listing of a kernel table with
+// TCP and UDP flows, an SCTP association, IPv6, and the templates of a
+// persistent UDP service and of a persistent fwmark service (protocol "IP")
+// is real ipvsadm's, byte for byte, in the kernel's order.
+TEST(ipvsadm_compare, connection_entries_list_as_ipvsadm_lists_them) {
+    if (auto why = ipvs_missing(); !why.empty()) {
+        if (require_priv()) {
+            FAIL() << "XLB_REQUIRE_PRIV=1 but the comparison " << why;
+        }
+        GTEST_SKIP() << why;
+    }
+    ipvsadm_dir xlb(xlbctl_bin());
+    ipvsadm_dir real(real_ipvsadm);
+    clean(real);
+    // The VIPs routed out of a veth whose far end nobody answers on.
+    auto setup = real.run(
+        "ip link del xlbcc0 2>/dev/null; ip link add xlbcc0 type veth peer name xlbcc1 && "
+        "ip addr add 10.85.0.1/24 dev xlbcc0 && ip -6 addr add 2001:db8:85::1/64 dev xlbcc0 nodad && "
+        "ip link set dev xlbcc0 up && ip link set dev xlbcc1 up && "
+        "ip route add 10.86.0.0/24 dev xlbcc0 && ip -6 route add 2001:db8:86::/64 dev xlbcc0 && "
+        "ipvsadm -A -t 10.86.0.1:80 -s rr && ipvsadm -a -t 10.86.0.1:80 -r 10.85.0.2:8080 -m && "
+        "ipvsadm -a -t 10.86.0.1:80 -r 10.85.0.3:80 -g && "
+        "ipvsadm -A -u 10.86.0.1:53 -s rr -p 60 && ipvsadm -a -u 10.86.0.1:53 -r 10.85.0.2:5353 -m && "
+        "ipvsadm -A --sctp-service 10.86.0.1:3868 -s rr && "
+        "ipvsadm -a --sctp-service 10.86.0.1:3868 -r 10.85.0.2:3868 -m && "
+        "ipvsadm -A -f 5 -s rr -p 120 && ipvsadm -a -f 5 -r 10.85.0.4 -g && "
+        "ipvsadm -A -t [2001:db8:86::1]:443 -s rr && ipvsadm -a -t [2001:db8:86::1]:443 -r [2001:db8:85::2]:8443 -m");
+    struct cleanup {
+        const ipvsadm_dir& real;
+        ~cleanup() {
+            real.run("ip link del xlbcc0");
+            clean(real);
+        }
+    } done{real};
+    ASSERT_EQ(setup.code, 0) << show(setup);
+
+    std::vector<std::unique_ptr<probe>> probes;
+    probes.push_back(std::make_unique<probe>(AF_INET, SOCK_STREAM, 0, "10.86.0.1", 80));
+    probes.push_back(std::make_unique<probe>(AF_INET, SOCK_STREAM, 0, "10.86.0.1", 80));
+    probes.push_back(std::make_unique<probe>(AF_INET, SOCK_DGRAM, 0, "10.86.0.1", 53));
+    probes.push_back(std::make_unique<probe>(AF_INET, SOCK_STREAM, IPPROTO_SCTP, "10.86.0.1", 3868));
+    probes.push_back(std::make_unique<probe>(AF_INET, SOCK_STREAM, 0, "10.86.0.77", 22, 5));
+    probes.push_back(std::make_unique<probe>(AF_INET6, SOCK_STREAM, 0, "2001:db8:86::1", 443));
+    usleep(200 * 1000);
+
+    auto want = real.run("ipvsadm -L -c -n");
+    ASSERT_EQ(want.code, 0) << show(want);
+    // Every kind is there: the comparison below is not of empty listings.
+    for (const char* kind : {"\nTCP ", "\nUDP ", "\nSCTP ", "\nIP  ", "0.0.0.5:0", "[2001:db8:86::1]:443"}) {
+        EXPECT_NE(want.out.find(kind), std::string::npos) << kind << " missing from\n" << want.out;
+    }
+    for (const char* listing : {"ipvsadm -L -c -n", "ipvsadm -Lcn --persistent-conn", "ipvsadm -l -c",
+                                "ipvsadm --list --connection --numeric"}) {
+        // Expiry counts down in whole seconds: compare between two equal
+        // readings of ipvsadm's.
+        bool compared = false;
+        for (int attempt = 0; attempt < 5 && !compared; ++attempt) {
+            auto before = real.run(listing);
+            auto got = xlb.run(listing);
+            auto after = real.run(listing);
+            if (show(before) != show(after)) {
+                continue;
+            }
+            compared = true;
+            EXPECT_EQ(show(got), show(before)) << listing;
+        }
+        EXPECT_TRUE(compared) << listing << ": ipvsadm's listing changed between every pair of readings";
+    }
 }

@@ -7,6 +7,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <iterator>
+#include <string>
+
 using namespace xlb;
 
 namespace {
@@ -26,12 +31,12 @@ TEST(ipvs_conns, flows_and_templates_as_the_kernel_writes_them) {
         "TCP 2001:0db8:0000:0000:0000:0000:0000:0002 C350 2001:0db8:0000:0000:0000:0000:0000:0001 01BB "
         "2001:0db8:0000:0000:0000:0000:0000:0010 01BB SYN_RECV         59\n"
         "TCP 0A000001 9C42 0A000064 0050 2001:0db8:0000:0000:0000:0000:0000:0010 0050 CLOSE_WAIT       60\n"
-        "SCTP 0A000001 9C42 0A000064 0050 0A010002 0050 ESTABLISHED     10\n"
-        "IP  0A000000 0000 00000000 0007 0A010002 0000 NONE            300\n"
+        "SCTP 0A000001 9C42 0A000064 0D44 0A010002 0D44 ESTABLISHED     10\n"
+        "IP  0A000000 0000 00000007 0000 0A010002 0000 NONE            300\n"
         "UDP 0A000002 A001 0A000064 14C4 0A010003 14C4 UDP              29 sip 1234@host\n";
     auto r = ipvs::parse_proc_conns(text);
     ASSERT_TRUE(r) << r.error().message();
-    ASSERT_EQ(r->size(), 8u) << "SCTP and the fwmark template are left out";
+    ASSERT_EQ(r->size(), 10u);
     const auto& v = *r;
 
     EXPECT_EQ(v[0].proto, protocol::tcp);
@@ -70,9 +75,50 @@ TEST(ipvs_conns, flows_and_templates_as_the_kernel_writes_them) {
     EXPECT_EQ(v[6].dest, ep("[2001:db8::10]:80"));
     EXPECT_EQ(v[6].state, XLB_TCP_S_CLOSE_WAIT);
 
+    // sctp_state_name_table[]: the state is SCTP's own.
+    EXPECT_EQ(v[7].proto, protocol::sctp);
+    EXPECT_EQ(v[7].state, static_cast<uint8_t>(sctp_state::established));
+    EXPECT_EQ(v[7].vip, ep("10.0.0.100:3396"));
+    EXPECT_EQ(conn_state_name(v[7]), "ESTABLISHED");
+    EXPECT_EQ(conn_protocol_name(v[7]), "SCTP");
+
+    // ip_vs_sched_persist(): <IPPROTO_IP, caddr, 0, fwmark, 0, daddr, 0>.
+    EXPECT_TRUE(v[8].is_template);
+    EXPECT_EQ(v[8].fwmark, 7u);
+    EXPECT_EQ(v[8].vip, ep("0.0.0.7:0"));
+    EXPECT_EQ(v[8].dest, ep("10.1.0.2:0"));
+    EXPECT_EQ(conn_protocol_name(v[8]), "IP");
+    EXPECT_EQ(conn_state_name(v[8]), "NONE");
+
     // PE data after the expiry is not in the model.
-    EXPECT_EQ(v[7].vip, ep("10.0.0.100:5316"));
-    EXPECT_EQ(v[7].pe_hash, 0u);
+    EXPECT_EQ(v[9].vip, ep("10.0.0.100:5316"));
+    EXPECT_EQ(v[9].pe_hash, 0u);
+}
+
+TEST(ipvs_conns, every_sctp_state_and_an_ipv6_fwmark_template) {
+    const char* names[] = {"NONE",          "INIT1",         "INIT",
+                           "COOKIE_SENT",   "COOKIE_REPLIED", "COOKIE_WAIT",
+                           "COOKIE_ECHOED", "ESTABLISHED",   "SHUTDOWN_SENT",
+                           "SHUTDOWN_RECEIVED", "SHUTDOWN_ACK_SENT", "REJECTED",
+                           "CLOSED"};
+    std::string text = "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n";
+    for (const char* n : names) {
+        text += fmt::format("SCTP 0A000001 9C42 0A000064 0D44 0A010002 0D44 {:<11} {:>7}\n", n, 3);
+    }
+    text += "IP  2001:0db8:0000:0000:0000:0000:0000:0000 0000 0000:0009:0000:0000:0000:0000:0000:0000 0000 "
+            "2001:0db8:0000:0000:0000:0000:0000:0010 0000 ASSURED         100\n";
+    auto r = ipvs::parse_proc_conns(text);
+    ASSERT_TRUE(r) << r.error().message();
+    ASSERT_EQ(r->size(), std::size(names) + 1);
+    for (size_t i = 0; i < std::size(names); ++i) {
+        EXPECT_EQ(conn_state_name(r->at(i)), names[i]);
+        EXPECT_EQ(r->at(i).state, i);
+    }
+    const auto& t = r->back();
+    EXPECT_EQ(t.fwmark, 9u);
+    EXPECT_TRUE(t.assured);
+    EXPECT_EQ(t.vip, ep("[0:9::]:0"));
+    EXPECT_EQ(t.client, ep("[2001:db8::]:0"));
 }
 
 TEST(ipvs_conns, an_empty_table_is_the_title_alone) {
@@ -86,7 +132,11 @@ TEST(ipvs_conns, text_that_is_not_the_kernels_is_refused) {
                             "TCP 0A0001 9C40 0A000064 0050 0A010002 1F90 ESTABLISHED 1\n",
                             "TCP 0A000001 9C40 0A000064 0050 0A010002 1F90 BOGUS 1\n",
                             "UDP 0A000001 9C40 0A000064 0050 0A010002 1F90 ESTABLISHED 1\n",
-                            "TCP 0A000001 9C40 0A000064 0050 0A010002 1F90 ESTABLISHED x\n"}) {
+                            "TCP 0A000001 9C40 0A000064 0050 0A010002 1F90 ESTABLISHED x\n",
+                            "SCTP 0A000001 9C40 0A000064 0050 0A010002 1F90 SYN_RECV 1\n",
+                            "ICMP 0A000001 9C40 0A000064 0050 0A010002 1F90 NONE 1\n",
+                            "IP  0A000000 0000 00000000 0000 0A010002 0000 NONE 300\n",
+                            "IP  0A000001 9C40 00000007 0000 0A010002 0000 ESTABLISHED 300\n"}) {
         auto r = ipvs::parse_proc_conns(bad);
         ASSERT_FALSE(r) << bad;
         EXPECT_EQ(r.error().code, EINVAL);

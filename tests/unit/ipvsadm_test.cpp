@@ -371,7 +371,7 @@ TEST(ipvsadm_grammar, sync_daemon_commands_and_options) {
     };
     for (const auto& b : std::vector<bad>{
              {{"--start-daemon", "primary"}, "illegal start-daemon parameter specified"},
-             {{"--stop-daemon", "x"}, "illegal stop_daemon parameter specified"},
+             {{"--stop-daemon", "x"}, "illegal start_daemon specified"},
              {{"--start-daemon", "master", "--syncid", "256"}, "illegal syncid specified"},
              {{"--start-daemon", "master", "--mcast-port", "0"}, "illegal mcast-port specified"},
              {{"--start-daemon", "master", "--mcast-ttl", "256"}, "illegal mcast-ttl specified"},
@@ -390,6 +390,17 @@ TEST(ipvsadm_grammar, sync_daemon_commands_and_options) {
         EXPECT_EQ(e.exit_code, 2) << ::testing::PrintToString(b.args);
     }
     EXPECT_EQ(parse_ok({"--start-daemon", "master", "--sync-maxlen", "65507"}).daemon.sync_maxlen, 65507);
+    // A command word without its argument fails popt's first call, which
+    // ipvsadm answers with tryhelp_exit() and -1; a later option so left
+    // names itself (ipvs tier: real ipvsadm 1.31).
+    for (const char* cmd : {"--start-daemon", "--stop-daemon"}) {
+        auto e = parse_error({cmd}, "ipvsadm");
+        EXPECT_EQ(e.message, "Try `ipvsadm -h' or 'ipvsadm --help' for more information.");
+        EXPECT_EQ(e.exit_code, 255);
+    }
+    auto later = parse_error({"--start-daemon", "master", "--syncid"}, "ipvsadm");
+    EXPECT_EQ(later.message, "--syncid: missing argument");
+    EXPECT_EQ(later.exit_code, 255);
 }
 
 // print_daemon(): the interface and syncid, then what the kernel reports.
@@ -531,6 +542,20 @@ TEST(ipvsadm_conns, templates_are_none_or_assured_with_port_zero_source) {
                        "TCP 00:59  ASSURED     10.0.9.0:0         10.0.0.1:0         10.0.1.2:0\n");
 }
 
+// print_conn() prints the protocol and state words as the kernel wrote
+// them: "SCTP" overflows the three-wide column, a fwmark template is "IP"
+// with its mark as the virtual address. Rows keep the order given.
+TEST(ipvsadm_conns, sctp_rows_and_fwmark_templates_as_given) {
+    auto sctp = conn(protocol::sctp, "10.0.0.5:40000", "192.168.100.1:3868", "192.168.100.3:3868",
+                     static_cast<uint8_t>(sctp_state::init1), 3);
+    auto fwm = templ("10.0.0.0:0", "0.0.0.7:0", "10.0.1.1:0", 300);
+    fwm.fwmark = 7;
+    auto out = format_conns({sctp, fwm}, true, false);
+    EXPECT_EQ(out, conn_title +
+                       "SCTP 00:03  INIT1       10.0.0.5:40000     192.168.100.1:3868 192.168.100.3:3868\n"
+                       "IP  05:00  NONE        10.0.0.0:0         0.0.0.7:0          10.0.1.1:0\n");
+}
+
 TEST(ipvsadm_conns, ipv6_names_overflow_their_column) {
     auto out = format_conns({conn(protocol::tcp, "[2001:db8::5]:40000", "[2001:db8::1]:443", "[2001:db8::10]:443",
                                   XLB_TCP_S_SYN_RECV, 60)},
@@ -578,18 +603,6 @@ TEST(ipvsadm_conns, names_come_from_the_resolver_unless_numeric) {
               conn_title + "TCP 00:05  ESTABLISHED 10.0.0.5:40000     www:http           10.0.1.1:http\n");
     EXPECT_EQ(format_conns({c}, true, false, names),
               conn_title + "TCP 00:05  ESTABLISHED 10.0.0.5:40000     10.0.0.1:80        10.0.1.1:80\n");
-}
-
-TEST(ipvsadm_conns, sorted_by_protocol_source_virtual_destination) {
-    auto a = conn(protocol::tcp, "10.0.0.9:1", "10.0.0.1:80", "10.0.1.1:80", XLB_TCP_S_ESTABLISHED, 1);
-    auto b = conn(protocol::tcp, "10.0.0.5:2", "10.0.0.1:80", "10.0.1.1:80", XLB_TCP_S_ESTABLISHED, 1);
-    auto u = conn(protocol::udp, "10.0.0.1:2", "10.0.0.1:53", "10.0.1.1:53", 0, 1);
-    auto t = templ("10.0.0.5:0", "10.0.0.1:80", "10.0.1.1:80", 1);
-    auto out = format_conns({u, a, b, t}, true, false);
-    auto pos = [&](const char* s) { return out.find(s); };
-    EXPECT_LT(pos("10.0.0.5:0 "), pos("10.0.0.5:2 "));
-    EXPECT_LT(pos("10.0.0.5:2 "), pos("10.0.0.9:1 "));
-    EXPECT_LT(pos("10.0.0.9:1 "), pos("UDP "));
 }
 
 TEST(ipvsadm_grammar, list_connections) {

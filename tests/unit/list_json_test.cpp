@@ -216,6 +216,24 @@ TEST(list_json, conns_timeouts_daemons) {
     EXPECT_EQ(cs[2].at("protocol").as_string(), "udp");
     EXPECT_EQ(cs[2].at("state").as_string(), "UDP");
     EXPECT_EQ(cs[2].at("dest").at("address").as_string(), "fd00::11");
+    EXPECT_TRUE(cs[2].at("fwmark").is_null());
+
+    // Kernel IPVS's entries the XDP backend never has: SCTP, and a fwmark
+    // service's template (protocol IP, the mark as the virtual address).
+    conn_state sctp = flow;
+    sctp.proto = protocol::sctp;
+    sctp.state = static_cast<uint8_t>(xlb::sctp_state::cookie_echoed);
+    conn_state fwm = tpl;
+    fwm.fwmark = 7;
+    fwm.vip = ep("0.0.0.7:0");
+    auto k = parse_one_line(xlbctl::conns_json({sctp, fwm}));
+    const auto& ks = k.at("conns").as_array();
+    ASSERT_EQ(ks.size(), 2u);
+    EXPECT_EQ(ks[0].at("protocol").as_string(), "ip");
+    EXPECT_EQ(u64(ks[0].at("fwmark")), 7u);
+    EXPECT_EQ(ks[0].at("virtual").at("address").as_string(), "0.0.0.7");
+    EXPECT_EQ(ks[1].at("protocol").as_string(), "sctp");
+    EXPECT_EQ(ks[1].at("state").as_string(), "COOKIE_ECHOED");
 
     auto t = parse_one_line(xlbctl::timeouts_json({900, 120, 300}));
     EXPECT_EQ(t.at("timeouts"), (json::object{{"tcp", 900}, {"tcp_fin", 120}, {"udp", 300}}));

@@ -177,7 +177,8 @@ std::string conns_json(std::vector<xlb::conn_state> conns) {
     std::sort(conns.begin(), conns.end());
     json::array list;
     for (const auto& c : conns) {
-        list.push_back(json::object{{"protocol", protocol_name(c.proto)},
+        list.push_back(json::object{{"protocol", c.fwmark ? std::string_view("ip") : protocol_name(c.proto)},
+                                    {"fwmark", c.fwmark ? json::value(c.fwmark) : json::value(nullptr)},
                                     {"client", endpoint_object(c.client)},
                                     {"virtual", endpoint_object(c.vip)},
                                     {"dest", endpoint_object(c.dest)},

@@ -345,8 +345,9 @@ struct parser {
                 } else if (arg == "backup") {
                     cmd.daemon.state = sync_state::backup;
                 } else {
+                    // Both as ipvsadm 1.31 words them (found in the ipvs tier).
                     return usage_error{s.id == c_startd ? "illegal start-daemon parameter specified"
-                                                        : "illegal stop_daemon parameter specified",
+                                                        : "illegal start_daemon specified",
                                        2};
                 }
             }
@@ -680,6 +681,11 @@ std::variant<command, usage_error> parse(const std::vector<std::string>& args, c
         };
         auto take_arg = [&](const spec& s, std::string& out) -> std::optional<usage_error> {
             if (i + 1 >= args.size()) {
+                // The command's own poptGetNextOpt() failing sends ipvsadm to
+                // tryhelp_exit(), whatever the error (--start-daemon alone).
+                if (first) {
+                    return usage_error{tryhelp(prog), 255};
+                }
                 return usage_error{fmt::format("{}: missing argument", display(s)), 255};
             }
             out = args[++i];
@@ -1100,6 +1106,7 @@ std::string kernel_message(op what, const error& e) {
         break;
     case op::start_daemon:
         if (e.code == EEXIST) return "Daemon has already run";
+        if (e.code == ENODEV) return "No such device"; // ipvs_strerror(): no command of its own
         break;
     case op::stop_daemon:
         if (e.code == ESRCH) return "No daemon is running";
@@ -1309,7 +1316,7 @@ outcome execute(const command& cmd, dataplane& dp, const name_fn& names) {
             if (!conns) {
                 return fail(conns.error());
             }
-            o.out = format_conns(std::move(*conns), cmd.list.numeric, cmd.persistent_conn, names);
+            o.out = format_conns(*conns, cmd.list.numeric, cmd.persistent_conn, names);
             return o;
         }
         if (cmd.list_daemon) {

@@ -371,7 +371,7 @@ std::string format_daemons(const std::vector<sync_daemon>& daemons) {
     return out;
 }
 
-std::string format_conns(std::vector<conn_state> conns, bool numeric, bool persistent_conn, const name_fn& names) {
+std::string format_conns(const std::vector<conn_state>& conns, bool numeric, bool persistent_conn, const name_fn& names) {
     std::string out = "IPVS connection entries\n";
     if (persistent_conn) {
         out += fmt::format("pro expire {:<11} {:<18} {:<18} {:<18} {:<16} {}\n", "state", "source", "virtual",
@@ -379,7 +379,8 @@ std::string format_conns(std::vector<conn_state> conns, bool numeric, bool persi
     } else {
         out += fmt::format("pro expire {:<11} {:<18} {:<18} {}\n", "state", "source", "virtual", "destination");
     }
-    std::sort(conns.begin(), conns.end());
+    // In the order the backend gives: kernel IPVS's is its hash table's, as
+    // ipvsadm prints it; the XDP backend sorts its own.
     for (const auto& c : conns) {
         auto expire = fmt::format("{:02}:{:02}", c.expire_s / 60, c.expire_s % 60);
         auto client = name_of(c.client, c.proto, numeric, names);
@@ -388,11 +389,11 @@ std::string format_conns(std::vector<conn_state> conns, bool numeric, bool persi
         if (persistent_conn && c.pe_hash) {
             // print_conn() with pe data: the engine's name and its data. The
             // data is the Call-ID in IPVS; xlb keeps only its hash.
-            out += fmt::format("{:<3} {:<6} {:<11} {:<18} {:<18} {:<18} {:<16} {}\n", to_string(c.proto), expire,
+            out += fmt::format("{:<3} {:<6} {:<11} {:<18} {:<18} {:<18} {:<16} {}\n", conn_protocol_name(c), expire,
                                conn_state_name(c), client, vip, dest, "sip", fmt::format("#{:08x}", c.pe_hash));
             continue;
         }
-        out += fmt::format("{:<3} {:<6} {:<11} {:<18} {:<18} {}\n", to_string(c.proto), expire, conn_state_name(c),
+        out += fmt::format("{:<3} {:<6} {:<11} {:<18} {:<18} {}\n", conn_protocol_name(c), expire, conn_state_name(c),
                            client, vip, dest);
     }
     return out;

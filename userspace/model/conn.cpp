@@ -10,7 +10,18 @@ constexpr std::string_view tcp_state_names[] = {"NONE",     "ESTABLISHED", "SYN_
                                                 "FIN_WAIT", "TIME_WAIT",   "CLOSE",      "CLOSE_WAIT",
                                                 "LAST_ACK", "LISTEN",      "SYNACK"};
 static_assert(std::size(tcp_state_names) == XLB_TCP_S_LAST);
+
+// sctp_state_name_table[] in ip_vs_proto_sctp.c, in enum sctp_state order.
+constexpr std::string_view sctp_state_names[] = {
+    "NONE",      "INIT1",         "INIT",          "COOKIE_SENT",       "COOKIE_REPLIED", "COOKIE_WAIT", "COOKIE_ECHOED",
+    "ESTABLISHED", "SHUTDOWN_SENT", "SHUTDOWN_RECEIVED", "SHUTDOWN_ACK_SENT", "REJECTED",   "CLOSED"};
+static_assert(std::size(sctp_state_names) == static_cast<size_t>(sctp_state::last));
 } // namespace
+
+std::string_view sctp_state_name(sctp_state s) noexcept {
+    auto i = static_cast<size_t>(s);
+    return i < std::size(sctp_state_names) ? sctp_state_names[i] : "ERR!";
+}
 
 std::string_view conn_state_name(const conn_state& c) noexcept {
     if (c.is_template) {
@@ -19,7 +30,14 @@ std::string_view conn_state_name(const conn_state& c) noexcept {
     if (c.proto == protocol::udp) {
         return "UDP"; // udp_state_name_table[IP_VS_UDP_S_NORMAL]
     }
+    if (c.proto == protocol::sctp) {
+        return sctp_state_name(static_cast<sctp_state>(c.state));
+    }
     return c.state < XLB_TCP_S_LAST ? tcp_state_names[c.state] : "ERR!";
+}
+
+std::string_view conn_protocol_name(const conn_state& c) noexcept {
+    return c.fwmark ? "IP" : to_string(c.proto);
 }
 
 } // namespace xlb

@@ -41,9 +41,10 @@ std::string sched_flags_string(scheduler s, uint32_t flags);
 std::string format_rules(std::vector<service_state> services, bool numeric, bool sort = true,
                          const name_fn& names = resolve_names);
 
-// ipvsadm -L -c (list_conn, print_conn): the connection entries. ipvsadm
-// prints /proc/net/ip_vs_conn's hash order; this sorts them (protocol,
-// source, virtual, destination) so the output is deterministic.
+// ipvsadm -L -c (list_conn, print_conn): the connection entries, in the
+// order given. ipvsadm prints /proc/net/ip_vs_conn's hash order, which the
+// IPVS backend keeps; the XDP backend sorts its flows (protocol, source,
+// virtual, destination) so its output is deterministic.
 // persistent_conn adds the "pe name" and "pe_data" titles of
 // --persistent-conn; rows never have them, since xlb has no --pe.
 // -L --daemon: print_daemon()'s line for each running sync daemon, the
@@ -51,7 +52,7 @@ std::string format_rules(std::vector<service_state> services, bool numeric, bool
 // and syncid.
 std::string format_daemons(const std::vector<sync_daemon>& daemons);
 
-std::string format_conns(std::vector<conn_state> conns, bool numeric, bool persistent_conn,
+std::string format_conns(const std::vector<conn_state>& conns, bool numeric, bool persistent_conn,
                          const name_fn& names = resolve_names);
 
 // -M's argument for the service's netmask: dotted for IPv4, a prefix length

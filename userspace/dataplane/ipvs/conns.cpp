@@ -75,8 +75,10 @@ result<std::vector<conn_state>> parse_proc_conns(std::string_view text) {
             c.proto = protocol::tcp;
         } else if (pro == "UDP") {
             c.proto = protocol::udp;
-        } else {
-            continue; // SCTP, or "IP" for a fwmark service's template
+        } else if (pro == "SCTP") {
+            c.proto = protocol::sctp;
+        } else if (pro != "IP") { // "IP": a fwmark service's template
+            return make_error(EINVAL, "/proc/net/ip_vs_conn line {}: protocol {}", n, pro);
         }
         auto client = endpoint_of(caddr, cport);
         auto vip = endpoint_of(vaddr, vport);
@@ -97,6 +99,26 @@ result<std::vector<conn_state>> parse_proc_conns(std::string_view text) {
         if (state == "ASSURED" || (state == "NONE" && client->port == 0)) {
             c.is_template = true;
             c.assured = state == "ASSURED";
+            if (pro == "IP") {
+                // ip_vs_sched_persist(): the mark, in network order, is the
+                // virtual address's first word.
+                const auto& b = vip->addr.bytes();
+                c.fwmark = uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | b[3];
+                if (c.fwmark == 0) {
+                    return make_error(EINVAL, "/proc/net/ip_vs_conn line {}: a fwmark template with mark 0", n);
+                }
+            }
+        } else if (pro == "IP") {
+            return make_error(EINVAL, "/proc/net/ip_vs_conn line {}: an IP entry that is no template", n);
+        } else if (c.proto == protocol::sctp) {
+            auto s = sctp_state::none;
+            while (s != sctp_state::last && sctp_state_name(s) != state) {
+                s = static_cast<sctp_state>(static_cast<uint8_t>(s) + 1);
+            }
+            if (s == sctp_state::last) {
+                return make_error(EINVAL, "/proc/net/ip_vs_conn line {}: SCTP state {}", n, state);
+            }
+            c.state = static_cast<uint8_t>(s);
         } else if (c.proto == protocol::tcp) {
             auto it = std::find(std::begin(tcp_states), std::end(tcp_states), state);
             if (it == std::end(tcp_states)) {

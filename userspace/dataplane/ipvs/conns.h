@@ -20,11 +20,11 @@
 
 namespace xlb::ipvs {
 
-// Every entry of the text that xlb's model can hold: TCP and UDP flows
-// and their persistence templates (state NONE or ASSURED). Left out, as
-// conn_state has no words for them: SCTP entries (their states are
-// SCTP's) and a fwmark service's templates (protocol "IP", the mark in
-// place of the port). EINVAL for a line that is not the kernel's format.
+// Every entry of the text: TCP, UDP and SCTP flows (each with its
+// protocol's states) and persistence templates (state NONE or ASSURED),
+// a fwmark service's with protocol "IP" and the mark as its virtual
+// address. In the text's order. EINVAL for a line that is not the
+// kernel's format.
 [[nodiscard]] result<std::vector<conn_state>> parse_proc_conns(std::string_view text);
 
 } // namespace xlb::ipvs

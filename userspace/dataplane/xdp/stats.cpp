@@ -377,6 +377,8 @@ result<std::vector<conn_state>> xdp_dataplane::list_conns() const {
     if (!r) {
         return r.error();
     }
+    // The hash maps' order is no order: -L -c lists them sorted.
+    std::sort(out.begin(), out.end());
     return out;
 }
 
