@@ -36,6 +36,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -268,6 +269,12 @@ private:
     int _fd = -1;
 };
 
+// A listing with each row's expire column (mm:ss after the protocol) as "--:--".
+std::string without_expiry(const std::string& text) {
+    static const std::regex expire(R"(^(\S+ +)\d+:\d\d)", std::regex::multiline);
+    return std::regex_replace(text, expire, "$1--:--");
+}
+
 } // namespace
 
 // -L -c reads /proc/net/ip_vs_conn: xlbctl's listing of a kernel table with
@@ -326,16 +333,24 @@ TEST(ipvsadm_compare, connection_entries_list_as_ipvsadm_lists_them) {
         // Expiry counts down in whole seconds: compare between two equal
         // readings of ipvsadm's.
         bool compared = false;
-        for (int attempt = 0; attempt < 5 && !compared; ++attempt) {
-            auto before = real.run(listing);
-            auto got = xlb.run(listing);
-            auto after = real.run(listing);
+        cmd_result before, got, after;
+        for (int attempt = 0; attempt < 10 && !compared; ++attempt) {
+            before = real.run(listing);
+            got = xlb.run(listing);
+            after = real.run(listing);
             if (show(before) != show(after)) {
                 continue;
             }
             compared = true;
             EXPECT_EQ(show(got), show(before)) << listing;
         }
-        EXPECT_TRUE(compared) << listing << ": ipvsadm's listing changed between every pair of readings";
+        if (!compared) {
+            // Name lookups (-l -c without -n) can make every reading take
+            // over a second under TCG: then all but the expiry column.
+            std::cout << listing << ": ipvsadm's listing changed between every pair of readings; compared "
+                      << "without the expire column\n";
+            EXPECT_EQ(without_expiry(show(got)), without_expiry(show(before))) << listing;
+            EXPECT_EQ(without_expiry(show(after)), without_expiry(show(before))) << listing;
+        }
     }
 }

@@ -672,3 +672,143 @@ TEST_F(ipvs_daemon, an_unknown_interface_is_the_kernels_errno) {
 }
 
 } // namespace
+
+// carry_conns(): xlb's connection entries handed to the kernel through
+// IPVS's own sync protocol, as a table move from XDP does. The entries are
+// ones the schedulers would not make here (rr's first pick is the first
+// dest; each flow names the second), so each one listed is carried, not
+// scheduled.
+class ipvs_carry : public ipvs_kernel {
+protected:
+    void SetUp() override {
+        ipvs_kernel::SetUp();
+        if (HasFatalFailure() || IsSkipped()) {
+            return;
+        }
+        _made = true;
+        ASSERT_EQ(std::system("ip link add xlbsf0 type veth peer name xlbsf1 && ip addr add 10.88.0.1/24 dev xlbsf0 && "
+                              "ip link set dev xlbsf0 up && ip link set dev xlbsf1 up"),
+                  0);
+        auto t = svc("10.89.0.1:80", scheduler::rr);
+        auto u = svc("10.89.0.1:53", scheduler::rr, protocol::udp);
+        u.flags = XLB_IPVS_SVC_F_PERSISTENT;
+        u.timeout = 300;
+        u.netmask = 0xffffff00;
+        auto v6 = svc("[2001:db8:89::1]:443", scheduler::rr);
+        v6.netmask = 128;
+        ASSERT_TRUE(_dp->apply({change::add_service(t), change::add_dest(t.key, dest("10.88.0.2:80")),
+                                change::add_dest(t.key, dest("10.88.0.3:80")), change::add_service(u),
+                                change::add_dest(u.key, dest("10.88.0.2:53")),
+                                change::add_dest(u.key, dest("10.88.0.3:53")), change::add_service(v6),
+                                change::add_dest(v6.key, dest("[2001:db8:88::2]:443")),
+                                change::add_dest(v6.key, dest("[2001:db8:88::3]:443"))}));
+    }
+    void TearDown() override {
+        if (_made) {
+            if (auto l = _dp->list_sync_daemons(); l && !l->empty()) {
+                usleep(500 * 1000);
+                (void)_dp->stop_sync_daemon(sync_state::backup);
+            }
+            (void)std::system("ip link del xlbsf0 2>/dev/null");
+        }
+        ipvs_kernel::TearDown();
+    }
+    static conn_state flow(protocol p, const char* client, const char* vip, const char* dst, uint8_t state,
+                           uint32_t expire) {
+        conn_state c;
+        c.proto = p;
+        c.client = *endpoint::parse(client);
+        c.vip = *endpoint::parse(vip);
+        c.dest = *endpoint::parse(dst);
+        c.state = state;
+        c.expire_s = expire;
+        return c;
+    }
+    static const conn_state* listed(const std::vector<conn_state>& all, const conn_state& c) {
+        for (const auto& l : all) {
+            if (l.proto == c.proto && l.client == c.client && l.vip == c.vip && l.is_template == c.is_template) {
+                return &l;
+            }
+        }
+        return nullptr;
+    }
+    bool _made = false;
+};
+
+TEST_F(ipvs_carry, flows_and_templates_keep_their_dest_state_and_time_left) {
+    std::vector<conn_state> conns = {
+        flow(protocol::tcp, "10.0.0.5:40000", "10.89.0.1:80", "10.88.0.3:80", XLB_TCP_S_ESTABLISHED, 800),
+        flow(protocol::tcp, "10.0.0.5:40001", "10.89.0.1:80", "10.88.0.3:80", XLB_TCP_S_FIN_WAIT, 100),
+        flow(protocol::udp, "10.0.0.6:5353", "10.89.0.1:53", "10.88.0.3:53", XLB_UDP_S_NORMAL, 250),
+        flow(protocol::tcp, "[2001:db8::5]:40002", "[2001:db8:89::1]:443", "[2001:db8:88::3]:443",
+             XLB_TCP_S_ESTABLISHED, 700),
+    };
+    auto tpl = flow(protocol::udp, "10.0.0.0:0", "10.89.0.1:53", "10.88.0.3:53", 0, 280);
+    tpl.is_template = true;
+    conns.push_back(tpl);
+
+    auto carried = _dp->carry_conns(conns, "xlbsf0");
+    ASSERT_TRUE(carried) << carried.error().message();
+    EXPECT_EQ(*carried, conns.size());
+    auto all = _dp->list_conns();
+    ASSERT_TRUE(all) << all.error().message();
+    for (const auto& c : conns) {
+        SCOPED_TRACE(c.client.to_string());
+        const auto* l = listed(*all, c);
+        ASSERT_NE(l, nullptr);
+        EXPECT_EQ(l->dest, c.dest);
+        EXPECT_EQ(conn_state_name(*l), conn_state_name(c));
+        // Counting down from the time left it was given (the VM is slow).
+        EXPECT_LE(l->expire_s, c.expire_s);
+        EXPECT_GE(l->expire_s + 20, c.expire_s);
+    }
+    // ip_vs_bind_dest(): an ESTABLISHED flow counts active, the rest not.
+    auto t = table();
+    const auto* s = find(t, service_key{protocol::tcp, *endpoint::parse("10.89.0.1:80")});
+    ASSERT_NE(s, nullptr);
+    for (const auto& d : s->dests) {
+        bool second = d.config.addr == *endpoint::parse("10.88.0.3:80");
+        EXPECT_EQ(d.active_conns, second ? 1u : 0u) << d.config.addr.to_string();
+        EXPECT_EQ(d.inactive_conns, second ? 1u : 0u) << d.config.addr.to_string();
+    }
+    // The backup daemon it started for this is gone.
+    auto daemons = _dp->list_sync_daemons();
+    ASSERT_TRUE(daemons);
+    EXPECT_TRUE(daemons->empty());
+}
+
+TEST_F(ipvs_carry, a_running_backup_daemon_is_used_and_kept) {
+    sync_daemon b;
+    b.state = sync_state::backup;
+    b.mcast_ifn = "xlbsf0";
+    b.syncid = 7;
+    ASSERT_TRUE(_dp->start_sync_daemon(b));
+    auto c = flow(protocol::tcp, "10.0.0.7:41000", "10.89.0.1:80", "10.88.0.3:80", XLB_TCP_S_ESTABLISHED, 600);
+    auto carried = _dp->carry_conns({c}, "xlbsf0");
+    ASSERT_TRUE(carried) << carried.error().message();
+    EXPECT_EQ(*carried, 1u);
+    auto daemons = _dp->list_sync_daemons();
+    ASSERT_TRUE(daemons);
+    ASSERT_EQ(daemons->size(), 1u);
+    EXPECT_EQ(daemons->at(0).syncid, 7);
+}
+
+TEST_F(ipvs_carry, what_the_protocol_cannot_carry_is_refused_before_anything_is_sent) {
+    // A dest of the other family (an IPv6 tunnel behind an IPv4 VIP).
+    auto mixed = flow(protocol::tcp, "10.0.0.8:42000", "10.89.0.1:80", "[2001:db8:88::3]:80", XLB_TCP_S_ESTABLISHED,
+                      600);
+    auto plain = flow(protocol::tcp, "10.0.0.8:42001", "10.89.0.1:80", "10.88.0.3:80", XLB_TCP_S_ESTABLISHED, 600);
+    auto r = _dp->carry_conns({plain, mixed}, "xlbsf0");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EINVAL) << r.error().message();
+    auto all = _dp->list_conns();
+    ASSERT_TRUE(all);
+    EXPECT_EQ(listed(*all, plain), nullptr) << "nothing was sent";
+    auto daemons = _dp->list_sync_daemons();
+    ASSERT_TRUE(daemons);
+    EXPECT_TRUE(daemons->empty());
+
+    auto none = _dp->carry_conns({plain}, "xlbnosuch0");
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code, ENODEV) << none.error().message();
+}

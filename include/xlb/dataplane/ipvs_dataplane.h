@@ -52,6 +52,15 @@ public:
     result<> start_sync_daemon(const sync_daemon& d) override;
     result<> stop_sync_daemon(sync_state state) override;
     [[nodiscard]] result<std::vector<sync_daemon>> list_sync_daemons() const override;
+    // Makes `conns` (xlb's flows and templates, as list_conns() gives them)
+    // connections of kernel IPVS, through the kernel's own sync protocol:
+    // a backup sync daemon on `ifname` (the one already running, or one
+    // started for this on group 239.255.88.48 port 8849 and stopped after)
+    // is sent them as a master would send them, looped back on this host
+    // only (multicast TTL 0), and makes each with its dest, state and time
+    // left. Their services and dests must be in the table. Waits until the
+    // kernel lists every one, 5 s at most; the count it lists.
+    [[nodiscard]] result<size_t> carry_conns(const std::vector<conn_state>& conns, const std::string& ifname);
     // IPVS_CMD_GET_INFO's connection table size, read at open.
     [[nodiscard]] uint32_t conn_table_size() const override { return _conn_table_size; }
 

@@ -5,6 +5,7 @@
 #include "convert.h"
 #include "genl.h"
 #include "modprobe.h"
+#include "sync_feed.h"
 
 #include <netlink/attr.h>
 #include <netlink/genl/genl.h>
@@ -14,11 +15,14 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 namespace xlb {
@@ -576,6 +580,103 @@ apply_result ipvs_dataplane::apply(const change_set& changes) {
         return change_error{i, r.error()};
     }
     return {};
+}
+
+} // namespace xlb
+
+namespace xlb {
+
+result<size_t> ipvs_dataplane::carry_conns(const std::vector<conn_state>& conns, const std::string& ifname) {
+    if (conns.empty()) {
+        return size_t{0};
+    }
+    using clock = std::chrono::steady_clock;
+    auto running = list_sync_daemons();
+    if (!running) {
+        return running.error();
+    }
+    std::optional<sync_daemon> backup;
+    for (const auto& d : *running) {
+        if (d.state == sync_state::backup) {
+            backup = d;
+        }
+    }
+    // What the protocol cannot carry is refused before a daemon starts.
+    if (auto check = ipvs::sync_messages(conns, 0, 1472); !check) {
+        return check.error();
+    }
+    const bool ours = !backup;
+    const auto started = clock::now();
+    if (ours) {
+        // A group and port of its own, so that no master on the link is
+        // heard while it runs, and nothing of this reaches one.
+        sync_daemon d;
+        d.state = sync_state::backup;
+        d.mcast_ifn = ifname;
+        d.mcast_group = ip_address::parse("239.255.88.48");
+        d.mcast_port = 8849;
+        if (auto r = start_sync_daemon(d); !r) {
+            return with_context(r.error(), fmt::format("carry connections through a backup sync daemon on {}", ifname));
+        }
+        auto now = list_sync_daemons();
+        if (!now) {
+            return now.error();
+        }
+        for (const auto& n : *now) {
+            if (n.state == sync_state::backup) {
+                backup = n;
+            }
+        }
+        if (!backup) {
+            return make_error(ESRCH, "the backup sync daemon started on {} is not listed", ifname);
+        }
+    }
+    auto stop = [&]() {
+        if (ours) {
+            // See ipvs_dataplane's tests: a DEL_DAEMON within milliseconds of
+            // the NEW_DAEMON may never return on 6.1.
+            std::this_thread::sleep_until(started + std::chrono::milliseconds(500));
+            (void)stop_sync_daemon(sync_state::backup);
+        }
+    };
+    const size_t maxlen = backup->sync_maxlen ? backup->sync_maxlen : 1472;
+    auto messages = ipvs::sync_messages(conns, backup->syncid, maxlen);
+    if (!messages) {
+        stop();
+        return messages.error();
+    }
+    const auto group = backup->mcast_group ? *backup->mcast_group : *ip_address::parse("224.0.0.81");
+    if (auto r = ipvs::send_sync_messages(*messages, backup->mcast_ifn, group,
+                                          backup->mcast_port ? backup->mcast_port : 8848);
+        !r) {
+        stop();
+        return r.error();
+    }
+    // The backup's thread makes them as it reads them: wait until all show.
+    auto key = [](const conn_state& c) { return std::tuple(c.proto, c.client, c.vip, c.is_template); };
+    std::set<decltype(key(conns[0]))> wanted;
+    for (const auto& c : conns) {
+        wanted.insert(key(c));
+    }
+    size_t found = 0;
+    const auto deadline = clock::now() + std::chrono::seconds(5);
+    do {
+        auto now = list_conns();
+        if (!now) {
+            stop();
+            return now.error();
+        }
+        found = 0;
+        for (const auto& c : *now) {
+            found += wanted.count(key(c));
+        }
+        if (found >= wanted.size()) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } while (clock::now() < deadline);
+    stop();
+    return found;
 }
 
 } // namespace xlb
