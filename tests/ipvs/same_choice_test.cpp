@@ -76,7 +76,7 @@ protected:
         if (!missing_privilege().empty()) {
             return;
         }
-        s_lab = std::make_unique<lab>(fmt::format("s{}", getpid() % 100000), 3);
+        s_lab = std::make_unique<lab>(prefix(), 3);
         s_pin = fmt::format("/sys/fs/bpf/xlb/ipvs-same-{}", getpid());
         // XDP_REDIRECT into a veth reaches its peer only if the peer runs XDP itself.
         for (int i = 1; i <= 3; ++i) {
@@ -110,9 +110,14 @@ protected:
         if (s_loaded) {
             s_lab->xlbctl(xdp("unload"));
             s_loaded = false;
+            EXPECT_NE(::access(s_pin.c_str(), F_OK), 0) << s_pin << " left behind";
         }
-        s_lab.reset();
+        if (s_lab) {
+            s_lab.reset();
+            EXPECT_EQ(leftovers(prefix()), "") << "namespaces left behind";
+        }
     }
+    static std::string prefix() { return fmt::format("s{}", getpid() % 100000); }
     void SetUp() override {
         XLB_REQUIRE_PRIVILEGE();
         ASSERT_TRUE(s_lab);

@@ -29,15 +29,17 @@ class traffic : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         if (missing_privilege().empty()) {
-            s_lab = std::make_unique<lab>(fmt::format("t{}", getpid() % 100000), 3);
+            s_lab = std::make_unique<lab>(prefix(), 3);
         }
     }
     static void TearDownTestSuite() {
         if (s_lab) {
             s_lab->xlbctl("--backend ipvs -C");
+            s_lab.reset();
+            EXPECT_EQ(leftovers(prefix()), "") << "namespaces left behind";
         }
-        s_lab.reset();
     }
+    static std::string prefix() { return fmt::format("t{}", getpid() % 100000); }
     void SetUp() override {
         XLB_REQUIRE_PRIVILEGE();
         ASSERT_TRUE(s_lab);

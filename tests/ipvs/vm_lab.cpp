@@ -376,6 +376,17 @@ std::unique_ptr<held> lab::hold(const flow& f, std::string* server) const {
     return h;
 }
 
+std::string leftovers(const std::string& prefix) {
+    std::string left;
+    std::istringstream in(xlb::test::sh_out("ip netns list"));
+    for (std::string name, rest; in >> name && std::getline(in, rest);) {
+        if (name.rfind(prefix + "-", 0) == 0) {
+            left += name + " ";
+        }
+    }
+    return left;
+}
+
 stats_line stats_of(const std::string& listing, const std::string& what) {
     std::istringstream in(listing);
     for (std::string line; std::getline(in, line);) {

@@ -105,6 +105,9 @@ private:
     std::vector<std::unique_ptr<server>> _servers;
 };
 
+// What is left of a lab with this prefix (its namespaces): empty once it is gone.
+std::string leftovers(const std::string& prefix);
+
 // The columns of `-L -n --stats` for one service or dest line (matched by its
 // second word, e.g. "10.100.0.1:80" or "->" lines by address): conns, inpkts,
 // outpkts. Throws if the line is absent.
