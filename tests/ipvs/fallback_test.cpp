@@ -95,8 +95,7 @@ protected:
                      "ip -n xfb_lb addr add 10.81.0.1/24 dev xfbs; ip -n xfb_lb link set xfbs up; "
                      "ip -n xfb_s addr add 10.81.0.2/24 dev xfbs0; ip -n xfb_s link set xfbs0 up; "
                      "ip -n xfb_s route add default via 10.81.0.1; "
-                     "ip netns exec xfb_lb sysctl -qw net.ipv4.ip_forward=1; "
-                     "ip netns exec xfb_lb sysctl -qw net.ipv4.vs.conntrack=0 || true",
+                     "ip netns exec xfb_lb sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'",
                      bpffs)) == 0;
         if (!_ready) {
             return;
