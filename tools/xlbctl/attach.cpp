@@ -84,8 +84,9 @@ size_t count_dests(const std::vector<xlb::service_state>& table) {
 std::unique_ptr<xlb::dataplane> open_ipvs(const std::string& why) {
     auto ipvs = xlb::open_dataplane("ipvs", {});
     if (!ipvs) {
+        const auto& e = ipvs.error();
         throw cli_error(fmt::format("xlbctl: {}, and kernel IPVS cannot serve the table: {}; nothing changed", why,
-                                    ipvs.error().message()),
+                                    e.code == EOPNOTSUPP ? e.context : e.message()),
                         1);
     }
     return std::move(*ipvs);
