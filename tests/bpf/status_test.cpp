@@ -377,7 +377,7 @@ TEST_F(status, bad_input_and_no_instance_are_refused_clearly) {
     }
     auto none = fmt::format("/sys/fs/bpf/xlb/status-none-{}", getpid());
     for (const char* json : {"", "--json "}) {
-        auto res = run_cmd(fmt::format("{} --pin-dir {} {}status", xlbctl_bin(), none, json));
+        auto res = run_cmd(fmt::format("{} --backend xdp --pin-dir {} {}status", xlbctl_bin(), none, json));
         EXPECT_EQ(res.code, 255) << json;
         EXPECT_TRUE(res.out.empty()) << res.out;
         EXPECT_NE(res.err.find("xlb is not loaded at " + none), std::string::npos) << res.err;
