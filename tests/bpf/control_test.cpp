@@ -14,6 +14,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <atomic>
 #include <fstream>
 #include <map>
@@ -367,9 +369,47 @@ TEST_F(xlbctl_cli, lifecycle_and_listing) {
     EXPECT_NE(not_attached.out.find("not attached"), std::string::npos);
 
     EXPECT_EQ(x("unload").code, 0);
-    auto gone = x("-L -n");
+    auto gone = x("--backend xdp -L -n"); // auto would open kernel IPVS where there is one
     EXPECT_EQ(gone.code, 255);
     EXPECT_NE(gone.out.find("not loaded"), std::string::npos) << gone.out;
+}
+
+// A macvlan has no native XDP. Without kernel IPVS here the fallback cannot
+// happen: attach says why and changes nothing. (ipvs_fallback, in the ipvs
+// tier, tests the fallback itself against real kernel IPVS.)
+TEST_F(xlbctl_cli, attach_without_native_xdp_says_why_and_changes_nothing) {
+    auto run_dir = fmt::format("{}/xlb-cli-run-{}", ::testing::TempDir(), getpid());
+    setenv("XLB_RUN_DIR", run_dir.c_str(), 1);
+    ASSERT_EQ(x("load --max-flows 4096").code, 0);
+    ASSERT_EQ(x("-A -t 10.0.0.1:80 -s rr").code, 0);
+    ASSERT_EQ(std::system("ip link add link xa name xamv type macvlan mode bridge && ip link set xamv up"), 0);
+    auto before = x("-S -n").out;
+    auto no_fb = x("attach xamv --no-fallback");
+    EXPECT_EQ(no_fb.code, 1);
+    EXPECT_NE(no_fb.out.find("native XDP is not available on xamv (the kernel answered "), std::string::npos)
+        << no_fb.out;
+    EXPECT_NE(no_fb.out.find("--no-fallback: nothing changed"), std::string::npos) << no_fb.out;
+    if (access("/proc/net/ip_vs", F_OK) != 0) {
+        auto fb = x("attach xamv");
+        EXPECT_EQ(fb.code, 1);
+        EXPECT_NE(fb.out.find("and kernel IPVS cannot serve the table: kernel IPVS is not available: "),
+                  std::string::npos)
+            << fb.out;
+        EXPECT_NE(fb.out.find("; nothing changed"), std::string::npos) << fb.out;
+    }
+    EXPECT_EQ(x("-S -n").out, before);
+    EXPECT_NE(access((run_dir + "/fallback").c_str(), F_OK), 0) << "no fallback record";
+    auto st = x("status");
+    EXPECT_NE(st.out.find("backend: xdp ("), std::string::npos) << st.out;
+    EXPECT_NE(st.out.find("(none in this network namespace"), std::string::npos) << "attached nowhere: " << st.out;
+    // Generic XDP is there for the asking, and never falls back.
+    auto gen = x("attach xamv --xdp-mode generic");
+    EXPECT_EQ(gen.code, 0) << gen.out;
+    EXPECT_NE(x("status").out.find("generic  driver macvlan"), std::string::npos);
+    EXPECT_EQ(x("detach xamv").code, 0);
+    (void)std::system("ip link del xamv");
+    unsetenv("XLB_RUN_DIR");
+    std::filesystem::remove_all(run_dir);
 }
 
 TEST_F(xlbctl_cli, bad_input_is_refused_with_a_reason) {

@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <map>
 
@@ -376,10 +377,25 @@ TEST_F(status, bad_input_and_no_instance_are_refused_clearly) {
     }
     auto none = fmt::format("/sys/fs/bpf/xlb/status-none-{}", getpid());
     for (const char* json : {"", "--json "}) {
-        auto res = run_cmd(fmt::format("{} --pin-dir {} {}status", xlbctl_bin(), none, json));
+        auto res = run_cmd(fmt::format("{} --backend xdp --pin-dir {} {}status", xlbctl_bin(), none, json));
         EXPECT_EQ(res.code, 255) << json;
         EXPECT_TRUE(res.out.empty()) << res.out;
         EXPECT_NE(res.err.find("xlb is not loaded at " + none), std::string::npos) << res.err;
+    }
+    // auto, the default, with no instance and no kernel IPVS: what is
+    // missing, both halves, exit 255.
+    if (access("/proc/net/ip_vs", F_OK) != 0) {
+        for (const char* args : {"-L -n", "status", "--backend auto -A -t 10.0.0.1:80"}) {
+            auto res = run_cmd(fmt::format("env -u XLB_BACKEND {} --pin-dir {} {}", xlbctl_bin(), none, args));
+            EXPECT_EQ(res.code, 255) << args;
+            EXPECT_TRUE(res.out.empty()) << args << ": " << res.out;
+            EXPECT_NE(res.err.find("xlbctl: no backend to use (--backend auto"), std::string::npos) << res.err;
+            EXPECT_NE(res.err.find(fmt::format("no XDP data path (xlb is not loaded at {} (run `xlbctl load` "
+                                               "first)), and kernel IPVS is not available: ",
+                                               none)),
+                      std::string::npos)
+                << res.err;
+        }
     }
 }
 

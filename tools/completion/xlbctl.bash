@@ -185,7 +185,7 @@ _xlbctl() {
             ;;
         attach)
             if [[ $cur == -* ]]; then
-                _xlbctl_reply -W '--xdp-mode' -- "$cur"
+                _xlbctl_reply -W '--xdp-mode --no-fallback' -- "$cur"
             else
                 _xlbctl_reply -W "$(command ls /sys/class/net 2>/dev/null)" -- "$cur"
             fi

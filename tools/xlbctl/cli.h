@@ -16,7 +16,7 @@ struct cli_error : std::runtime_error {
 
 struct globals {
     std::string pin_dir;
-    std::string backend;                    // --backend, else $XLB_BACKEND, else xdp
+    std::string backend;                    // --backend, else $XLB_BACKEND, else auto
     std::string backend_from = "--backend"; // or "XLB_BACKEND" or "default"
     bool json = false;                      // --json
     std::optional<std::chrono::milliseconds> lock_wait; // --lock-wait MS, else $XLB_LOCK_WAIT_MS, else 10 s

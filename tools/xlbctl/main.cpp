@@ -4,6 +4,8 @@
 // subcommands live in xdp_commands.cpp.
 
 #include <xlb/dataplane/dataplane.h>
+#include <xlb/dataplane/fallback.h>
+#include <xlb/dataplane/xdp_dataplane.h>
 #include <xlb/ipvsadm/command.h>
 
 #include "cli.h"
@@ -29,13 +31,22 @@ using xlbctl::cli_error;
 using xlbctl::globals;
 
 // The backend --backend / $XLB_BACKEND names, through the factory.
-xlb::result<std::unique_ptr<xlb::dataplane>> open_backend(const globals& g) {
+xlb::result<xlb::selected_dataplane> open_backend(const globals& g) {
     xlb::open_options opts;
     opts.pin_dir = g.pin_dir;
     opts.lock_wait = g.lock_wait;
-    auto dp = xlb::open_dataplane(g.backend, opts);
-    // A backend that is not available here is a usage error (exit 2), as before.
+    auto dp = xlb::select_dataplane(g.backend, opts);
+    // A backend named with --backend that is not available here is a usage
+    // error (exit 2), as before. With auto, nothing to serve the table is
+    // the instance missing (exit 255), and the message names both halves.
     if (!dp && dp.error().code == EOPNOTSUPP) {
+        if (g.backend == "auto") {
+            throw cli_error(fmt::format("xlbctl: no backend to use ({}): {}", g.backend_from == "default"
+                                                                                  ? "--backend auto, the default"
+                                                                                  : "--backend auto",
+                                        dp.error().context),
+                            255);
+        }
         throw cli_error(fmt::format("xlbctl: --backend {} is not available: {}", g.backend, dp.error().context),
                         2);
     }
@@ -47,7 +58,7 @@ std::unique_ptr<xlb::dataplane> open_or_die(const globals& g) {
     if (!dp) {
         throw cli_error(fmt::format("xlbctl: {}", dp.error().message()), 255);
     }
-    return std::move(*dp);
+    return std::move(dp->dp);
 }
 
 int cmd_status(const globals& g, const std::vector<std::string>& args) {
@@ -61,11 +72,19 @@ int cmd_status(const globals& g, const std::vector<std::string>& args) {
                                     dp.error().message()),
                         255);
     }
-    auto st = (*dp)->report();
+    auto st = dp->dp->report();
     if (!st) {
         throw cli_error(fmt::format("xlbctl status: {}", st.error().message()), 1);
     }
     st->backend.selected_by = g.backend_from;
+    st->backend.reason = dp->reason;
+    auto pin_dir = xlb::resolve_pin_dir(g.pin_dir);
+    if (st->pin_dir.empty()) {
+        st->pin_dir = pin_dir;
+    }
+    if (auto rec = xlb::read_fallback(pin_dir); rec && *rec) {
+        st->fallback = **rec;
+    }
     std::fputs((g.json ? xlbctl::status_json(*st) : xlbctl::status_text(*st)).c_str(), stdout);
     return 0;
 }
@@ -156,7 +175,7 @@ int run(const std::vector<std::string>& argv, const std::string& prog) {
     }
     if (g.backend.empty()) {
         const char* env = std::getenv("XLB_BACKEND");
-        g.backend = env && *env ? env : "xdp";
+        g.backend = env && *env ? env : "auto";
         g.backend_from = env && *env ? "XLB_BACKEND" : "default";
     }
     if (g.backend != "xdp" && g.backend != "ipvs" && g.backend != "auto") {

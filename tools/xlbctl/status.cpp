@@ -48,14 +48,85 @@ std::string counted_text(const std::string& counted) {
 
 json::value opt_bool(const std::optional<bool>& b) { return b ? json::value(*b) : json::value(nullptr); }
 
-} // namespace
+std::string fallback_text(const xlb::fallback_record& f) {
+    return fmt::format("fallback: since {}, kernel IPVS serves the table of {}: `xlbctl attach {}` found no native "
+                       "XDP ({}); a native attach moves it back\n",
+                       utc(f.since_unix), f.pin_dir, f.ifname, f.reason);
+}
 
-std::string status_text(const xlb::status_report& st) {
+json::value fallback_json(const std::optional<xlb::fallback_record>& f) {
+    if (!f) {
+        return nullptr;
+    }
+    return json::object{{"pin_dir", f->pin_dir},
+                        {"interface", f->ifname},
+                        {"reason", f->reason},
+                        {"since", utc(f->since_unix)},
+                        {"since_unix", f->since_unix},
+                        {"record", xlb::fallback_path(f->pin_dir)}};
+}
+
+std::string ipvs_status_text(const xlb::status_report& st) {
+    const auto& v = *st.ipvs;
     std::string o;
     auto out = std::back_inserter(o);
     fmt::format_to(out, "backend: {} ({}; {})\n", st.backend.name, st.backend.reason,
                    selected_by_text(st.backend.selected_by));
     fmt::format_to(out, "pin dir: {}\n", st.pin_dir);
+    fmt::format_to(out, "IPVS: version {}, connection table size {}\n", v.version, v.conn_table_size);
+    fmt::format_to(out, "table: {} services, {} dests, {} connections\n", v.services, v.dests, v.connections);
+    if (v.sync_daemons.empty()) {
+        fmt::format_to(out, "sync daemons: none\n");
+    }
+    for (const auto& d : v.sync_daemons) {
+        fmt::format_to(out, "sync daemon: {} (mcast={}, syncid={})\n", d.state, d.mcast_ifn, d.syncid);
+    }
+    if (st.fallback) {
+        fmt::format_to(out, "{}", fallback_text(*st.fallback));
+    } else {
+        fmt::format_to(out, "fallback: none\n");
+    }
+    return o;
+}
+
+std::string ipvs_status_json(const xlb::status_report& st) {
+    const auto& v = *st.ipvs;
+    json::object root;
+    root["schema"] = status_schema;
+    root["backend"] = {{"name", st.backend.name},
+                       {"selected_by", st.backend.selected_by},
+                       {"reason", st.backend.reason}};
+    root["pin_dir"] = st.pin_dir;
+    json::array daemons;
+    for (const auto& d : v.sync_daemons) {
+        daemons.push_back(json::object{{"state", d.state}, {"mcast_interface", d.mcast_ifn}, {"syncid", d.syncid}});
+    }
+    root["ipvs"] = {{"version", v.version},
+                    {"version_code", v.version_code},
+                    {"conn_table_size", v.conn_table_size},
+                    {"services", v.services},
+                    {"dests", v.dests},
+                    {"connections", v.connections},
+                    {"sync_daemons", std::move(daemons)}};
+    root["fallback"] = fallback_json(st.fallback);
+    return json::serialize(root) + "\n";
+}
+
+} // namespace
+
+std::string status_text(const xlb::status_report& st) {
+    if (st.ipvs) {
+        return ipvs_status_text(st);
+    }
+    std::string o;
+    auto out = std::back_inserter(o);
+    fmt::format_to(out, "backend: {} ({}; {})\n", st.backend.name, st.backend.reason,
+                   selected_by_text(st.backend.selected_by));
+    fmt::format_to(out, "pin dir: {}\n", st.pin_dir);
+    if (st.fallback) {
+        // Only with --backend xdp: auto would have opened kernel IPVS.
+        fmt::format_to(out, "{}", fallback_text(*st.fallback));
+    }
     const auto& p = st.program;
     fmt::format_to(out, "program: {}, id {}, tag {}, loaded {}\n", p.name, p.id, p.tag, utc(p.loaded_at_unix));
     fmt::format_to(out, "         {} verified instructions, {} bytes xlated, {} bytes jited\n", p.verified_insns,
@@ -118,6 +189,9 @@ std::string status_text(const xlb::status_report& st) {
 }
 
 std::string status_json(const xlb::status_report& st) {
+    if (st.ipvs) {
+        return ipvs_status_json(st);
+    }
     json::object root;
     root["schema"] = status_schema;
     root["backend"] = {{"name", st.backend.name},
@@ -184,6 +258,9 @@ std::string status_json(const xlb::status_report& st) {
     }
     root["reasons"] = std::move(reasons);
     root["totals"] = std::move(totals);
+    if (st.fallback) {
+        root["fallback"] = fallback_json(st.fallback);
+    }
     return json::serialize(root) + "\n";
 }
 

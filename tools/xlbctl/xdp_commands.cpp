@@ -1,5 +1,6 @@
 #include "xdp_commands.h"
 
+#include <xlb/dataplane/fallback.h>
 #include <xlb/dataplane/neigh.h>
 #include <xlb/dataplane/status.h>
 #include <xlb/dataplane/xdp_dataplane.h>
@@ -35,6 +36,10 @@ uint32_t parse_count(const std::string& opt, const std::string& v) {
     return n;
 }
 
+volatile std::sig_atomic_t g_stop = 0;
+
+} // namespace
+
 xlb::xdp_dataplane open_xdp_or_die(const globals& g) {
     auto dp = xlb::xdp_dataplane::open(xlb::resolve_pin_dir(g.pin_dir));
     if (!dp) {
@@ -45,10 +50,6 @@ xlb::xdp_dataplane open_xdp_or_die(const globals& g) {
     }
     return std::move(*dp);
 }
-
-volatile std::sig_atomic_t g_stop = 0;
-
-} // namespace
 
 int cmd_load(const globals& g, const std::vector<std::string>& args) {
     xlb::load_options o;
@@ -89,46 +90,6 @@ int cmd_load(const globals& g, const std::vector<std::string>& args) {
     return 0;
 }
 
-int cmd_attach(const globals& g, const std::vector<std::string>& args) {
-    std::string iface;
-    xlb::xdp_mode mode = xlb::xdp_mode::native;
-    for (size_t i = 0; i < args.size(); ++i) {
-        if (args[i] == "--xdp-mode") {
-            if (i + 1 >= args.size()) {
-                throw cli_error("xlbctl attach: --xdp-mode needs native or generic", 2);
-            }
-            const auto& m = args[++i];
-            if (m == "native") {
-                mode = xlb::xdp_mode::native;
-            } else if (m == "generic") {
-                mode = xlb::xdp_mode::generic;
-            } else {
-                throw cli_error(fmt::format("xlbctl attach: --xdp-mode is native or generic, not '{}'", m), 2);
-            }
-        } else if (iface.empty() && args[i][0] != '-') {
-            iface = args[i];
-        } else {
-            throw cli_error(fmt::format("xlbctl attach: unexpected argument '{}'", args[i]), 2);
-        }
-    }
-    if (iface.empty()) {
-        throw cli_error("xlbctl attach: which interface? usage: xlbctl attach IFACE [--xdp-mode native|generic]", 2);
-    }
-    auto dp = open_xdp_or_die(g);
-    if (auto r = dp.attach(iface, mode); !r) {
-        throw cli_error(fmt::format("xlbctl: {}", r.error().message()), 1);
-    }
-    // Attached all the same: forwarding may be turned on afterwards.
-    for (auto [af, name] : {std::pair{xlb::family::inet, "IPv4"}, std::pair{xlb::family::inet6, "IPv6"}}) {
-        if (auto on = xlb::interface_forwarding(iface, af); on && !*on) {
-            xlb::log::warn("{} forwarding is off on {}: every {} packet for a real server arriving there is dropped "
-                           "(drop_fwd_disabled); turn it on with `sysctl -w {}`",
-                           name, iface, name, xlb::forwarding_sysctl(iface, af));
-        }
-    }
-    return 0;
-}
-
 int cmd_detach(const globals& g, const std::vector<std::string>& args) {
     if (args.size() != 1 || args[0].empty() || args[0][0] == '-') {
         throw cli_error("xlbctl detach: usage: xlbctl detach IFACE", 2);
@@ -144,8 +105,18 @@ int cmd_unload(const globals& g, const std::vector<std::string>& args) {
     if (!args.empty()) {
         throw cli_error("xlbctl unload: takes no arguments", 2);
     }
-    if (auto r = xlb::xdp_dataplane::unload(xlb::resolve_pin_dir(g.pin_dir), g.lock_wait); !r) {
+    auto dir = xlb::resolve_pin_dir(g.pin_dir);
+    if (auto r = xlb::xdp_dataplane::unload(dir, g.lock_wait); !r) {
         throw cli_error(fmt::format("xlbctl: {}", r.error().message()), 1);
+    }
+    // The instance is gone: so is its fallback record. Kernel IPVS keeps
+    // the table it serves (`xlbctl --backend ipvs -C` empties it).
+    if (auto rec = xlb::read_fallback(dir); rec && *rec) {
+        if (auto r = xlb::remove_fallback(dir); !r) {
+            throw cli_error(fmt::format("xlbctl: unloaded, but {}", r.error().message()), 1);
+        }
+        fmt::print("unloaded {}; kernel IPVS keeps serving the table it took over at the fallback on {}\n", dir,
+                   (*rec)->ifname);
     }
     return 0;
 }

@@ -1,4 +1,5 @@
 #include <xlb/dataplane/dataplane.h>
+#include <xlb/dataplane/fallback.h>
 #include <xlb/dataplane/ipvs_dataplane.h>
 #include <xlb/dataplane/memory_dataplane.h>
 #include <xlb/dataplane/xdp_dataplane.h>
@@ -141,31 +142,73 @@ result<std::unique_ptr<dataplane>> open_ipvs() {
 
 } // namespace
 
-result<std::unique_ptr<dataplane>> open_dataplane(std::string_view backend, const open_options& opts) {
+result<selected_dataplane> select_dataplane(std::string_view backend, const open_options& opts) {
+    auto pin_dir = resolve_pin_dir(opts.pin_dir);
+    auto xdp_reason = [&] { return fmt::format("pinned data path found at {}", pin_dir); };
     if (backend == "xdp") {
-        return open_xdp(opts);
+        auto dp = open_xdp(opts);
+        if (!dp) {
+            return dp.error();
+        }
+        return selected_dataplane{std::move(*dp), "xdp", xdp_reason()};
     }
     if (backend == "memory") {
-        return std::make_unique<memory_dataplane>();
+        return selected_dataplane{std::make_unique<memory_dataplane>(), "memory", "the in-memory reference model"};
     }
     if (backend == "ipvs") {
-        return open_ipvs();
+        auto dp = open_ipvs();
+        if (!dp) {
+            return dp.error();
+        }
+        return selected_dataplane{std::move(*dp), "ipvs", "kernel IPVS found (the IPVS generic netlink family)"};
     }
     if (backend == "auto") {
+        // An instance in fallback: its table is the one kernel IPVS serves.
+        auto rec = read_fallback(pin_dir);
+        if (!rec) {
+            return rec.error();
+        }
+        if (*rec) {
+            const auto& f = **rec;
+            auto ipvs = open_ipvs();
+            if (!ipvs) {
+                auto e = ipvs.error();
+                e.context = fmt::format("the instance at {} is served by kernel IPVS since `xlbctl attach {}` "
+                                        "found no native XDP ({}), but {}",
+                                        pin_dir, f.ifname, fallback_path(pin_dir), e.context);
+                return e;
+            }
+            return selected_dataplane{std::move(*ipvs), "ipvs",
+                                      fmt::format("fallback: native XDP is not available on {} ({}); the table "
+                                                  "of {} is served by kernel IPVS",
+                                                  f.ifname, f.reason, pin_dir)};
+        }
         // The XDP data path where it is loaded, else kernel IPVS.
         auto xdp = open_xdp(opts);
-        if (xdp || xdp.error().code != ENOENT) {
-            return xdp;
+        if (xdp) {
+            return selected_dataplane{std::move(*xdp), "xdp", xdp_reason()};
+        }
+        if (xdp.error().code != ENOENT) {
+            return xdp.error();
         }
         auto ipvs = open_ipvs();
         if (ipvs) {
-            return ipvs;
+            return selected_dataplane{std::move(*ipvs), "ipvs",
+                                      fmt::format("no xlb instance at {}; kernel IPVS found", pin_dir)};
         }
         auto e = ipvs.error();
         e.context = fmt::format("no XDP data path ({}), and {}", xdp.error().context, e.context);
         return e;
     }
     return make_error(EINVAL, "unknown backend '{}' (xdp, ipvs, memory or auto)", backend);
+}
+
+result<std::unique_ptr<dataplane>> open_dataplane(std::string_view backend, const open_options& opts) {
+    auto s = select_dataplane(backend, opts);
+    if (!s) {
+        return s.error();
+    }
+    return std::move(s->dp);
 }
 
 } // namespace xlb

@@ -226,6 +226,19 @@ struct open_options {
 
 // "xdp", "ipvs", "memory" or "auto". ENOENT if the backend has no instance
 // (xdp: not loaded), EOPNOTSUPP if it is not available here.
+//
+// auto: kernel IPVS while the pin dir has a fallback record (its table is
+// served there: fallback.h); else xdp if an instance is loaded at the pin
+// dir; else kernel IPVS if the kernel has it (after `modprobe ip_vs`); else
+// the error of each, "no XDP data path (...), and kernel IPVS ...".
 result<std::unique_ptr<dataplane>> open_dataplane(std::string_view backend, const open_options& opts);
+
+// A backend opened by name, with the one it is and why it was chosen.
+struct selected_dataplane {
+    std::unique_ptr<dataplane> dp;
+    std::string name;   // "xdp", "ipvs" or "memory"
+    std::string reason; // e.g. "pinned data path found at DIR"
+};
+result<selected_dataplane> select_dataplane(std::string_view backend, const open_options& opts);
 
 } // namespace xlb

@@ -63,6 +63,9 @@ public:
     [[nodiscard]] result<size_t> carry_conns(const std::vector<conn_state>& conns, const std::string& ifname);
     // IPVS_CMD_GET_INFO's connection table size, read at open.
     [[nodiscard]] uint32_t conn_table_size() const override { return _conn_table_size; }
+    // What `xlbctl status` shows for IPVS: the version and connection table
+    // size (IPVS_CMD_GET_INFO), services, dests and connections, sync daemons.
+    [[nodiscard]] result<status_report> report() const override;
 
 private:
     explicit ipvs_dataplane(std::unique_ptr<ipvs::genl_socket> sock);

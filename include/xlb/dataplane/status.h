@@ -4,6 +4,7 @@
 // xlbctl renders it as text or JSON (schema in README.md, "xlbctl status").
 
 #include <xlb/abi.h>
+#include <xlb/dataplane/fallback.h>
 #include <xlb/model/address.h>
 
 #include <array>
@@ -17,7 +18,7 @@ namespace xlb {
 
 // The backend serving the table, and why it is the one in use.
 struct backend_report {
-    std::string name;        // "xdp": the only backend so far
+    std::string name;        // "xdp" or "ipvs"
     std::string selected_by; // "--backend", "XLB_BACKEND" or "default" (set by the caller)
     std::string reason;      // e.g. "pinned data path found at /sys/fs/bpf/xlb/default"
 };
@@ -74,8 +75,31 @@ struct reason_report {
     uint64_t packets = 0;
 };
 
+// One IPVS sync daemon as IPVS_CMD_GET_DAEMON lists it.
+struct sync_daemon_report {
+    std::string state;     // "master" or "backup"
+    std::string mcast_ifn; // --mcast-interface
+    uint32_t syncid = 0;
+};
+
+// Kernel IPVS as ipvs_dataplane::report() finds it (IPVS_CMD_GET_INFO and dumps).
+struct ipvs_report {
+    std::string version;           // "1.2.1"
+    uint32_t version_code = 0;     // the kernel's (major << 16) | (minor << 8) | patch
+    uint32_t conn_table_size = 0;  // the connection hash table's size (ip_vs_conn_tab_bits)
+    uint64_t services = 0;
+    uint64_t dests = 0;
+    uint64_t connections = 0;      // active + inactive, summed over dests
+    std::vector<sync_daemon_report> sync_daemons;
+};
+
 struct status_report {
     backend_report backend;
+    // Set for the ipvs backend; the XDP fields below are then left empty.
+    std::optional<ipvs_report> ipvs;
+    // The pin dir's fallback record, if kernel IPVS serves its table
+    // (filled in by the caller, who knows the pin dir).
+    std::optional<fallback_record> fallback;
     std::string pin_dir;
     program_report program;
     std::vector<interface_report> interfaces;

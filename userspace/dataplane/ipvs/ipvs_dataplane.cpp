@@ -115,26 +115,35 @@ change_set inverse(const memory_dataplane& before, const change& c) {
     return out;
 }
 
-result<uint32_t> read_conn_table_size(const genl_socket& sock) {
+// IPVS_CMD_GET_INFO: the version and the connection table size.
+struct ipvs_info {
+    uint32_t version = 0;
+    uint32_t conn_table_size = 0;
+};
+
+result<ipvs_info> read_info(const genl_socket& sock) {
     auto m = sock.request(IPVS_CMD_GET_INFO, false);
     if (!m) {
         return m.error();
     }
-    uint32_t size = 0;
-    auto r = sock.exchange(std::move(*m), [&size](nl_msg* reply) -> result<> {
+    ipvs_info info;
+    auto r = sock.exchange(std::move(*m), [&info](nl_msg* reply) -> result<> {
         nlattr* tb[IPVS_INFO_ATTR_MAX + 1] = {};
         if (genlmsg_parse(nlmsg_hdr(reply), 0, tb, IPVS_INFO_ATTR_MAX, nullptr) < 0) {
             return make_error(EINVAL, "malformed IPVS info");
         }
+        if (tb[IPVS_INFO_ATTR_VERSION]) {
+            info.version = nla_get_u32(tb[IPVS_INFO_ATTR_VERSION]);
+        }
         if (tb[IPVS_INFO_ATTR_CONN_TAB_SIZE]) {
-            size = nla_get_u32(tb[IPVS_INFO_ATTR_CONN_TAB_SIZE]);
+            info.conn_table_size = nla_get_u32(tb[IPVS_INFO_ATTR_CONN_TAB_SIZE]);
         }
         return {};
     });
     if (!r) {
         return with_context(r.error(), "IPVS info");
     }
-    return size;
+    return info;
 }
 
 } // namespace
@@ -164,11 +173,11 @@ result<ipvs_dataplane> ipvs_dataplane::open() {
         return make_error(sock.error().code, "kernel IPVS: {}", sock.error().context);
     }
     ipvs_dataplane dp(std::make_unique<genl_socket>(std::move(*sock)));
-    auto size = read_conn_table_size(*dp._sock);
-    if (!size) {
-        return size.error();
+    auto info = read_info(*dp._sock);
+    if (!info) {
+        return info.error();
     }
-    dp._conn_table_size = *size;
+    dp._conn_table_size = info->conn_table_size;
     return dp;
 }
 
@@ -580,6 +589,42 @@ apply_result ipvs_dataplane::apply(const change_set& changes) {
         return change_error{i, r.error()};
     }
     return {};
+}
+
+result<status_report> ipvs_dataplane::report() const {
+    auto info = read_info(*_sock);
+    if (!info) {
+        return info.error();
+    }
+    auto services = list();
+    if (!services) {
+        return services.error();
+    }
+    auto daemons = list_sync_daemons();
+    if (!daemons) {
+        return daemons.error();
+    }
+    status_report st;
+    st.backend.name = "ipvs";
+    st.backend.reason = "kernel IPVS found (the IPVS generic netlink family)";
+    ipvs_report r;
+    r.version_code = info->version;
+    r.version = fmt::format("{}.{}.{}", (info->version >> 16) & 0xff, (info->version >> 8) & 0xff,
+                            info->version & 0xff);
+    r.conn_table_size = info->conn_table_size;
+    r.services = services->size();
+    for (const auto& s : *services) {
+        r.dests += s.dests.size();
+        for (const auto& d : s.dests) {
+            r.connections += uint64_t{d.active_conns} + d.inactive_conns;
+        }
+    }
+    for (const auto& d : *daemons) {
+        r.sync_daemons.push_back(
+            {d.state == sync_state::master ? "master" : "backup", d.mcast_ifn, uint32_t{d.syncid}});
+    }
+    st.ipvs = std::move(r);
+    return st;
 }
 
 } // namespace xlb
