@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -212,5 +213,75 @@ TEST_P(same_choice, xdp_and_ipvs_pick_the_same_server) {
 
 INSTANTIATE_TEST_SUITE_P(configs, same_choice, ::testing::Range<size_t>(0, configs.size()),
                          [](const auto& info) { return std::string(configs[info.param].name); });
+
+// The same lab, loaded afresh: a table move from XDP to kernel IPVS (`xlbctl
+// attach` on a macvlan, which has no native XDP) carries the flows XDP
+// tracks through IPVS's own sync protocol, so established connections keep
+// their servers under lc, whose choice is no function of the packet. Without
+// the carry, IPVS would take each connection's next segment for one it does
+// not know: the director's stack, which holds the VIP, answers it with a RST.
+class carried : public same_choice {};
+
+TEST_F(carried, a_move_to_ipvs_keeps_every_established_flow_on_its_server) {
+    const std::string run_dir = fmt::format("/tmp/xlb-carry-run-{}", getpid());
+    setenv("XLB_RUN_DIR", run_dir.c_str(), 1); // the fallback record, away from /run
+    const auto svc = fmt::format("{}:80", vip);
+    ASSERT_EQ(s_lab->xlbctl(xdp("-C")), 0);
+    ASSERT_EQ(s_lab->xlbctl(ipvs("-C")), 0);
+    ASSERT_EQ(s_lab->xlbctl(xdp(fmt::format("-A -t {} -s lc", svc))), 0);
+    for (int i = 1; i <= 3; ++i) {
+        ASSERT_EQ(s_lab->xlbctl(xdp(fmt::format("-a -t {} -r {} -g -w 1", svc, rip(i)))), 0);
+    }
+    // Three connections through XDP, held open.
+    std::vector<std::unique_ptr<held>> conns;
+    std::vector<std::string> names;
+    for (int k = 0; k < 3; ++k) {
+        std::string name;
+        conns.push_back(s_lab->hold({fmt::format("10.9.77.{}", k + 1), 0}, &name));
+        ASSERT_NE(name, "") << "connection " << k << " through XDP";
+        names.push_back(name);
+        EXPECT_EQ(conns.back()->ask(), name);
+    }
+    // XDP leaves every interface; an attach where native XDP is missing moves
+    // the table, and the flows, into IPVS.
+    for (const auto* i : {"dc", "d1", "d2", "d3"}) {
+        ASSERT_EQ(s_lab->xlbctl(xdp(fmt::format("detach {}", i))), 0) << i;
+    }
+    ASSERT_EQ(s_lab->sh_in(s_lab->dir(), "ip link add link dc name xmv0 type macvlan mode bridge && "
+                                         "ip link set dev xmv0 up"),
+              0);
+    std::string out;
+    EXPECT_EQ(s_lab->xlbctl(xdp("attach xmv0"), &out), 0);
+    std::printf("%s", out.c_str());
+    EXPECT_NE(out.find("kernel IPVS now serves the table"), std::string::npos) << out;
+    EXPECT_NE(out.find("3 of 3 connection(s) carried into kernel IPVS"), std::string::npos) << out;
+
+    // The same servers answer, through IPVS now.
+    for (size_t k = 0; k < conns.size(); ++k) {
+        EXPECT_EQ(conns[k]->ask(), names[k]) << "connection " << k << " after the move";
+    }
+    std::string listed;
+    EXPECT_EQ(s_lab->xlbctl(ipvs("-L -c -n"), &listed), 0);
+    for (int k = 0; k < 3; ++k) {
+        EXPECT_NE(listed.find(fmt::format("ESTABLISHED 10.9.77.{}:", k + 1)), std::string::npos) << listed;
+    }
+    // A new connection is IPVS's to schedule, and works.
+    auto fresh = s_lab->connect(s_lab->cli(), {{"10.9.77.9", 0}});
+    ASSERT_EQ(fresh.size(), 1u);
+    EXPECT_NE(fresh[0], "");
+    std::string st;
+    s_lab->xlbctl(ipvs("-L -n"), &st);
+    std::printf("%s", st.c_str());
+
+    conns.clear();
+    EXPECT_EQ(s_lab->xlbctl(xdp("unload")), 0) << "unload removes the fallback record";
+    s_loaded = false;
+    EXPECT_EQ(s_lab->xlbctl(ipvs("-C")), 0);
+    s_lab->sh_in(s_lab->dir(), "ip link del xmv0");
+    EXPECT_EQ(std::system(fmt::format("test -z \"$(ls -A {}/fallback 2>/dev/null)\"", run_dir).c_str()), 0)
+        << "the fallback record outlived the unload";
+    (void)std::system(fmt::format("rm -rf {}", run_dir).c_str());
+    unsetenv("XLB_RUN_DIR");
+}
 
 } // namespace

@@ -12,6 +12,7 @@
 #include "xdp_commands.h"
 
 #include <xlb/dataplane/fallback.h>
+#include <xlb/dataplane/ipvs_dataplane.h>
 #include <xlb/dataplane/status.h>
 #include <xlb/dataplane/xdp_dataplane.h>
 #include <xlb/util/log.h>
@@ -103,6 +104,41 @@ void warn_forwarding(const std::string& iface) {
     }
 }
 
+// The flows XDP tracks go with the table, through IPVS's own sync protocol
+// (ipvs_dataplane::carry_conns()): each keeps its server whatever the
+// scheduler. The fallback stands if this fails; it says how many went.
+void carry_flows(const xlb::xdp_dataplane& dp, xlb::dataplane& ipvs, const std::string& iface) {
+    auto* kernel = dynamic_cast<xlb::ipvs_dataplane*>(&ipvs);
+    auto conns = dp.list_conns();
+    if (!kernel || !conns) {
+        xlb::log::warn("no connection was carried into kernel IPVS: {}",
+                       conns ? "the backend is not kernel IPVS" : conns.error().message());
+        return;
+    }
+    // The sync protocol carries one family per connection: a tunnel dest of
+    // the other family stays behind, to be scheduled anew.
+    std::vector<xlb::conn_state> carry;
+    for (const auto& c : *conns) {
+        if (c.client.addr.is_v4() == c.dest.addr.is_v4()) {
+            carry.push_back(c);
+        }
+    }
+    if (carry.empty()) {
+        fmt::print("xlbctl: no connection to carry into kernel IPVS\n");
+        return;
+    }
+    auto n = kernel->carry_conns(carry, iface);
+    if (!n) {
+        xlb::log::warn("the {} connection(s) XDP tracked were not carried into kernel IPVS ({}): each is "
+                       "scheduled anew, and an established one may be reset",
+                       conns->size(), n.error().message());
+        return;
+    }
+    fmt::print("xlbctl: {} of {} connection(s) carried into kernel IPVS through its sync protocol (a backup sync "
+               "daemon on {})\n",
+               *n, conns->size(), iface);
+}
+
 // Native XDP is missing on a.iface: the table moves into kernel IPVS.
 int fall_back(xlb::xdp_dataplane& dp, const attach_args& a, const xlb::error& refused) {
     auto why = fmt::format("native XDP is not available on {} ({})", a.iface, kernel_answer(refused));
@@ -166,6 +202,7 @@ int fall_back(xlb::xdp_dataplane& dp, const attach_args& a, const xlb::error& re
     }
     fmt::print("xlbctl: {}: kernel IPVS now serves the table of {} ({} services, {} dests); record {}\n", why,
                dp.pin_dir(), table->size(), count_dests(*table), xlb::fallback_path(dp.pin_dir()));
+    carry_flows(dp, *ipvs, a.iface);
     return 0;
 }
 
