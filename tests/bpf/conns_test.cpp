@@ -241,3 +241,111 @@ TEST_F(conns, expired_and_orphaned_flows_are_not_listed) {
 }
 
 } // namespace
+
+namespace {
+
+conn_state entry(protocol p, const char* client, const char* vip, endpoint dest, uint8_t state, uint32_t expire,
+                 bool is_template = false) {
+    conn_state c;
+    c.proto = p;
+    c.client = ep(client);
+    c.vip = ep(vip);
+    c.dest = dest;
+    c.state = state;
+    c.expire_s = expire;
+    c.is_template = is_template;
+    return c;
+}
+
+} // namespace
+
+// import_conns(): kernel IPVS's connections written into the flow tables,
+// as a table move back from IPVS does. A mid-stream segment (no SYN) is
+// never scheduled (IPVS's sloppy_tcp=0): without the imported flow it would
+// pass to the stack; with it, it goes to the flow's dest, which is not the
+// one the scheduler would pick now.
+TEST_F(conns, imported_entries_carry_their_packets_to_their_dests) {
+    service_key s{protocol::tcp, ep("10.1.0.150:80")};
+    ASSERT_TRUE(dp().add_service({s, scheduler::rr}));
+    ASSERT_TRUE(dp().add_dest(s, {{xdp_lab::backend4(2), 80}, forwarding::dr, 1, 0, 0}));
+    ASSERT_TRUE(dp().add_dest(s, {{xdp_lab::backend4(3), 80}, forwarding::dr, 1, 0, 0}));
+    service_key n{protocol::tcp, ep("10.1.0.151:80")};
+    ASSERT_TRUE(dp().add_service({n, scheduler::rr}));
+    ASSERT_TRUE(dp().add_dest(n, {{xdp_lab::backend4(4), 8080}, forwarding::nat, 1, 0, 0}));
+    service_config pu{service_key{protocol::udp, ep("10.1.0.152:53")}, scheduler::rr};
+    pu.flags = XLB_IPVS_SVC_F_PERSISTENT;
+    pu.timeout = 300;
+    pu.netmask = 0xffffff00;
+    ASSERT_TRUE(dp().add_service(pu));
+    ASSERT_TRUE(dp().add_dest(pu.key, {{xdp_lab::backend4(5), 53}, forwarding::dr, 1, 0, 0}));
+    ASSERT_TRUE(dp().add_dest(pu.key, {{xdp_lab::backend4(6), 53}, forwarding::dr, 1, 0, 0}));
+
+    // Before: an ACK of a connection XDP does not know passes.
+    auto ack = pkt("10.1.0.200", "10.1.0.150", 80, 45000, tcp_ack);
+    auto r = run_xdp(dp().prog_fd(), build(ack), _ifindex);
+    ASSERT_EQ(r.rc, 0);
+    EXPECT_EQ(r.action, XDP_PASS);
+
+    // rr alternates: after this SYN went to one dest, the next goes to the
+    // other. The imported flow names the one rr would not pick now.
+    auto probe = run_xdp(dp().prog_fd(), build(pkt("10.1.0.201", "10.1.0.150", 80, 45001)), _ifindex);
+    const int other = backend_of(probe);
+    ASSERT_TRUE(other == 2 || other == 3) << other;
+
+    std::vector<conn_state> in = {
+        entry(protocol::tcp, "10.1.0.200:45000", "10.1.0.150:80", {xdp_lab::backend4(other), 80},
+              XLB_TCP_S_ESTABLISHED, 800),
+        entry(protocol::tcp, "10.1.0.202:45002", "10.1.0.151:80", {xdp_lab::backend4(4), 8080}, XLB_TCP_S_FIN_WAIT,
+              100),
+        entry(protocol::udp, "10.1.0.0:0", "10.1.0.152:53", {xdp_lab::backend4(6), 53}, 0, 250, true),
+        // Nothing XDP can hold: a dest it does not have, an SCTP entry, a fwmark template.
+        entry(protocol::tcp, "10.1.0.203:45003", "10.1.0.150:80", {ip("10.9.9.9"), 80}, XLB_TCP_S_ESTABLISHED, 800),
+        entry(protocol::sctp, "10.1.0.204:45004", "10.1.0.150:80", {xdp_lab::backend4(2), 80}, 7, 800),
+    };
+    auto fwm = entry(protocol::tcp, "10.1.0.0:0", "0.0.0.5:0", {xdp_lab::backend4(2), 0}, 0, 100, true);
+    fwm.fwmark = 5;
+    in.push_back(fwm);
+    auto n_in = dp().import_conns(in);
+    ASSERT_TRUE(n_in) << n_in.error().message();
+    EXPECT_EQ(*n_in, 3u);
+
+    auto all = dp().list_conns().value();
+    const auto* e = find(all, "10.1.0.200:45000");
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->dest, (endpoint{xdp_lab::backend4(other), 80}));
+    EXPECT_EQ(conn_state_name(*e), "ESTABLISHED");
+    EXPECT_LE(e->expire_s, 800u);
+    EXPECT_GE(e->expire_s, 798u);
+    const auto* f = find(all, "10.1.0.202:45002");
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(conn_state_name(*f), "FIN_WAIT");
+    EXPECT_LE(f->expire_s, 100u);
+    const auto* t = find(all, "10.1.0.0:0", true);
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->dest, (endpoint{xdp_lab::backend4(6), 53}));
+    EXPECT_LE(t->expire_s, 250u);
+    EXPECT_GE(t->expire_s, 248u);
+    EXPECT_EQ(find(all, "10.1.0.203:45003"), nullptr);
+
+    // The ACK now follows its flow, to the dest rr would not have picked.
+    r = run_xdp(dp().prog_fd(), build(ack), _ifindex);
+    ASSERT_EQ(r.rc, 0);
+    EXPECT_EQ(r.action, XDP_TX);
+    EXPECT_EQ(backend_of(r), other);
+    // A datagram of the template's client network goes to its dest.
+    auto dgram = pkt("10.1.0.77", "10.1.0.152", 53, 5353);
+    dgram.proto = 17;
+    dgram.payload = {1, 2, 3, 4};
+    auto u = run_xdp(dp().prog_fd(), build(dgram), _ifindex);
+    EXPECT_EQ(backend_of(u), 6);
+    // The NAT flow's reply key: the server's answer is recognised and
+    // rewritten from the VIP.
+    auto reply = pkt("10.1.0.202", "10.1.0.202", 45002, 8080, tcp_ack | tcp_fin);
+    reply.saddr = xdp_lab::backend4(4);
+    reply.daddr = ip("10.1.0.202");
+    reply.sport = 8080;
+    reply.dport = 45002;
+    auto rr = run_xdp(dp().prog_fd(), build(reply), _ifindex);
+    ASSERT_EQ(rr.rc, 0);
+    EXPECT_NE(rr.action, XDP_PASS) << "the reply was not recognised as the imported NAT flow's";
+}

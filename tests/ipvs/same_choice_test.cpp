@@ -216,10 +216,12 @@ INSTANTIATE_TEST_SUITE_P(configs, same_choice, ::testing::Range<size_t>(0, confi
 
 // The same lab, loaded afresh: a table move from XDP to kernel IPVS (`xlbctl
 // attach` on a macvlan, which has no native XDP) carries the flows XDP
-// tracks through IPVS's own sync protocol, so established connections keep
-// their servers under lc, whose choice is no function of the packet. Without
-// the carry, IPVS would take each connection's next segment for one it does
-// not know: the director's stack, which holds the VIP, answers it with a RST.
+// tracks through IPVS's own sync protocol, and the move back carries IPVS's
+// connections into XDP's flow tables, so established connections keep their
+// servers both ways under lc, whose choice is no function of the packet.
+// Neither backend schedules a TCP segment without SYN: without the carry,
+// each held connection's next segment would go to the director's stack,
+// which holds the VIP and knows no such connection.
 class carried : public same_choice {};
 
 TEST_F(carried, a_move_to_ipvs_keeps_every_established_flow_on_its_server) {
@@ -272,6 +274,31 @@ TEST_F(carried, a_move_to_ipvs_keeps_every_established_flow_on_its_server) {
     std::string st;
     s_lab->xlbctl(ipvs("-L -n"), &st);
     std::printf("%s", st.c_str());
+
+    // And back: a native attach moves the table, and IPVS's connections,
+    // into XDP; the held connections keep their servers through XDP.
+    out.clear();
+    EXPECT_EQ(s_lab->xlbctl(xdp("attach dc"), &out), 0);
+    std::printf("%s", out.c_str());
+    EXPECT_NE(out.find("the table moved back from kernel IPVS"), std::string::npos) << out;
+    EXPECT_NE(out.find("connection(s) carried from kernel IPVS into XDP's flow tables"), std::string::npos) << out;
+    for (const auto* i : {"d1", "d2", "d3"}) {
+        ASSERT_EQ(s_lab->xlbctl(xdp(fmt::format("attach {}", i))), 0) << i;
+    }
+    std::string before;
+    s_lab->xlbctl(xdp("-L -n --stats --exact"), &before);
+    for (size_t k = 0; k < conns.size(); ++k) {
+        EXPECT_EQ(conns[k]->ask(), names[k]) << "connection " << k << " after the move back";
+    }
+    listed.clear();
+    EXPECT_EQ(s_lab->xlbctl(xdp("-L -c -n"), &listed), 0);
+    for (int k = 0; k < 3; ++k) {
+        EXPECT_NE(listed.find(fmt::format("ESTABLISHED 10.9.77.{}:", k + 1)), std::string::npos) << listed;
+    }
+    // XDP, not the stack, carried the answers' requests: its counters moved.
+    std::string after;
+    s_lab->xlbctl(xdp("-L -n --stats --exact"), &after);
+    EXPECT_GT(stats_of(after, svc).inpkts, stats_of(before, svc).inpkts) << before << after;
 
     conns.clear();
     EXPECT_EQ(s_lab->xlbctl(xdp("unload")), 0) << "unload removes the fallback record";

@@ -230,6 +230,18 @@ int switch_back(xlb::xdp_dataplane& dp, const attach_args& a, const xlb::fallbac
                                     r.error().index + 1, r.error().err.message(), since),
                         1);
     }
+    // IPVS's connections go into XDP's flow tables before XDP sees a
+    // packet, so that each keeps its server whatever the scheduler.
+    std::string carried;
+    if (auto conns = ipvs->list_conns(); !conns) {
+        xlb::log::warn("IPVS's connections were not read ({}): XDP schedules each anew", conns.error().message());
+    } else if (auto n = dp.import_conns(*conns); !n) {
+        xlb::log::warn("IPVS's connections were not carried into XDP ({}): XDP schedules each anew",
+                       n.error().message());
+    } else {
+        carried = fmt::format("xlbctl: {} of {} connection(s) carried from kernel IPVS into XDP's flow tables\n", *n,
+                              conns->size());
+    }
     if (auto r = dp.attach(a.iface, a.mode); !r) {
         if (no_native_xdp(r.error(), a.mode) && !a.no_fallback) {
             fmt::print("xlbctl: native XDP is not available on {} either ({}): {}, and keeps serving it\n", a.iface,
@@ -257,6 +269,7 @@ int switch_back(xlb::xdp_dataplane& dp, const attach_args& a, const xlb::fallbac
     }
     fmt::print("xlbctl: {} XDP on {}: the table moved back from kernel IPVS ({} services, {} dests)\n",
                a.mode == xlb::xdp_mode::native ? "native" : "generic", a.iface, table->size(), count_dests(*table));
+    fmt::print("{}", carried);
     warn_forwarding(a.iface);
     return 0;
 }

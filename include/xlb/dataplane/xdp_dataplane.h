@@ -96,6 +96,13 @@ public:
     apply_result apply(const change_set& changes) override;
     [[nodiscard]] result<std::vector<service_state>> list() const override;
     [[nodiscard]] result<std::vector<conn_state>> list_conns() const override;
+    // Writes connection entries (kernel IPVS's, as its list_conns() gives
+    // them) into the flow tables, so that their packets follow them: each
+    // flow to its dest with its state and time left, each template to its
+    // dest; a NAT flow with its reply key. Each must name a service and dest
+    // of the published table (an entry that does not, or that XDP cannot
+    // hold: SCTP, a fwmark template, is left out). The count written.
+    [[nodiscard]] result<size_t> import_conns(const std::vector<conn_state>& conns);
     [[nodiscard]] uint32_t conn_table_size() const override { return _sizes.max_flows; }
     [[nodiscard]] result<timeouts> get_timeouts() const override;
     [[nodiscard]] result<std::vector<reason_report>> verdicts() const override;

@@ -393,3 +393,136 @@ result<std::vector<reason_report>> xdp_dataplane::verdicts() const {
 
 
 } // namespace xlb
+
+namespace xlb {
+
+namespace {
+
+// The published service a connection entry belongs to: its VIP and port,
+// else a port-0 service of the VIP (which takes every port).
+const xdp::svc_slot* service_of(const xdp::snapshot& snap, const conn_state& c) {
+    if (const auto* s = snap.find(service_key{c.proto, c.vip})) {
+        return s;
+    }
+    return snap.find(service_key{c.proto, endpoint{c.vip.addr, 0}});
+}
+
+// Its dest there: the address, and the port unless either side has none
+// (a port-0 dest takes the packet's; a port-0 service's template has none).
+const xdp::dest_slot* dest_of(const xdp::svc_slot& s, const conn_state& c) {
+    for (const auto& d : s.dests) {
+        auto port = ntohs(d.d.port);
+        if (ip_address::from_abi(d.d.af, d.d.addr) == c.dest.addr &&
+            (port == c.dest.port || port == 0 || c.dest.port == 0)) {
+            return &d;
+        }
+    }
+    return nullptr;
+}
+
+// A stamp that leaves `left` seconds of `timeout`: the data path's age is
+// now - last_seen.
+uint64_t stamp_for(uint64_t now, uint32_t timeout_s, uint32_t left_s, uint32_t hz) {
+    uint64_t age = timeout_s > left_s ? uint64_t{timeout_s - left_s} * hz : 0;
+    return age < now ? now - age : 0;
+}
+
+} // namespace
+
+result<size_t> xdp_dataplane::import_conns(const std::vector<conn_state>& conns) {
+    auto cfg = config();
+    if (!cfg) {
+        return cfg.error();
+    }
+    auto now = clock::jiffies();
+    if (!now) {
+        return now.error();
+    }
+    auto snap = read_published(_maps, _sizes);
+    if (!snap) {
+        return snap.error();
+    }
+    size_t written = 0;
+    for (const auto& c : conns) {
+        if (c.fwmark != 0 || c.proto == protocol::sctp) {
+            continue;
+        }
+        const auto* s = service_of(*snap, c);
+        const auto* d = s ? dest_of(*s, c) : nullptr;
+        if (!d) {
+            continue;
+        }
+        const uint8_t af = c.client.addr.is_v4() ? XLB_AF_INET : XLB_AF_INET6;
+        if (c.is_template) {
+            if (!(s->svc.ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT)) {
+                continue;
+            }
+            auto k = template_key_of(s->idx, s->svc, af, c.client.addr.to_abi());
+            k.pe_hash = c.pe_hash;
+            struct xlb_persist v {};
+            v.last_seen = stamp_for(*now, s->svc.timeout, c.expire_s, cfg->hz);
+            v.dest = d->id;
+            v.dest_gen = d->d.gen;
+            if (bpf_map_update_elem(_maps.persist.get(), &k, &v, BPF_ANY) != 0) {
+                return errno_error("write a persistence template into persist");
+            }
+            ++written;
+            continue;
+        }
+        struct xlb_flow_key k {};
+        k.saddr = c.client.addr.to_abi();
+        k.daddr = c.vip.addr.to_abi();
+        k.sport = htons(c.client.port);
+        k.dport = htons(c.vip.port);
+        k.proto = c.proto == protocol::udp ? IPPROTO_UDP : IPPROTO_TCP;
+        k.af = af;
+        struct xlb_flow f {};
+        const bool tcp = c.proto == protocol::tcp;
+        f.state = tcp ? c.state : XLB_UDP_S_NORMAL;
+        if (tcp && f.state >= XLB_TCP_S_LAST) {
+            continue;
+        }
+        const uint32_t timeout = tcp ? cfg->tcp_timeout[f.state] : cfg->udp_timeout;
+        f.last_seen = stamp_for(*now, timeout, c.expire_s, cfg->hz);
+        f.dest = d->id;
+        f.dest_gen = d->d.gen;
+        f.svc = s->idx;
+        // As the data path marks them (bpf/conntrack.h): IPVS's active states.
+        if (tcp && (f.state == XLB_TCP_S_ESTABLISHED || f.state == XLB_TCP_S_SYN_SENT ||
+                    f.state == XLB_TCP_S_SYN_RECV || f.state == XLB_TCP_S_SYNACK)) {
+            f.flags |= XLB_FLOW_F_ACTIVE;
+        }
+        if (s->svc.ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT) {
+            f.flags |= XLB_FLOW_F_PERSIST;
+        }
+        const bool nat = d->d.fwd == XLB_FWD_NAT;
+        if (nat) {
+            f.flags |= XLB_FLOW_F_NAT;
+        }
+        // A TCP flow that has not shown a handshake is embryonic (its
+        // table is the one a SYN flood churns); every other is established.
+        const bool embryonic = tcp && (f.state == XLB_TCP_S_SYN_RECV || f.state == XLB_TCP_S_NONE);
+        if (bpf_map_update_elem((embryonic ? _maps.embryos : _maps.flows).get(), &k, &f, BPF_ANY) != 0) {
+            return errno_error("write a flow into {}", embryonic ? "embryos" : "flows");
+        }
+        if (nat) {
+            // nat_reply_key() in bpf/nat.h: the dest's reply to the client.
+            struct xlb_flow_key rk {};
+            rk.saddr = d->d.addr;
+            rk.daddr = k.saddr;
+            rk.sport = d->d.port;
+            rk.dport = k.sport;
+            rk.proto = k.proto;
+            rk.af = k.af;
+            struct xlb_nat_rev rev {};
+            rev.fwd = k;
+            if (bpf_map_update_elem((embryonic ? _maps.embryo_rev : _maps.nat_rev).get(), &rk, &rev, BPF_ANY) != 0) {
+                return errno_error("write a NAT reply key into {}", embryonic ? "embryo_rev" : "nat_rev");
+            }
+        }
+        ++written;
+    }
+    return written;
+}
+
+} // namespace xlb
