@@ -36,7 +36,6 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -269,10 +268,34 @@ private:
     int _fd = -1;
 };
 
-// A listing with each row's expire column (mm:ss after the protocol) as "--:--".
+// A listing with each row's expire column (mm:ss after the protocol word and
+// its padding) as "--:--". No <regex>: GCC 12 under the sanitizers warns
+// inside it.
 std::string without_expiry(const std::string& text) {
-    static const std::regex expire(R"(^(\S+ +)\d+:\d\d)", std::regex::multiline);
-    return std::regex_replace(text, expire, "$1--:--");
+    std::string out;
+    size_t start = 0;
+    while (start < text.size()) {
+        auto end = text.find('\n', start);
+        std::string line = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        auto sp = line.find(' ');
+        auto at = sp == std::string::npos ? sp : line.find_first_not_of(' ', sp);
+        auto colon = at == std::string::npos ? at : line.find(':', at);
+        auto is_digits = [&](size_t from, size_t to) {
+            return from < to && std::all_of(line.begin() + static_cast<long>(from), line.begin() + static_cast<long>(to),
+                                            [](char c) { return c >= '0' && c <= '9'; });
+        };
+        if (colon != std::string::npos && colon + 3 <= line.size() && is_digits(at, colon) &&
+            is_digits(colon + 1, colon + 3) && (colon + 3 == line.size() || line[colon + 3] == ' ')) {
+            line.replace(at, colon + 3 - at, "--:--");
+        }
+        out += line;
+        if (end == std::string::npos) {
+            break;
+        }
+        out += '\n';
+        start = end + 1;
+    }
+    return out;
 }
 
 } // namespace
