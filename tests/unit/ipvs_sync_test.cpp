@@ -100,3 +100,30 @@ TEST(ipvs_sync, what_the_protocol_cannot_carry_is_refused) {
     EXPECT_FALSE(ipvs::sync_messages({fwm}, 0, 1472));
     EXPECT_FALSE(ipvs::sync_messages({tcp(3)}, 0, 79)) << "no room for one IPv6 conn";
 }
+
+// The flags word: IP_VS_CONN_F_INACTIVE (0x0100) unless IPVS's
+// tcp_state_active_table counts the state active (SYN_SENT, SYN_RECV,
+// SYNACK, ESTABLISHED); IP_VS_CONN_F_TEMPLATE (0x1000) for a template.
+TEST(ipvs_sync, flags_say_inactive_and_template_as_ipvs_does) {
+    auto flags_of = [](const conn_state& c) {
+        auto r = ipvs::sync_messages({c}, 0, 1472);
+        EXPECT_TRUE(r);
+        const auto& m = r->front();
+        return uint32_t{be16(m, 12)} << 16 | be16(m, 14);
+    };
+    auto c = tcp(0);
+    for (uint8_t s = 0; s < XLB_TCP_S_LAST; ++s) {
+        c.state = s;
+        bool active = s == XLB_TCP_S_SYN_SENT || s == XLB_TCP_S_SYN_RECV || s == XLB_TCP_S_SYNACK ||
+                      s == XLB_TCP_S_ESTABLISHED;
+        EXPECT_EQ(flags_of(c), active ? 0u : 0x0100u) << conn_state_name(c);
+    }
+    auto u = tcp(1);
+    u.proto = protocol::udp;
+    u.state = XLB_UDP_S_NORMAL;
+    EXPECT_EQ(flags_of(u), 0x0100u);
+    auto t = tcp(2);
+    t.is_template = true;
+    t.client.port = 0;
+    EXPECT_EQ(flags_of(t), 0x1000u);
+}

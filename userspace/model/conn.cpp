@@ -36,6 +36,11 @@ std::string_view conn_state_name(const conn_state& c) noexcept {
     return c.state < XLB_TCP_S_LAST ? tcp_state_names[c.state] : "ERR!";
 }
 
+bool conn_counts_active(const conn_state& c) noexcept {
+    return c.proto == protocol::tcp && (c.state == XLB_TCP_S_SYN_SENT || c.state == XLB_TCP_S_SYN_RECV ||
+                                        c.state == XLB_TCP_S_SYNACK || c.state == XLB_TCP_S_ESTABLISHED);
+}
+
 std::string_view conn_protocol_name(const conn_state& c) noexcept {
     return c.fwmark ? "IP" : to_string(c.proto);
 }

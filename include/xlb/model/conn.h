@@ -58,6 +58,11 @@ enum class sctp_state : uint8_t {
 // The state column: IPVS's TCP and SCTP state names, "UDP", and for
 // templates "NONE" or "ASSURED" (ip_vs_state_name()).
 std::string_view conn_state_name(const conn_state& c) noexcept;
+// Whether a flow counts in its dest's ActiveConn (else InActConn): a TCP
+// flow in SYN_SENT, SYN_RECV, SYNACK or ESTABLISHED (IPVS's
+// tcp_state_active_table, bpf/conntrack.h's tcp_state_active()). Not
+// for templates, which count in PersistConn.
+bool conn_counts_active(const conn_state& c) noexcept;
 // The protocol column: "TCP", "UDP", "SCTP", or "IP" for a fwmark
 // service's template (ip_vs_proto_name(IPPROTO_IP)).
 std::string_view conn_protocol_name(const conn_state& c) noexcept;

@@ -39,19 +39,12 @@ void put_addr(sync_message& m, const ip_address& a) {
 }
 
 // ip_vs_bind_dest() gives a synced connection its dest's forwarding method
-// and counts it active unless INACTIVE: set for what IPVS counts inactive
-// (tcp_state_active_table: SYN_SENT, SYN_RECV, SYNACK and ESTABLISHED are
-// active; UDP and every other TCP state are not).
+// and counts it active unless INACTIVE: set for what IPVS counts inactive.
 uint32_t conn_flags(const conn_state& c) {
     if (c.is_template) {
         return IP_VS_CONN_F_TEMPLATE;
     }
-    if (c.proto == protocol::tcp &&
-        (c.state == XLB_TCP_S_ESTABLISHED || c.state == XLB_TCP_S_SYN_SENT || c.state == XLB_TCP_S_SYN_RECV ||
-         c.state == XLB_TCP_S_SYNACK)) {
-        return 0;
-    }
-    return IP_VS_CONN_F_INACTIVE;
+    return conn_counts_active(c) ? 0 : IP_VS_CONN_F_INACTIVE;
 }
 
 void start_message(sync_message& m, uint8_t syncid) {

@@ -488,8 +488,7 @@ result<size_t> xdp_dataplane::import_conns(const std::vector<conn_state>& conns)
         f.dest_gen = d->d.gen;
         f.svc = s->idx;
         // As the data path marks them (bpf/conntrack.h): IPVS's active states.
-        if (tcp && (f.state == XLB_TCP_S_ESTABLISHED || f.state == XLB_TCP_S_SYN_SENT ||
-                    f.state == XLB_TCP_S_SYN_RECV || f.state == XLB_TCP_S_SYNACK)) {
+        if (conn_counts_active(c)) {
             f.flags |= XLB_FLOW_F_ACTIVE;
         }
         if (s->svc.ipvs_flags & XLB_IPVS_SVC_F_PERSISTENT) {
