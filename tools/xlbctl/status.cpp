@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <ctime>
+#include <iterator>
 #include <optional>
 #include <tuple>
 
@@ -66,13 +67,28 @@ json::value fallback_json(const std::optional<xlb::fallback_record>& f) {
                         {"record", xlb::fallback_path(f->pin_dir)}};
 }
 
+// What every backend's status starts with: the backend, why, and the pin dir.
+void head_text(std::back_insert_iterator<std::string> out, const xlb::status_report& st) {
+    fmt::format_to(out, "backend: {} ({}; {})\n", st.backend.name, st.backend.reason,
+                   selected_by_text(st.backend.selected_by));
+    fmt::format_to(out, "pin dir: {}\n", st.pin_dir);
+}
+
+json::object head_json(const xlb::status_report& st) {
+    json::object root;
+    root["schema"] = status_schema;
+    root["backend"] = {{"name", st.backend.name},
+                       {"selected_by", st.backend.selected_by},
+                       {"reason", st.backend.reason}};
+    root["pin_dir"] = st.pin_dir;
+    return root;
+}
+
 std::string ipvs_status_text(const xlb::status_report& st) {
     const auto& v = *st.ipvs;
     std::string o;
     auto out = std::back_inserter(o);
-    fmt::format_to(out, "backend: {} ({}; {})\n", st.backend.name, st.backend.reason,
-                   selected_by_text(st.backend.selected_by));
-    fmt::format_to(out, "pin dir: {}\n", st.pin_dir);
+    head_text(out, st);
     fmt::format_to(out, "IPVS: version {}, connection table size {}\n", v.version, v.conn_table_size);
     fmt::format_to(out, "table: {} services, {} dests, {} connections\n", v.services, v.dests, v.connections);
     if (v.sync_daemons.empty()) {
@@ -91,12 +107,7 @@ std::string ipvs_status_text(const xlb::status_report& st) {
 
 std::string ipvs_status_json(const xlb::status_report& st) {
     const auto& v = *st.ipvs;
-    json::object root;
-    root["schema"] = status_schema;
-    root["backend"] = {{"name", st.backend.name},
-                       {"selected_by", st.backend.selected_by},
-                       {"reason", st.backend.reason}};
-    root["pin_dir"] = st.pin_dir;
+    auto root = head_json(st);
     json::array daemons;
     for (const auto& d : v.sync_daemons) {
         daemons.push_back(json::object{{"state", d.state}, {"mcast_interface", d.mcast_ifn}, {"syncid", d.syncid}});
@@ -120,9 +131,7 @@ std::string status_text(const xlb::status_report& st) {
     }
     std::string o;
     auto out = std::back_inserter(o);
-    fmt::format_to(out, "backend: {} ({}; {})\n", st.backend.name, st.backend.reason,
-                   selected_by_text(st.backend.selected_by));
-    fmt::format_to(out, "pin dir: {}\n", st.pin_dir);
+    head_text(out, st);
     if (st.fallback) {
         // Only with --backend xdp: auto would have opened kernel IPVS.
         fmt::format_to(out, "{}", fallback_text(*st.fallback));
@@ -192,12 +201,7 @@ std::string status_json(const xlb::status_report& st) {
     if (st.ipvs) {
         return ipvs_status_json(st);
     }
-    json::object root;
-    root["schema"] = status_schema;
-    root["backend"] = {{"name", st.backend.name},
-                       {"selected_by", st.backend.selected_by},
-                       {"reason", st.backend.reason}};
-    root["pin_dir"] = st.pin_dir;
+    auto root = head_json(st);
     const auto& p = st.program;
     root["program"] = {{"id", p.id},
                        {"name", p.name},
