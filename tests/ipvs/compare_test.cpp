@@ -16,6 +16,7 @@
 // same for that section's cross-read of LISTING (one of the three). README
 // (the ipvs tier) lists every exclusion and why xlb differs there.
 
+#include "ipvs/real_ipvsadm.h"
 #include "support/cmd.h"
 #include "support/priv.h"
 
@@ -43,7 +44,6 @@ using namespace xlb::test;
 
 namespace {
 
-const char* const real_ipvsadm = "/sbin/ipvsadm";
 
 // What each tool's table is listed with by the other.
 const std::vector<std::string> listings = {"ipvsadm -L -n", "ipvsadm -S -n", "ipvsadm -L --timeout"};
@@ -142,18 +142,7 @@ void clean(const ipvsadm_dir& real) {
     ASSERT_EQ(t.code, 0) << show(t);
 }
 
-std::string ipvs_missing() {
-    if (geteuid() != 0) {
-        return "needs root (CAP_NET_ADMIN) to write the kernel IPVS table";
-    }
-    if (access("/proc/net/ip_vs", F_OK) != 0) {
-        return "no kernel IPVS (/proc/net/ip_vs)";
-    }
-    if (access(real_ipvsadm, X_OK) != 0) {
-        return fmt::format("no real ipvsadm at {} (scripts/vm-image --debs ipvsadm,libpopt0)", real_ipvsadm);
-    }
-    return {};
-}
+std::string ipvs_missing() { return real_ipvs_missing("needs root (CAP_NET_ADMIN) to write the kernel IPVS table"); }
 
 } // namespace
 

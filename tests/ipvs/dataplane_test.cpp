@@ -677,18 +677,15 @@ TEST_F(ipvs_daemon, an_unknown_interface_is_the_kernels_errno) {
 // IPVS's own sync protocol, as a table move from XDP does. The entries are
 // ones the schedulers would not make here (rr's first pick is the first
 // dest; each flow names the second), so each one listed is carried, not
-// scheduled.
-class ipvs_carry : public ipvs_kernel {
+// scheduled. On ipvs_daemon's veth, whose teardown also stops any daemon a
+// case leaves running.
+class ipvs_carry : public ipvs_daemon {
 protected:
     void SetUp() override {
-        ipvs_kernel::SetUp();
+        ipvs_daemon::SetUp();
         if (HasFatalFailure() || IsSkipped()) {
             return;
         }
-        _made = true;
-        ASSERT_EQ(std::system("ip link add xlbsf0 type veth peer name xlbsf1 && ip addr add 10.88.0.1/24 dev xlbsf0 && "
-                              "ip link set dev xlbsf0 up && ip link set dev xlbsf1 up"),
-                  0);
         auto t = svc("10.89.0.1:80", scheduler::rr);
         auto u = svc("10.89.0.1:53", scheduler::rr, protocol::udp);
         u.flags = XLB_IPVS_SVC_F_PERSISTENT;
@@ -702,16 +699,6 @@ protected:
                                 change::add_dest(u.key, dest("10.88.0.3:53")), change::add_service(v6),
                                 change::add_dest(v6.key, dest("[2001:db8:88::2]:443")),
                                 change::add_dest(v6.key, dest("[2001:db8:88::3]:443"))}));
-    }
-    void TearDown() override {
-        if (_made) {
-            if (auto l = _dp->list_sync_daemons(); l && !l->empty()) {
-                usleep(500 * 1000);
-                (void)_dp->stop_sync_daemon(sync_state::backup);
-            }
-            (void)std::system("ip link del xlbsf0 2>/dev/null");
-        }
-        ipvs_kernel::TearDown();
     }
     static conn_state flow(protocol p, const char* client, const char* vip, const char* dst, uint8_t state,
                            uint32_t expire) {
@@ -732,7 +719,6 @@ protected:
         }
         return nullptr;
     }
-    bool _made = false;
 };
 
 TEST_F(ipvs_carry, flows_and_templates_keep_their_dest_state_and_time_left) {
@@ -747,7 +733,7 @@ TEST_F(ipvs_carry, flows_and_templates_keep_their_dest_state_and_time_left) {
     tpl.is_template = true;
     conns.push_back(tpl);
 
-    auto carried = _dp->carry_conns(conns, "xlbsf0");
+    auto carried = _dp->carry_conns(conns, "xlbsd0");
     ASSERT_TRUE(carried) << carried.error().message();
     EXPECT_EQ(*carried, conns.size());
     auto all = _dp->list_conns();
@@ -780,11 +766,11 @@ TEST_F(ipvs_carry, flows_and_templates_keep_their_dest_state_and_time_left) {
 TEST_F(ipvs_carry, a_running_backup_daemon_is_used_and_kept) {
     sync_daemon b;
     b.state = sync_state::backup;
-    b.mcast_ifn = "xlbsf0";
+    b.mcast_ifn = "xlbsd0";
     b.syncid = 7;
     ASSERT_TRUE(_dp->start_sync_daemon(b));
     auto c = flow(protocol::tcp, "10.0.0.7:41000", "10.89.0.1:80", "10.88.0.3:80", XLB_TCP_S_ESTABLISHED, 600);
-    auto carried = _dp->carry_conns({c}, "xlbsf0");
+    auto carried = _dp->carry_conns({c}, "xlbsd0");
     ASSERT_TRUE(carried) << carried.error().message();
     EXPECT_EQ(*carried, 1u);
     auto daemons = _dp->list_sync_daemons();
@@ -798,7 +784,7 @@ TEST_F(ipvs_carry, what_the_protocol_cannot_carry_is_refused_before_anything_is_
     auto mixed = flow(protocol::tcp, "10.0.0.8:42000", "10.89.0.1:80", "[2001:db8:88::3]:80", XLB_TCP_S_ESTABLISHED,
                       600);
     auto plain = flow(protocol::tcp, "10.0.0.8:42001", "10.89.0.1:80", "10.88.0.3:80", XLB_TCP_S_ESTABLISHED, 600);
-    auto r = _dp->carry_conns({plain, mixed}, "xlbsf0");
+    auto r = _dp->carry_conns({plain, mixed}, "xlbsd0");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, EINVAL) << r.error().message();
     auto all = _dp->list_conns();

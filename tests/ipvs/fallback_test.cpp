@@ -10,6 +10,7 @@
 // input, --no-fallback, the fallback with real TCP through IPVS (NAT), and
 // the switch back.
 
+#include "ipvs/real_ipvsadm.h"
 #include "support/cmd.h"
 #include "support/netns.h"
 #include "support/priv.h"
@@ -36,24 +37,12 @@ namespace json = boost::json;
 
 namespace {
 
-const char* const real_ipvsadm = "/sbin/ipvsadm";
 const char* const bpffs = "/tmp/xlb-fallback-bpf";
 const char* const pin = "/tmp/xlb-fallback-bpf/fb";
 const char* const run_dir = "/tmp/xlb-fallback-run";
 const char* const record = "/tmp/xlb-fallback-run/fallback/%2Ftmp%2Fxlb-fallback-bpf%2Ffb";
 
-std::string ipvs_missing() {
-    if (geteuid() != 0) {
-        return "needs root (CAP_NET_ADMIN, CAP_BPF) for namespaces, XDP and IPVS";
-    }
-    if (access("/proc/net/ip_vs", F_OK) != 0) {
-        return "no kernel IPVS (/proc/net/ip_vs)";
-    }
-    if (access(real_ipvsadm, X_OK) != 0) {
-        return fmt::format("no real ipvsadm at {} (scripts/vm-image --debs ipvsadm,libpopt0)", real_ipvsadm);
-    }
-    return {};
-}
+std::string ipvs_missing() { return real_ipvs_missing("needs root (CAP_NET_ADMIN, CAP_BPF) for namespaces, XDP and IPVS"); }
 
 // xlbctl in the director's namespace, on the test's instance.
 cmd_result xlbctl(const std::string& args) {
