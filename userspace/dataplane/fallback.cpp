@@ -1,5 +1,6 @@
 #include <xlb/dataplane/dataplane.h>
 #include <xlb/dataplane/fallback.h>
+#include <xlb/util/file.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,33 +13,6 @@
 namespace xlb {
 
 namespace {
-
-// '/' and '%' as %2F and %25: one file name per pin dir, reversible.
-std::string escape(const std::string& pin_dir) {
-    std::string out;
-    for (char c : pin_dir) {
-        if (c == '/') {
-            out += "%2F";
-        } else if (c == '%') {
-            out += "%25";
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
-result<> make_dirs(const std::string& path) {
-    for (size_t i = 1; i <= path.size(); ++i) {
-        if (i == path.size() || path[i] == '/') {
-            auto part = path.substr(0, i);
-            if (mkdir(part.c_str(), 0755) < 0 && errno != EEXIST) {
-                return errno_error("create {}", part);
-            }
-        }
-    }
-    return {};
-}
 
 // Values are one line each: a newline in one would end it.
 std::string one_line(std::string s) {
@@ -57,7 +31,7 @@ std::string run_dir() {
     return env && *env ? env : "/run/xlb";
 }
 
-std::string fallback_path(const std::string& pin_dir) { return run_dir() + "/fallback/" + escape(pin_dir); }
+std::string fallback_path(const std::string& pin_dir) { return run_dir() + "/fallback/" + escape_path(pin_dir); }
 
 result<std::optional<fallback_record>> read_fallback(const std::string& pin_dir) {
     auto path = fallback_path(pin_dir);
@@ -95,28 +69,11 @@ result<> write_fallback(const fallback_record& rec) {
         return r.error();
     }
     auto path = fallback_path(rec.pin_dir);
-    auto tmp = fmt::format("{}.tmp.{}", path, getpid());
     std::string text = fmt::format("# xlb: the instance at this pin dir is served by kernel IPVS\n"
                                    "pin_dir={}\ninterface={}\nreason={}\nsince={}\n",
                                    one_line(rec.pin_dir), one_line(rec.ifname), one_line(rec.reason),
                                    rec.since_unix);
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return errno_error("create {}", tmp);
-    }
-    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-    int saved = errno;
-    ::close(fd);
-    if (!ok) {
-        ::unlink(tmp.c_str());
-        return error{saved, fmt::format("write {}", tmp)};
-    }
-    if (::rename(tmp.c_str(), path.c_str()) < 0) {
-        auto e = errno_error("rename {} to {}", tmp, path);
-        ::unlink(tmp.c_str());
-        return e;
-    }
-    return {};
+    return write_file_atomic(path, text);
 }
 
 result<> remove_fallback(const std::string& pin_dir) {

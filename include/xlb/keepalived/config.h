@@ -108,6 +108,8 @@ struct real_server_spec {
     std::optional<std::string> notify_down;
     milliseconds delay_loop{60000};  // the checkers' default
     milliseconds drain_time{0};      // beyond keepalived: weight 0 this long before removal
+    milliseconds ramp{0};            // beyond keepalived: slow start, the weight ramps over
+                                     // this after a recovery (an explicit `warmup`)
     std::vector<checker_spec> checkers; // none: always up
     auto operator<=>(const real_server_spec&) const = default;
 };

@@ -1,0 +1,211 @@
+// xlbd: keepalived's virtual_server half for xlb. It reads keepalived.conf,
+// health-checks the real servers as keepalived does, and keeps the table
+// (XDP or kernel IPVS, through the dataplane seam) in step.
+//
+//   xlbd -f FILE [--interface IFACE]... [--pin-dir DIR] [--backend xdp|ipvs|auto]
+//        [--metrics [ADDR:]PORT] [--log-level LEVEL] [--log-target stderr|journald]
+//        [--cleanup-on-exit] [--socket PATH]
+//   xlbd -t -f FILE
+
+#include "options.h"
+
+#include <xlb/daemon/control.h>
+#include <xlb/daemon/controller.h>
+#include <xlb/daemon/managed.h>
+#include <xlb/daemon/plan.h>
+#include <xlb/dataplane/dataplane.h>
+#include <xlb/dataplane/xdp_dataplane.h>
+#include <xlb/keepalived/parser.h>
+#include <xlb/util/log.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
+
+#include <fmt/format.h>
+
+#include <csignal>
+
+namespace {
+
+namespace ka = xlb::keepalived;
+namespace daemon = xlb::daemon;
+
+void print_notices(const ka::config& cfg) {
+    for (const auto& n : cfg.notices) {
+        xlb::log::warn("{}: {}", n.where.to_string(), n.text);
+    }
+}
+
+// Parses and plans the configuration: what -t checks and what a reload
+// needs before it touches anything.
+xlb::result<ka::config> read_config(const std::string& path) {
+    auto cfg = ka::parse_file(path);
+    if (!cfg) {
+        return cfg.error();
+    }
+    if (auto plans = daemon::plan_services(*cfg); !plans) {
+        return plans.error();
+    }
+    return cfg;
+}
+
+int check_only(const xlbd::options& o) {
+    auto cfg = read_config(o.config_file);
+    if (!cfg) {
+        fmt::print(stderr, "xlbd: {}\n", cfg.error().message());
+        return 1;
+    }
+    print_notices(*cfg);
+    auto plans = daemon::plan_services(*cfg);
+    size_t services = 0;
+    size_t reals = 0;
+    for (const auto& p : *plans) {
+        services += p.services.size();
+        reals += p.spec.reals.size();
+    }
+    fmt::print("xlbd: {}: configuration OK: {} virtual server(s), {} service(s), {} real server(s), {} notice(s)\n",
+               o.config_file, plans->size(), services, reals, cfg->notices.size());
+    return 0;
+}
+
+// Loads xlb and attaches it natively on each interface where it is not
+// attached yet. With --backend auto, a driver without native XDP makes xlbd
+// use kernel IPVS instead (as `xlbctl attach` falls back).
+std::string prepare_xdp(const xlbd::options& o) {
+    const auto pin = xlb::resolve_pin_dir(o.pin_dir);
+    auto dp = xlb::xdp_dataplane::open(pin);
+    if (!dp && dp.error().code == ENOENT) {
+        xlb::log::info("loading xlb at {}", pin);
+        dp = xlb::xdp_dataplane::load(pin, xlb::load_options{});
+    }
+    if (!dp) {
+        throw std::runtime_error(dp.error().message());
+    }
+    auto st = dp->status();
+    if (!st) {
+        throw std::runtime_error(st.error().message());
+    }
+    for (const auto& iface : o.interfaces) {
+        const bool attached = std::any_of(st->attachments.begin(), st->attachments.end(), [&](const auto& a) {
+            return a.ifname == iface && a.mode != "detached";
+        });
+        if (attached) {
+            continue;
+        }
+        if (auto r = dp->attach(iface, xlb::xdp_mode::native); !r) {
+            const bool no_native = r.error().code == EOPNOTSUPP || r.error().code == EINVAL;
+            if (no_native && o.backend == "auto") {
+                xlb::log::warn("native XDP is not available on {} ({}): kernel IPVS serves the table", iface,
+                               r.error().message());
+                return "ipvs";
+            }
+            throw std::runtime_error(r.error().message());
+        }
+        xlb::log::info("attached xlb to {} (native XDP)", iface);
+    }
+    return o.backend == "auto" ? "xdp" : o.backend;
+}
+
+int run(const xlbd::options& o) {
+    auto cfg = read_config(o.config_file);
+    if (!cfg) {
+        xlb::log::error("{}: not starting", cfg.error().message());
+        return 1;
+    }
+    print_notices(*cfg);
+    std::string backend = o.backend;
+    if (!o.interfaces.empty() && backend != "ipvs") {
+        backend = prepare_xdp(o);
+    }
+    xlb::open_options oo;
+    oo.pin_dir = o.pin_dir;
+    auto sel = xlb::select_dataplane(backend, oo);
+    if (!sel) {
+        xlb::log::error("{}", sel.error().message());
+        return 1;
+    }
+    xlb::log::info("backend {} ({})", sel->name, sel->reason);
+
+    boost::asio::io_context io;
+    daemon::controller_options co;
+    co.backend = sel->name;
+    co.config_file = o.config_file;
+    co.state_file = daemon::managed_path(sel->name, xlb::resolve_pin_dir(o.pin_dir));
+    daemon::controller ctl(io, *sel->dp, co);
+    if (auto r = ctl.start(*cfg); !r) {
+        xlb::log::error("{}", r.error().message());
+        return 1;
+    }
+
+    daemon::control_server control(io, [&](std::string_view req) -> std::string {
+        if (req == "checks") {
+            return boost::json::serialize(daemon::view_to_json(ctl.snapshot()));
+        }
+        if (req == "ping") {
+            return R"({"ok":true})";
+        }
+        return boost::json::serialize(boost::json::object{{"error", fmt::format("unknown request '{}'", req)}});
+    });
+    const auto socket_path = o.socket.empty() ? daemon::control_socket_path() : o.socket;
+    if (auto r = control.listen(socket_path); !r) {
+        xlb::log::error("{}", r.error().message());
+        return 1;
+    }
+
+    boost::asio::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);
+    std::function<void(const boost::system::error_code&, int)> on_signal;
+    on_signal = [&](const boost::system::error_code& ec, int sig) {
+        if (ec) {
+            return;
+        }
+        if (sig == SIGHUP) {
+            auto next = read_config(o.config_file);
+            if (!next) {
+                xlb::log::error("reload refused, the running configuration stays: {}", next.error().message());
+            } else if (auto r = ctl.reload(*next); !r) {
+                xlb::log::error("reload failed, the running configuration stays: {}", r.error().message());
+            } else {
+                print_notices(*next);
+                xlb::log::info("reloaded {}", o.config_file);
+            }
+            signals.async_wait(on_signal);
+            return;
+        }
+        xlb::log::info("stopping on signal {}{}", sig,
+                       o.cleanup_on_exit ? ": removing the services" : ": the table stays in place");
+        if (auto r = ctl.stop(o.cleanup_on_exit); !r) {
+            xlb::log::error("{}", r.error().message());
+        }
+        io.stop();
+    };
+    signals.async_wait(on_signal);
+    xlb::log::info("running: {} virtual server(s) from {}", cfg->virtual_servers.size(), o.config_file);
+    io.run();
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        auto o = xlbd::parse_options(argc, argv);
+        if (o.help) {
+            fmt::print("{}", xlbd::usage());
+            return 0;
+        }
+        xlb::log::set_threshold(o.log_level);
+        xlb::log::set_target(o.log_target, "xlbd");
+        xlb::log::install_libbpf_logger();
+        if (o.test_only) {
+            return check_only(o);
+        }
+        return run(o);
+    } catch (const xlbd::usage_error& e) {
+        fmt::print(stderr, "xlbd: {}\n{}", e.what(), xlbd::usage());
+        return 2;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "xlbd: {}\n", e.what());
+        return 1;
+    }
+}
