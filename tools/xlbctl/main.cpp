@@ -1,8 +1,9 @@
 // xlbctl: ipvsadm's grammar and output for xlb, plus the xlb subcommands
-// load, attach, detach, unload, status, resolve. Global options come first.
+// load, attach, detach, unload, status, resolve, checks. Global options come first.
 // Everything here talks to the table through dataplane& only; the XDP-only
 // subcommands live in xdp_commands.cpp.
 
+#include <xlb/daemon/control.h>
 #include <xlb/dataplane/dataplane.h>
 #include <xlb/dataplane/fallback.h>
 #include <xlb/dataplane/xdp_dataplane.h>
@@ -13,6 +14,7 @@
 #include "status.h"
 #include "xdp_commands.h"
 
+#include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include <charconv>
@@ -86,6 +88,38 @@ int cmd_status(const globals& g, const std::vector<std::string>& args) {
         st->fallback = **rec;
     }
     std::fputs((g.json ? xlbctl::status_json(*st) : xlbctl::status_text(*st)).c_str(), stdout);
+    return 0;
+}
+
+// xlbctl checks [--socket PATH]: xlbd's checker state, from its control socket.
+int cmd_checks(const globals& g, const std::vector<std::string>& args) {
+    std::string path = xlb::daemon::control_socket_path();
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--socket" && i + 1 < args.size()) {
+            path = args[++i];
+        } else {
+            throw cli_error(fmt::format("xlbctl checks: unexpected argument '{}' (usage: xlbctl [--json] checks "
+                                        "[--socket PATH])",
+                                        args[i]),
+                            2);
+        }
+    }
+    auto v = xlb::daemon::control_request(path, "checks");
+    if (!v) {
+        const int code = v.error().code;
+        throw cli_error(fmt::format("xlbctl checks: {}{}", v.error().message(),
+                                    code == ENOENT || code == ECONNREFUSED ? " (is xlbd running?)" : ""),
+                        1);
+    }
+    if (g.json) {
+        fmt::print("{}\n", boost::json::serialize(*v));
+        return 0;
+    }
+    auto text = xlb::daemon::format_checks(*v);
+    if (!text) {
+        throw cli_error(fmt::format("xlbctl checks: {}", text.error().message()), 1);
+    }
+    std::fputs(text->c_str(), stdout);
     return 0;
 }
 
@@ -182,8 +216,10 @@ int run(const std::vector<std::string>& argv, const std::string& prog) {
         throw cli_error(fmt::format("xlbctl: --backend is xdp, ipvs or auto, not '{}'", g.backend), 2);
     }
     std::vector<std::string> rest(argv.begin() + static_cast<long>(i), argv.end());
-    if (g.json && !rest.empty() && !rest[0].empty() && rest[0][0] != '-' && rest[0] != "status") {
-        throw cli_error("xlbctl: --json works only with `xlbctl status` and the listings (-L, -l)", 2);
+    if (g.json && !rest.empty() && !rest[0].empty() && rest[0][0] != '-' && rest[0] != "status" &&
+        rest[0] != "checks") {
+        throw cli_error("xlbctl: --json works only with `xlbctl status`, `xlbctl checks` and the listings (-L, -l)",
+                        2);
     }
     if (!rest.empty() && !rest[0].empty() && rest[0][0] != '-') {
         std::string sub = rest[0];
@@ -205,6 +241,9 @@ int run(const std::vector<std::string>& argv, const std::string& prog) {
         }
         if (sub == "resolve") {
             return xlbctl::cmd_resolve(g, args);
+        }
+        if (sub == "checks") {
+            return cmd_checks(g, args);
         }
         if (g.prog == "ipvsadm") {
             return run_ipvsadm(g, rest); // ipvsadm's answer to a word that is no option
