@@ -1,0 +1,333 @@
+// xlbd in the namespace lab: real servers in their own namespaces, real TCP
+// health checks from the director, real client connections through the XDP
+// data path. Timings are keepalived's: a server is down after retry + 1
+// failed checks, each delay_loop apart, each given connect_timeout.
+
+#include "support/lab_fixture.h"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+namespace xlb::test {
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+class xlbd_lab : public lab_fixture {
+protected:
+    void SetUp() override {
+        lab_fixture::SetUp();
+        if (HasFatalFailure() || IsSkipped()) {
+            return;
+        }
+        _dir = fmt::format("/tmp/xlbd-it-{}", getpid());
+        sh(fmt::format("rm -rf {0} && mkdir -p {0}", _dir));
+    }
+
+    void TearDown() override {
+        stop_xlbd(SIGTERM);
+        lab_fixture::TearDown();
+        sh(fmt::format("rm -rf {}", _dir));
+    }
+
+    std::string conf_path() const { return _dir + "/keepalived.conf"; }
+    std::string socket_path() const { return _dir + "/xlbd.sock"; }
+
+    void write_conf(const std::string& text) {
+        std::ofstream(conf_path()) << text;
+    }
+
+    // A virtual server on the lab's VIP with the three servers, TCP_CHECK
+    // every second; `extra` goes into the virtual_server block, `real` into
+    // each real_server block.
+    static std::string conf(const std::string& extra = "", const std::string& real = "",
+                            const std::string& check = "TCP_CHECK { connect_timeout 1 retry 1 delay_before_retry 1 }") {
+        std::string out = "virtual_server 10.77.0.100 80 {\n  delay_loop 1\n  lb_algo rr\n  lb_kind DR\n"
+                          "  protocol TCP\n" + extra + "\n";
+        for (int i = 1; i <= 3; ++i) {
+            out += fmt::format("  real_server 10.77.0.1{} 80 {{\n    weight 1\n    {}\n    {}\n  }}\n", i, real,
+                               check);
+        }
+        return out + "}\n";
+    }
+
+    void start_xlbd(const std::string& extra_args = "") {
+        const auto log = _dir + "/xlbd.log";
+        ASSERT_EQ(sh(fmt::format("XLB_RUN_DIR={0} nsenter --net=/run/netns/{1}-dir {2}/xlbd -f {3} --pin-dir {4} "
+                                 "--backend xdp --socket {5} --log-level debug {6} >>{7} 2>&1 & echo $! >{0}/pid",
+                                 _dir, _prefix, bin(), conf_path(), _pin, socket_path(), extra_args, log)),
+                  0);
+        std::ifstream(_dir + "/pid") >> _pid;
+        ASSERT_GT(_pid, 0);
+        // Ready when it answers on its socket.
+        const auto until = steady::now() + 10s;
+        while (steady::now() < until) {
+            if (sh(fmt::format("{}/xlbctl checks --socket {} >/dev/null 2>&1", bin(), socket_path())) == 0) {
+                return;
+            }
+            if (::kill(_pid, 0) != 0) {
+                break;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        FAIL() << "xlbd did not start:\n" << sh_out("cat " + log);
+    }
+
+    void stop_xlbd(int sig) {
+        if (_pid <= 0) {
+            return;
+        }
+        ::kill(_pid, sig);
+        for (int i = 0; i < 100 && ::kill(_pid, 0) == 0; ++i) {
+            std::this_thread::sleep_for(50ms);
+        }
+        if (::kill(_pid, 0) == 0) {
+            ::kill(_pid, SIGKILL);
+        }
+        _pid = -1;
+    }
+
+    std::string log() { return sh_out("cat " + _dir + "/xlbd.log"); }
+
+    // The dests of the VIP's service: address -> weight.
+    std::map<std::string, int> dests() {
+        auto out = xlbctl_out("-L -n -t 10.77.0.100:80");
+        std::map<std::string, int> m;
+        std::istringstream in(out);
+        std::string line;
+        while (std::getline(in, line)) {
+            std::istringstream l(line);
+            std::string arrow, addr, fwd;
+            int weight = 0;
+            if (l >> arrow >> addr >> fwd >> weight && arrow == "->") {
+                m[addr] = weight;
+            }
+        }
+        return m;
+    }
+
+    // Waits until pred() holds; false after `limit`.
+    template <class Pred>
+    bool wait_for(Pred pred, std::chrono::milliseconds limit) {
+        const auto until = steady::now() + limit;
+        while (steady::now() < until) {
+            if (pred()) {
+                return true;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        return pred();
+    }
+
+    boost::json::value checks_json() {
+        return boost::json::parse(sh_out(fmt::format("{}/xlbctl --json checks --socket {}", bin(), socket_path())));
+    }
+
+    // Stops / starts the lab's server on bN (xlb-lab serve NAME 80).
+    void kill_server(int n) {
+        sh(fmt::format("ip netns pids {}-b{} | xargs -r kill -9", _prefix, n));
+        // The listener is gone once nothing listens on 80.
+        wait_for([&] { return sh(fmt::format("ip netns exec {}-b{} ss -Hltn 'sport = :80' | grep -q LISTEN",
+                                             _prefix, n)) != 0; },
+                 2s);
+    }
+    void start_server(int n) {
+        sh(fmt::format("ip netns exec {0}-b{1} setsid {2}/xlb-lab serve b{1} 80 </dev/null >/dev/null 2>&1 &",
+                       _prefix, n, bin()));
+        wait_for([&] { return sh(fmt::format("ip netns exec {}-b{} ss -Hltn 'sport = :80' | grep -q LISTEN",
+                                             _prefix, n)) == 0; },
+                 2s);
+    }
+
+    std::string _dir;
+    int _pid = -1;
+};
+
+const std::string b1 = "10.77.0.11:80", b2 = "10.77.0.12:80", b3 = "10.77.0.13:80";
+
+TEST_F(xlbd_lab, adds_servers_then_fails_over_and_recovers) {
+    write_conf(conf());
+    start_xlbd();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests().size() == 3; }, 3s)) << log();
+    EXPECT_EQ(dests(), (std::map<std::string, int>{{b1, 1}, {b2, 1}, {b3, 1}}));
+
+    const auto killed = steady::now();
+    kill_server(2);
+    // delay_loop 1 * (retry 1 + 1) + connect_timeout 1 = 3 s, plus 1.5 s slack
+    // (a refused connect fails at once; the slack covers the check's phase).
+    ASSERT_TRUE(wait_for([&] { return !dests().contains(b2); }, 4500ms)) << log();
+    const auto detected = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - killed);
+    EXPECT_LE(detected.count(), 4500);
+    // After detection no new connection goes to the dead server, and none fails.
+    auto tally = connect("10.77.0.100", 60);
+    EXPECT_EQ(tally["b2"], 0);
+    EXPECT_EQ(tally["failed"], 0);
+    EXPECT_EQ(tally["b1"] + tally["b3"], 60);
+
+    start_server(2);
+    // Up on the first successful check: within delay_loop plus slack.
+    ASSERT_TRUE(wait_for([&] { return dests().contains(b2); }, 3s)) << log();
+    tally = connect("10.77.0.100", 30);
+    EXPECT_GT(tally["b2"], 0);
+    EXPECT_EQ(tally["failed"], 0);
+
+    auto j = checks_json();
+    const auto& reals = j.at("services").at(0).at("real_servers").as_array();
+    ASSERT_EQ(reals.size(), 3u);
+    EXPECT_EQ(reals[1].at("address").as_string(), b2);
+    EXPECT_EQ(reals[1].at("state").as_string(), "up");
+    EXPECT_EQ(reals[1].at("transitions").as_int64(), 2);
+}
+
+TEST_F(xlbd_lab, inhibit_on_failure_keeps_the_server_at_weight_zero) {
+    write_conf(conf("", "inhibit_on_failure"));
+    start_xlbd();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests().size() == 3; }, 3s)) << log();
+    kill_server(3);
+    ASSERT_TRUE(wait_for([&] { return dests()[b3] == 0; }, 4500ms)) << log();
+    EXPECT_EQ(dests(), (std::map<std::string, int>{{b1, 1}, {b2, 1}, {b3, 0}}));
+    start_server(3);
+    ASSERT_TRUE(wait_for([&] { return dests()[b3] == 1; }, 3s)) << log();
+}
+
+TEST_F(xlbd_lab, quorum_lost_brings_in_the_sorry_server) {
+    // Two real servers of weight 1, quorum 2: losing one loses quorum, and
+    // the sorry server (b3) replaces the one left.
+    write_conf("virtual_server 10.77.0.100 80 {\n delay_loop 1\n lb_algo rr\n lb_kind DR\n protocol TCP\n"
+               " quorum 2\n sorry_server 10.77.0.13 80\n"
+               " real_server 10.77.0.11 80 { weight 1\n TCP_CHECK { connect_timeout 1 retry 0 } }\n"
+               " real_server 10.77.0.12 80 { weight 1\n TCP_CHECK { connect_timeout 1 retry 0 } }\n}\n");
+    start_xlbd();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests() == std::map<std::string, int>{{b1, 1}, {b2, 1}}; }, 3s)) << log();
+    kill_server(1);
+    ASSERT_TRUE(wait_for([&] { return dests() == std::map<std::string, int>{{b3, 1}}; }, 4s)) << log();
+    auto tally = connect("10.77.0.100", 10);
+    EXPECT_EQ(tally["b3"], 10);
+    start_server(1);
+    ASSERT_TRUE(wait_for([&] { return dests() == std::map<std::string, int>{{b1, 1}, {b2, 1}}; }, 3s)) << log();
+}
+
+TEST_F(xlbd_lab, misc_dynamic_sets_the_weight_from_the_exit_code) {
+    // keepalived: with misc_dynamic, exit code 2..255 means up with weight code - 2.
+    const auto code = _dir + "/code";
+    const auto script = _dir + "/check.sh";
+    std::ofstream(code) << "7\n";
+    std::ofstream(script) << fmt::format("#!/bin/sh\nexit $(cat {})\n", code);
+    sh("chmod +x " + script);
+    write_conf(conf("", "", fmt::format("MISC_CHECK {{ misc_path {} misc_dynamic }}", script)));
+    start_xlbd();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests() == std::map<std::string, int>{{b1, 5}, {b2, 5}, {b3, 5}}; }, 4s))
+        << log() << xlbctl_out("-L -n");
+    std::ofstream(code) << "1\n"; // failure
+    ASSERT_TRUE(wait_for([&] { return dests().empty(); }, 5s)) << log();
+    std::ofstream(code) << "12\n";
+    ASSERT_TRUE(wait_for([&] { return dests() == std::map<std::string, int>{{b1, 10}, {b2, 10}, {b3, 10}}; }, 4s))
+        << log();
+}
+
+TEST_F(xlbd_lab, reload_keeps_open_connections_and_counters) {
+    write_conf(conf());
+    start_xlbd();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests().size() == 3; }, 3s)) << log();
+    auto server = hold("10.77.0.100");
+    ASSERT_FALSE(server.empty());
+    EXPECT_EQ(connect("10.77.0.100", 9)["failed"], 0);
+    const auto before = xlbctl_out("-L -n --stats -t 10.77.0.100:80");
+    const auto checks_before = checks_json();
+
+    // Change another server's weight and the scheduler's flags: the held
+    // connection's server is untouched.
+    auto text = conf();
+    const int held = server.back() - '0';
+    const int other = held == 1 ? 2 : 1;
+    const auto needle = fmt::format("real_server 10.77.0.1{} 80 {{\n    weight 1", other);
+    text.replace(text.find(needle), needle.size(), fmt::format("real_server 10.77.0.1{} 80 {{\n    weight 3", other));
+    write_conf(text);
+    ::kill(_pid, SIGHUP);
+    ASSERT_TRUE(wait_for([&] { return dests()[fmt::format("10.77.0.1{}:80", other)] == 3; }, 3s)) << log();
+    EXPECT_EQ(last_held().ask(), server);
+    // The service's counters went on from where they were: its connection
+    // count is the one before (no new connection since).
+    auto conns_of = [](const std::string& listing) {
+        std::istringstream in(listing);
+        std::string line;
+        while (std::getline(in, line)) {
+            if (line.rfind("TCP", 0) == 0) {
+                std::istringstream l(line);
+                std::string proto, addr;
+                long conns = -1;
+                l >> proto >> addr >> conns;
+                return conns;
+            }
+        }
+        return -1L;
+    };
+    EXPECT_EQ(conns_of(xlbctl_out("-L -n --stats -t 10.77.0.100:80")), conns_of(before));
+    EXPECT_EQ(conns_of(before), 10);
+    // The checkers of unchanged servers kept their state: no new transition.
+    auto j = checks_json();
+    for (size_t i = 0; i < 3; ++i) {
+        const auto& r = j.at("services").at(0).at("real_servers").at(i);
+        EXPECT_EQ(r.at("state").as_string(), "up");
+        EXPECT_EQ(r.at("transitions"), checks_before.at("services").at(0).at("real_servers").at(i).at("transitions"));
+    }
+    // A bad configuration is refused whole; the running one stays.
+    write_conf("virtual_server 10.77.0.100 80 {\n  real_server 10.77.0.11 {\n}\n");
+    ::kill(_pid, SIGHUP);
+    ASSERT_TRUE(wait_for([&] { return log().find("reload refused") != std::string::npos; }, 3s)) << log();
+    EXPECT_EQ(dests().size(), 3u);
+    EXPECT_EQ(last_held().ask(), server);
+}
+
+TEST_F(xlbd_lab, kill_9_and_restart_keep_traffic_flowing) {
+    write_conf(conf());
+    start_xlbd();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests().size() == 3; }, 3s)) << log();
+    auto server = hold("10.77.0.100");
+    ASSERT_FALSE(server.empty());
+
+    // Connections keep coming while xlbd dies and comes back.
+    std::map<std::string, int> during;
+    std::thread client([&] { during = connect("10.77.0.100", 300); });
+    std::this_thread::sleep_for(200ms);
+    stop_xlbd(SIGKILL);
+    EXPECT_EQ(dests().size(), 3u); // the table stays: it is pinned
+    std::this_thread::sleep_for(300ms);
+    start_xlbd();
+    client.join();
+    ASSERT_FALSE(HasFatalFailure());
+    EXPECT_EQ(during["failed"], 0);
+    EXPECT_EQ(during["b1"] + during["b2"] + during["b3"], 300);
+    EXPECT_EQ(last_held().ask(), server);
+    // The restarted xlbd adopted the table: nothing was removed or re-added.
+    EXPECT_EQ(dests(), (std::map<std::string, int>{{b1, 1}, {b2, 1}, {b3, 1}}));
+    EXPECT_NE(log().find("0 change(s)"), std::string::npos) << log();
+}
+
+TEST_F(xlbd_lab, sigterm_leaves_the_table_and_cleanup_removes_it) {
+    write_conf(conf());
+    start_xlbd();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests().size() == 3; }, 3s)) << log();
+    stop_xlbd(SIGTERM);
+    EXPECT_EQ(dests().size(), 3u);
+    EXPECT_EQ(connect("10.77.0.100", 6)["failed"], 0);
+    start_xlbd("--cleanup-on-exit");
+    ASSERT_FALSE(HasFatalFailure());
+    stop_xlbd(SIGTERM);
+    EXPECT_EQ(xlbctl_out("-L -n").find("10.77.0.100"), std::string::npos);
+}
+
+} // namespace
+} // namespace xlb::test
