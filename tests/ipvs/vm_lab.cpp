@@ -343,6 +343,15 @@ void lab::build() {
     }
 }
 
+void lab::stop_server(int i) { _servers.at(static_cast<size_t>(i - 1)).reset(); }
+
+void lab::start_server(int i) {
+    auto& s = _servers.at(static_cast<size_t>(i - 1));
+    if (!s) {
+        s = std::make_unique<server>(srv(i), server_name(i));
+    }
+}
+
 void lab::start_servers() {
     for (int i = 1; i <= _n; ++i) {
         _servers.push_back(std::make_unique<server>(srv(i), server_name(i)));

@@ -90,6 +90,11 @@ public:
     // with a RST. mark: SO_MARK on every socket (0: none).
     std::vector<std::string> connect(const std::string& ns, const std::vector<flow>& flows, uint32_t mark = 0,
                                      int give_up = 3) const;
+    // Stops server i's listener (and its connections), or starts it again:
+    // a real server going down and coming back.
+    void stop_server(int i);
+    void start_server(int i);
+
     // One connection held open; *server gets the greeting.
     std::unique_ptr<held> hold(const flow& f, std::string* server) const;
 
