@@ -230,12 +230,21 @@ void accept_next(const std::shared_ptr<http_server::state>& s) {
 
 // "ADDR:PORT" or "[V6]:PORT", the port written out.
 std::optional<endpoint> parse_listen(std::string_view text) {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos || colon + 1 == text.size()) {
-        return std::nullopt;
+    size_t colon = 0;
+    if (!text.empty() && text.front() == '[') {
+        auto close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            return std::nullopt;
+        }
+        colon = close + 1;
+    } else {
+        colon = text.find(':');
+        if (colon == std::string_view::npos || colon != text.rfind(':')) {
+            return std::nullopt; // no port, or a bare IPv6 address whose port would be ambiguous
+        }
     }
-    if (text.find(':') != colon && text.front() != '[') {
-        return std::nullopt; // a bare IPv6 address: its port would be ambiguous
+    if (colon + 1 >= text.size()) {
+        return std::nullopt;
     }
     return endpoint::parse(text);
 }
