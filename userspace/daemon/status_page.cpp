@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 #include <optional>
 
@@ -44,6 +45,7 @@ tr.health-down td { background: #f4b0b0; }
 tr.health-draining td { background: #f8e0a0; }
 tr.health-sorry td { background: #c8d8f8; }
 tr.health-unmanaged td { background: #e8e8e8; }
+td.check { white-space: normal; min-width: 16em; max-width: 32em; }
 td.check span { display: block; }
 )css";
 
@@ -196,7 +198,8 @@ void real_row(std::string& out, const std::string& svc, const joined_real& r, sy
     traffic(out, r.table ? &r.table->stats : nullptr, r.table ? &r.table->rate : nullptr);
     check_cell(out, r.health, now);
     if (r.health && is_set(r.health->last_transition)) {
-        auto s = std::chrono::duration_cast<std::chrono::seconds>(now - r.health->last_transition).count();
+        auto s = std::max<int64_t>(
+            0, std::chrono::duration_cast<std::chrono::seconds>(now - r.health->last_transition).count());
         cell(out, "since", fmt::format("{}", s), duration_text(s));
     } else {
         cell(out, "since", "", r.health ? "never" : "");
