@@ -107,22 +107,30 @@ std::string scaled(const std::string& exact_value, bool exact) {
     return split_words(s).at(0);
 }
 
-} // namespace
+// ipvsadm's listings of one table: -L -n --stats, with --exact, and -L -n.
+struct listings {
+    std::string stats;
+    std::string stats_exact;
+    std::string normal;
+};
 
-TEST(status_page_chromium, rows_match_the_ipvsadm_listing) {
-    auto chromium = find_chromium();
-    if (chromium.empty()) {
-        if (require_priv()) {
-            FAIL() << "XLB_REQUIRE_PRIV=1 but chromium is not installed (scripts/bootstrap installs it)";
-        }
-        GTEST_SKIP() << "chromium is not installed (scripts/bootstrap installs it)";
-    }
-    auto dp = sample_dataplane();
-    running_server srv(provider_for(dp));
-    ASSERT_EQ(srv.where().addr.to_string(), "127.0.0.1");
-    auto dom = dump_dom(chromium, fmt::format("http://127.0.0.1:{}/", srv.where().port));
-    ASSERT_NE(dom.find("</html>"), std::string::npos) << dom.substr(0, 500);
+listings format_listings(const dataplane& dp) {
+    auto table = *dp.list();
+    ipvsadm::list_options o;
+    o.numeric = true;
+    listings out;
+    out.normal = ipvsadm::format_list(table, o, dp.conn_table_size());
+    o.format = ipvsadm::list_format::stats;
+    out.stats = ipvsadm::format_list(table, o, dp.conn_table_size());
+    o.exact = true;
+    out.stats_exact = ipvsadm::format_list(table, o, dp.conn_table_size());
+    return out;
+}
 
+// The page's rows of what is in the table against the listings: the same
+// services and dests in the same order, the same counters, weights and
+// connection counts.
+void expect_page_matches(const std::string& dom, const listings& lists) {
     std::vector<html_row> services;
     std::vector<html_row> reals;
     for (auto& r : html_rows(dom)) {
@@ -133,16 +141,10 @@ TEST(status_page_chromium, rows_match_the_ipvsadm_listing) {
             reals.push_back(std::move(r));
         }
     }
-    auto table = *dp->list();
-
     // --stats, scaled as ipvsadm prints it and exact: every row, in order.
     const char* stats_cols[] = {"conns", "inpkts", "outpkts", "inbytes", "outbytes"};
     for (bool exact : {false, true}) {
-        ipvsadm::list_options o;
-        o.format = ipvsadm::list_format::stats;
-        o.numeric = true;
-        o.exact = exact;
-        auto listing = parse_listing(ipvsadm::format_list(table, o, dp->conn_table_size()));
+        auto listing = parse_listing(exact ? lists.stats_exact : lists.stats);
         size_t si = 0;
         size_t ri = 0;
         for (const auto& l : listing) {
@@ -172,10 +174,8 @@ TEST(status_page_chromium, rows_match_the_ipvsadm_listing) {
     }
 
     // -L -n: Forward Weight ActiveConn InActConn of each dest.
-    ipvsadm::list_options o;
-    o.numeric = true;
     size_t ri = 0;
-    for (const auto& l : parse_listing(ipvsadm::format_list(table, o, dp->conn_table_size()))) {
+    for (const auto& l : parse_listing(lists.normal)) {
         if (l.dest.empty()) {
             continue;
         }
@@ -189,6 +189,27 @@ TEST(status_page_chromium, rows_match_the_ipvsadm_listing) {
         EXPECT_EQ(row.cell("inactive")->value, l.fields[3]);
     }
     EXPECT_EQ(ri, reals.size());
+}
+
+#define XLB_REQUIRE_CHROMIUM(var)                                                                   \
+    auto var = find_chromium();                                                                    \
+    if (var.empty()) {                                                                             \
+        if (require_priv()) {                                                                      \
+            FAIL() << "XLB_REQUIRE_PRIV=1 but chromium is not installed (scripts/bootstrap installs it)"; \
+        }                                                                                          \
+        GTEST_SKIP() << "chromium is not installed (scripts/bootstrap installs it)";               \
+    }
+
+} // namespace
+
+TEST(status_page_chromium, rows_match_the_ipvsadm_listing) {
+    XLB_REQUIRE_CHROMIUM(chromium);
+    auto dp = sample_dataplane();
+    running_server srv(provider_for(dp));
+    ASSERT_EQ(srv.where().addr.to_string(), "127.0.0.1");
+    auto dom = dump_dom(chromium, fmt::format("http://127.0.0.1:{}/", srv.where().port));
+    ASSERT_NE(dom.find("</html>"), std::string::npos) << dom.substr(0, 500);
+    expect_page_matches(dom, format_listings(*dp));
 
     // What only xlbd knows: the real server down and out of the table is on
     // the page, as is the service whose quorum is lost.
@@ -208,4 +229,27 @@ TEST(status_page_chromium, rows_match_the_ipvsadm_listing) {
     }
     EXPECT_TRUE(down_shown);
     EXPECT_TRUE(lost_shown);
+}
+
+// A running xlbd against xlbctl on the same table: set XLB_STATUS_URL to its
+// status page (a loopback URL) and XLB_STATUS_XLBCTL to the xlbctl command
+// line that reaches the same table (e.g. "build/bin/xlbctl --pin-dir DIR").
+// The table must be quiet (no traffic) while the test runs.
+TEST(status_page_chromium, a_running_xlbd_matches_xlbctl) {
+    const char* url = std::getenv("XLB_STATUS_URL");
+    const char* xlbctl = std::getenv("XLB_STATUS_XLBCTL");
+    if (!url || !xlbctl) {
+        GTEST_SKIP() << "set XLB_STATUS_URL and XLB_STATUS_XLBCTL to check a running xlbd";
+    }
+    ASSERT_EQ(std::string(url).rfind("http://127.0.0.1:", 0), 0u) << "loopback URLs only";
+    XLB_REQUIRE_CHROMIUM(chromium);
+    auto dom = dump_dom(chromium, url);
+    listings lists;
+    for (auto [text, args] : {std::pair{&lists.stats, "-L -n --stats"}, std::pair{&lists.stats_exact, "-L -n --stats --exact"},
+                              std::pair{&lists.normal, "-L -n"}}) {
+        auto r = run_cmd(fmt::format("{} {}", xlbctl, args));
+        ASSERT_EQ(r.code, 0) << args << ": " << r.err;
+        *text = r.out;
+    }
+    expect_page_matches(dom, lists);
 }
