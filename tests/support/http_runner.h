@@ -25,19 +25,7 @@ inline std::shared_ptr<memory_dataplane> sample_dataplane() {
 
 // xlbd's provider: the view, the table and the verdicts, at each request.
 inline daemon::page_provider provider_for(std::shared_ptr<memory_dataplane> dp) {
-    return [dp]() -> result<daemon::page_data> {
-        daemon::page_data d;
-        d.state = make_view();
-        auto table = dp->list();
-        if (!table) {
-            return table.error();
-        }
-        d.table = std::move(*table);
-        if (auto v = dp->verdicts()) {
-            d.verdicts = std::move(*v);
-        }
-        return d;
-    };
+    return [dp]() { return daemon::read_page_data(*dp, make_view()); };
 }
 
 // A server on 127.0.0.1:0 run by a thread of its own, stopped on that thread.

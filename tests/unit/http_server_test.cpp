@@ -190,3 +190,49 @@ TEST(http_server, listens_on_ipv6_loopback) {
     EXPECT_EQ(srv.where().addr.to_string(), "::1");
     EXPECT_EQ(http_get(srv.where(), "/metrics").status, 200);
 }
+
+namespace {
+
+// A backend with verdict counters (or a failure reading them) over the memory one.
+class verdict_dataplane final : public dataplane {
+public:
+    explicit verdict_dataplane(result<std::vector<reason_report>> v) : _verdicts(std::move(v)) {
+        fill_dataplane(_dp);
+    }
+    [[nodiscard]] const capabilities& caps() const noexcept override { return _dp.caps(); }
+    apply_result apply(const change_set& c) override { return _dp.apply(c); }
+    [[nodiscard]] result<std::vector<service_state>> list() const override { return _dp.list(); }
+    [[nodiscard]] result<timeouts> get_timeouts() const override { return _dp.get_timeouts(); }
+    [[nodiscard]] result<std::vector<conn_state>> list_conns() const override { return _dp.list_conns(); }
+    [[nodiscard]] uint32_t conn_table_size() const override { return _dp.conn_table_size(); }
+    [[nodiscard]] result<std::vector<reason_report>> verdicts() const override { return _verdicts; }
+
+private:
+    memory_dataplane _dp;
+    result<std::vector<reason_report>> _verdicts;
+};
+
+} // namespace
+
+TEST(http_server, read_page_data_takes_verdicts_where_there_are_some) {
+    memory_dataplane plain;
+    fill_dataplane(plain);
+    auto d = daemon::read_page_data(plain, make_view());
+    ASSERT_TRUE(d) << d.error().message();
+    EXPECT_FALSE(d->verdicts) << "EOPNOTSUPP: no verdicts, no error";
+    EXPECT_EQ(d->table.size(), 3u);
+    EXPECT_EQ(d->state.reloads, 4u);
+
+    std::array<uint64_t, XLB_R_MAX> packets{};
+    packets[0] = 42;
+    verdict_dataplane with(reason_reports(packets));
+    d = daemon::read_page_data(with, make_view());
+    ASSERT_TRUE(d);
+    ASSERT_TRUE(d->verdicts);
+    EXPECT_EQ(d->verdicts->at(0).packets, 42u);
+
+    verdict_dataplane failing(make_error(EIO, "read the reasons map"));
+    d = daemon::read_page_data(failing, make_view());
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().code, EIO);
+}

@@ -251,6 +251,23 @@ std::optional<endpoint> parse_listen(std::string_view text) {
 
 } // namespace
 
+result<page_data> read_page_data(const dataplane& dp, view state) {
+    page_data d;
+    d.state = std::move(state);
+    auto table = dp.list();
+    if (!table) {
+        return table.error();
+    }
+    d.table = std::move(*table);
+    auto verdicts = dp.verdicts();
+    if (verdicts) {
+        d.verdicts = std::move(*verdicts);
+    } else if (verdicts.error().code != EOPNOTSUPP) {
+        return verdicts.error();
+    }
+    return d;
+}
+
 result<std::unique_ptr<http_server>> http_server::start(asio::io_context& io, const http_options& opts,
                                                         page_provider provider) {
     auto ep = parse_listen(opts.listen);

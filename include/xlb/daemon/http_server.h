@@ -10,6 +10,7 @@
 // answer shows the table as it is then; its error becomes a 500.
 
 #include <xlb/daemon/view.h>
+#include <xlb/dataplane/dataplane.h>
 #include <xlb/dataplane/status.h>
 #include <xlb/model/service.h>
 #include <xlb/util/error.h>
@@ -33,6 +34,10 @@ struct page_data {
     std::optional<std::vector<reason_report>> verdicts; // dataplane::verdicts(), unset on EOPNOTSUPP
 };
 using page_provider = std::function<result<page_data>()>;
+
+// page_data from a backend: its table, and its verdict counters if it has
+// them (EOPNOTSUPP leaves them unset; another error is the result's).
+result<page_data> read_page_data(const dataplane& dp, view state);
 
 struct http_options {
     std::string listen = "127.0.0.1:9473"; // ADDR:PORT or [V6]:PORT; port 0 picks a free one
