@@ -315,6 +315,18 @@ TEST_F(xlbd_lab, kill_9_and_restart_keep_traffic_flowing) {
     EXPECT_NE(log().find("0 change(s)"), std::string::npos) << log();
 }
 
+TEST_F(xlbd_lab, loads_and_attaches_when_asked) {
+    ASSERT_EQ(xlbctl("unload"), 0);
+    write_conf(conf());
+    start_xlbd("--interface eth0");
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests().size() == 3; }, 3s)) << log();
+    EXPECT_NE(xlbctl_out("status").find("eth0"), std::string::npos);
+    auto tally = connect("10.77.0.100", 9);
+    EXPECT_EQ(tally["failed"], 0);
+    EXPECT_EQ(tally["b1"] + tally["b2"] + tally["b3"], 9);
+}
+
 TEST_F(xlbd_lab, sigterm_leaves_the_table_and_cleanup_removes_it) {
     write_conf(conf());
     start_xlbd();

@@ -207,6 +207,10 @@ TEST(xlbd_options, reads_keepalived_style_and_xlb_options) {
     EXPECT_TRUE(t.test_only);
     EXPECT_EQ(t.config_file, "/y.conf");
     EXPECT_EQ(parse({}).config_file, "/etc/keepalived/keepalived.conf");
+    EXPECT_EQ(parse({}).metrics, "127.0.0.1:9473");
+    EXPECT_EQ(parse({"--metrics", "9100"}).metrics, "127.0.0.1:9100");
+    EXPECT_EQ(parse({"--metrics", "[::1]:9100"}).metrics, "[::1]:9100");
+    EXPECT_EQ(parse({"--metrics=off"}).metrics, "");
 }
 
 TEST(xlbd_options, refuses_bad_command_lines) {
@@ -217,6 +221,7 @@ TEST(xlbd_options, refuses_bad_command_lines) {
     EXPECT_THROW(parse({"--frobnicate"}), xlbd::usage_error);
     EXPECT_THROW(parse({"--backend", "ipvs", "--interface", "eth0"}), xlbd::usage_error);
     EXPECT_THROW(parse({"-f", ""}), xlbd::usage_error);
+    EXPECT_THROW(parse({"--metrics", ""}), xlbd::usage_error);
 }
 
 TEST(log_target, journald_gets_priority_identifier_and_message) {

@@ -3,7 +3,7 @@
 // (XDP or kernel IPVS, through the dataplane seam) in step.
 //
 //   xlbd -f FILE [--interface IFACE]... [--pin-dir DIR] [--backend xdp|ipvs|auto]
-//        [--metrics [ADDR:]PORT] [--log-level LEVEL] [--log-target stderr|journald]
+//        [--metrics [ADDR:]PORT|off] [--log-level LEVEL] [--log-target stderr|journald]
 //        [--cleanup-on-exit] [--socket PATH]
 //   xlbd -t -f FILE
 
@@ -11,6 +11,7 @@
 
 #include <xlb/daemon/control.h>
 #include <xlb/daemon/controller.h>
+#include <xlb/daemon/http_server.h>
 #include <xlb/daemon/managed.h>
 #include <xlb/daemon/plan.h>
 #include <xlb/dataplane/dataplane.h>
@@ -151,6 +152,20 @@ int run(const xlbd::options& o) {
     if (auto r = control.listen(socket_path); !r) {
         xlb::log::error("{}", r.error().message());
         return 1;
+    }
+
+    std::unique_ptr<daemon::http_server> metrics;
+    if (!o.metrics.empty()) {
+        daemon::http_options ho;
+        ho.listen = o.metrics;
+        auto& dp = *sel->dp;
+        auto srv = daemon::http_server::start(io, ho, [&] { return daemon::read_page_data(dp, ctl.snapshot()); });
+        if (!srv) {
+            xlb::log::error("metrics: {}", srv.error().message());
+            return 1;
+        }
+        metrics = std::move(*srv);
+        xlb::log::info("metrics and status page on http://{}/", metrics->local_endpoint().to_string());
     }
 
     boost::asio::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);

@@ -9,7 +9,7 @@ namespace xlbd {
 
 std::string usage() {
     return "usage: xlbd [-f FILE] [--interface IFACE]... [--pin-dir DIR] [--backend xdp|ipvs|auto]\n"
-           "            [--metrics [ADDR:]PORT] [--log-level debug|info|warning|error]\n"
+           "            [--metrics [ADDR:]PORT|off] [--log-level debug|info|warning|error]\n"
            "            [--log-target stderr|journald] [--cleanup-on-exit] [--socket PATH]\n"
            "       xlbd -t [-f FILE]\n"
            "FILE defaults to /etc/keepalived/keepalived.conf.\n";
@@ -36,6 +36,20 @@ struct arg_reader {
         return argv[++i];
     }
 };
+
+// A bare port listens on loopback; "off" turns the endpoint off.
+std::string metrics_address(const std::string& v) {
+    if (v == "off") {
+        return {};
+    }
+    if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos) {
+        return "127.0.0.1:" + v;
+    }
+    if (v.empty()) {
+        throw usage_error("--metrics needs [ADDR:]PORT or off");
+    }
+    return v;
+}
 
 } // namespace
 
@@ -74,7 +88,7 @@ options parse_options(int argc, const char* const* argv) {
         } else if (name == "--backend") {
             o.backend = r.value(name, inl, has_inline);
         } else if (name == "--metrics") {
-            o.metrics = r.value(name, inl, has_inline);
+            o.metrics = metrics_address(r.value(name, inl, has_inline));
         } else if (name == "--log-level") {
             auto v = r.value(name, inl, has_inline);
             auto l = xlb::log::parse_level(v);

@@ -15,7 +15,7 @@ struct options {
     std::vector<std::string> interfaces;    // --interface, repeatable
     std::string pin_dir;                    // --pin-dir, else $XLB_PIN_DIR, else the default
     std::string backend = "auto";           // --backend xdp|ipvs|auto, else $XLB_BACKEND
-    std::string metrics;                    // --metrics [ADDR:]PORT; empty: none
+    std::string metrics = "127.0.0.1:9473"; // --metrics [ADDR:]PORT (a bare port: loopback), or "off"
     xlb::log::level log_level = xlb::log::level::info;
     xlb::log::target log_target = xlb::log::target::stderr_stream;
     bool cleanup_on_exit = false;
