@@ -4,6 +4,8 @@
 // failed checks, each delay_loop apart, each given connect_timeout.
 
 #include "support/lab_fixture.h"
+#include "support/http_client.h"
+#include "support/status_page_check.h"
 
 #include <boost/json.hpp>
 
@@ -325,6 +327,36 @@ TEST_F(xlbd_lab, loads_and_attaches_when_asked) {
     auto tally = connect("10.77.0.100", 9);
     EXPECT_EQ(tally["failed"], 0);
     EXPECT_EQ(tally["b1"] + tally["b2"] + tally["b3"], 9);
+}
+
+// The status page of a running xlbd, loaded by headless Chromium in the
+// director's namespace, against xlbctl -L -n --stats (scaled and --exact)
+// and -L -n on the same table, after real traffic; and /metrics over the
+// same loopback.
+TEST_F(xlbd_lab, status_page_matches_xlbctl) {
+    XLB_REQUIRE_CHROMIUM(chromium);
+    write_conf(conf());
+    start_xlbd("--metrics 9473");
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests().size() == 3; }, 3s)) << log();
+    ASSERT_EQ(connect("10.77.0.100", 12)["failed"], 0);
+    // Counters settle once the flows' packets are counted (the client
+    // closes each connection; the sweeper folds nothing in later).
+    std::this_thread::sleep_for(500ms);
+    listings lists;
+    lists.stats = xlbctl_out("-L -n --stats");
+    lists.stats_exact = xlbctl_out("-L -n --stats --exact");
+    lists.normal = xlbctl_out("-L -n");
+    const auto ns = fmt::format("nsenter --net=/run/netns/{}-dir", _prefix);
+    auto dom = dump_dom(chromium, "http://127.0.0.1:9473/", ns);
+    expect_page_matches(dom, lists);
+    EXPECT_EQ(xlbctl_out("-L -n --stats --exact"), lists.stats_exact) << "the table moved while the page loaded";
+
+    http_reply metrics;
+    in_netns(_prefix + "-dir", [&] { metrics = http_get(*endpoint::parse("127.0.0.1:9473"), "/metrics"); });
+    EXPECT_EQ(metrics.status, 200) << metrics.error;
+    EXPECT_NE(metrics.body.find("xlb_real_up{"), std::string::npos) << metrics.body.substr(0, 400);
+    EXPECT_NE(metrics.body.find("xlb_service_connections_total{"), std::string::npos);
 }
 
 TEST_F(xlbd_lab, sigterm_leaves_the_table_and_cleanup_removes_it) {
