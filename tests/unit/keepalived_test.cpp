@@ -726,3 +726,26 @@ TEST(KeepalivedParser, FwmarkFamilyAndGroupFwmarkFamily) {
     EXPECT_EQ(to_string(checker_kind::ssl), "SSL_GET");
     EXPECT_EQ(to_string(checker_kind::dns), "DNS_CHECK");
 }
+
+TEST(KeepalivedParser, SslBlockCaGoesToSslGet) {
+    auto c = parse("SSL {\n  ca /etc/ssl/ca.pem\n  certificate /etc/ssl/me.pem\n}\n"
+                   "virtual_server 10.0.0.1 443 {\n  real_server 10.0.0.2 443 {\n"
+                   "    SSL_GET {\n      enable_sni no\n      url {\n        path /health\n"
+                   "        virtualhost api.example\n      }\n    }\n"
+                   "    HTTP_GET {\n      http_protocol 1.1\n      fast_recovery\n      url {\n        path /\n      }\n    }\n"
+                   "  }\n}\n");
+    const auto& rs = c.virtual_servers.at(0).reals.at(0);
+    const auto& ssl = rs.checkers.at(0);
+    EXPECT_EQ(ssl.ca_file, "/etc/ssl/ca.pem");
+    EXPECT_FALSE(ssl.verify_cert); // keepalived loads the CA without verifying the peer
+    EXPECT_FALSE(ssl.enable_sni);
+    EXPECT_EQ(ssl.urls.at(0).virtualhost, "api.example");
+    EXPECT_FALSE(ssl.virtualhost);
+    const auto& http = rs.checkers.at(1);
+    EXPECT_FALSE(http.ca_file);
+    EXPECT_EQ(http.http_protocol_minor, 1u);
+    EXPECT_TRUE(http.fast_recovery);
+    EXPECT_EQ(http.delay_before_retry, milliseconds(3000)); // check_http.c: 3 s
+    ASSERT_EQ(c.notices.size(), 1u);
+    EXPECT_EQ(c.notices[0].where.line, 3u); // certificate
+}

@@ -93,6 +93,7 @@ struct vs_draft {
 struct session {
     token_stream stream;
     std::vector<notice> notices;
+    std::optional<std::string> ssl_ca; // the top-level SSL block's `ca`
 
     void note(const source_pos& at, std::string text) { notices.push_back({at, std::move(text)}); }
     // "KEYWORD not supported: ignored" (and its block skipped).

@@ -141,6 +141,34 @@ result<void> read_group(session& s, config& out, const statement& st) {
     return {};
 }
 
+// The top-level SSL block (check_parser.c ssl_handler()): its `ca` is
+// what SSL_GET checkers trust; keepalived loads it without verifying the
+// peer, so verify_cert stays false. Client certificates are not supported.
+result<void> read_ssl(session& s, std::optional<std::string>& ca, const statement& st) {
+    return s.stream.each_in_block(st, [&](const statement& line) -> result<void> {
+        if (line.keyword() != "ca") {
+            return s.unsupported(line, "SSL");
+        }
+        if (auto r = need_args(line, 1, "a file"); !r) {
+            return r;
+        }
+        ca = line.arg(1).text;
+        return {};
+    });
+}
+
+void apply_ssl_ca(config& out, const std::optional<std::string>& ca) {
+    for (auto& vs : out.virtual_servers) {
+        for (auto& rs : vs.reals) {
+            for (auto& ck : rs.checkers) {
+                if (ck.kind == checker_kind::ssl) {
+                    ck.ca_file = ca;
+                }
+            }
+        }
+    }
+}
+
 result<void> top_level(session& s, config& out, const statement& st) {
     const std::string& kw = st.keyword();
     if (kw == "virtual_server") {
@@ -155,6 +183,9 @@ result<void> top_level(session& s, config& out, const statement& st) {
     }
     if (kw == "virtual_server_group") {
         return read_group(s, out, st);
+    }
+    if (kw == "SSL") {
+        return read_ssl(s, s.ssl_ca, st);
     }
     if (kw == "real_server" || kw == "sorry_server") {
         return syntax_error(st.where(), fmt::format("{} outside virtual_server", kw));
@@ -188,7 +219,7 @@ result<void> check_groups(const config& out) {
 result<config> parse(lexed&& l) {
     config out;
     out.files = std::move(l.files);
-    session s{token_stream(l.tokens), std::move(l.notices)};
+    session s{token_stream(l.tokens), std::move(l.notices), std::nullopt};
     while (true) {
         auto st = s.stream.next_statement();
         if (!st) {
@@ -208,6 +239,7 @@ result<config> parse(lexed&& l) {
     if (auto r = check_groups(out); !r) {
         return r.error();
     }
+    apply_ssl_ca(out, s.ssl_ca);
     out.notices = std::move(s.notices);
     return out;
 }
