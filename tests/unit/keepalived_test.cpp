@@ -749,3 +749,19 @@ TEST(KeepalivedParser, SslBlockCaGoesToSslGet) {
     ASSERT_EQ(c.notices.size(), 1u);
     EXPECT_EQ(c.notices[0].where.line, 3u); // certificate
 }
+
+TEST(KeepalivedParser, CheckerConnectionOptions) {
+    auto c = parse("virtual_server fe80::1 5060 {\n  protocol UDP\n  persistence_engine sip\n"
+                   "  real_server fe80::2 5060 {\n"
+                   "    TCP_CHECK {\n      connect_ip fe80::3\n      connect_port 5061\n"
+                   "      bindto fe80::9\n      bind_port 40000\n      bind_if eth1\n"
+                   "      nb_get_retry 2\n    }\n  }\n}\n");
+    const auto& vs = c.virtual_servers.at(0);
+    EXPECT_EQ(vs.persistence_engine, "sip");
+    const auto& ck = vs.reals.at(0).checkers.at(0);
+    EXPECT_EQ(ck.connect_to, ep("[fe80::3]:5061"));
+    EXPECT_EQ(ck.bind_to, ip_address::parse("fe80::9"));
+    EXPECT_EQ(ck.bind_port, 40000);
+    EXPECT_EQ(ck.bind_interface, "eth1");
+    EXPECT_EQ(ck.retry, 2u);
+}

@@ -33,10 +33,14 @@ using std::chrono::milliseconds;
 // result<bool>: whether the keyword was this group's.
 using handled = result<bool>;
 
-handled common_keyword(checker_draft& c, const statement& st) {
+// connect_ip, connect_port, bindto, bind_port, bind_if, connect_timeout:
+// check_api.c install_checker_common_keywords(true); MISC_CHECK has none.
+handled connection_keyword(checker_draft& c, const statement& st) {
     const std::string& kw = st.keyword();
-    bool conn = c.spec.kind != checker_kind::misc; // MISC_CHECK has no connection options
-    if (conn && kw == "connect_ip") {
+    if (c.spec.kind == checker_kind::misc) {
+        return false;
+    }
+    if (kw == "connect_ip" || kw == "bindto" || kw == "bind_to") {
         if (auto r = need_args(st, 1, "an address"); !r) {
             return r.error();
         }
@@ -44,8 +48,8 @@ handled common_keyword(checker_draft& c, const statement& st) {
         if (!a) {
             return a.error();
         }
-        c.connect_ip = *a;
-    } else if (conn && kw == "connect_port") {
+        (kw == "connect_ip" ? c.connect_ip : c.spec.bind_to) = *a;
+    } else if (kw == "connect_port" || kw == "bind_port") {
         if (auto r = need_args(st, 1, "a port"); !r) {
             return r.error();
         }
@@ -53,31 +57,17 @@ handled common_keyword(checker_draft& c, const statement& st) {
         if (!p) {
             return p.error();
         }
-        c.connect_port = static_cast<uint16_t>(*p);
-    } else if (conn && (kw == "bindto" || kw == "bind_to")) {
-        if (auto r = need_args(st, 1, "an address"); !r) {
-            return r.error();
+        if (kw == "connect_port") {
+            c.connect_port = static_cast<uint16_t>(*p);
+        } else {
+            c.spec.bind_port = static_cast<uint16_t>(*p);
         }
-        auto a = read_address(st.arg(1), kw);
-        if (!a) {
-            return a.error();
-        }
-        c.spec.bind_to = *a;
-    } else if (conn && kw == "bind_port") {
-        if (auto r = need_args(st, 1, "a port"); !r) {
-            return r.error();
-        }
-        auto p = read_uint(st.arg(1), 1, 65535, kw);
-        if (!p) {
-            return p.error();
-        }
-        c.spec.bind_port = static_cast<uint16_t>(*p);
-    } else if (conn && kw == "bind_if") {
+    } else if (kw == "bind_if") {
         if (auto r = need_args(st, 1, "an interface name"); !r) {
             return r.error();
         }
         c.spec.bind_interface = st.arg(1).text;
-    } else if (conn && kw == "connect_timeout") {
+    } else if (kw == "connect_timeout") {
         if (auto r = need_args(st, 1); !r) {
             return r.error();
         }
@@ -86,39 +76,47 @@ handled common_keyword(checker_draft& c, const statement& st) {
             return t.error();
         }
         c.set.connect_timeout = *t;
-    } else if (kw == "retry" || kw == "nb_get_retry") {
-        // nb_get_retry: HTTP_GET's old spelling (check_http.c, deprecated).
-        if (auto r = need_args(st, 1); !r) {
-            return r.error();
-        }
-        auto v = read_uint(st.arg(1), 0, UINT32_MAX, kw);
-        if (!v) {
-            return v.error();
-        }
-        c.set.retry = *v;
-    } else if (kw == "delay_before_retry" || kw == "warmup" || kw == "delay_loop") {
-        if (auto r = need_args(st, 1); !r) {
-            return r.error();
-        }
-        auto t = read_seconds(st.arg(1), milliseconds(kw == "delay_loop" ? 1 : 0), kw);
-        if (!t) {
-            return t.error();
-        }
-        (kw == "delay_loop" ? c.set.delay_loop
-                            : kw == "warmup" ? c.set.warmup : c.set.delay_before_retry) = *t;
-    } else if (kw == "rise" || kw == "fall") {
-        if (auto r = need_args(st, 1); !r) {
-            return r.error();
-        }
-        auto v = read_uint(st.arg(1), 1, 1000000, kw);
-        if (!v) {
-            return v.error();
-        }
-        (kw == "rise" ? c.set.rise : c.set.fall) = *v;
     } else {
         return false;
     }
     return true;
+}
+
+// retry (nb_get_retry: HTTP_GET's old spelling), delay_before_retry,
+// warmup, delay_loop, and xlb's rise and fall.
+handled timing_keyword(checker_draft& c, const statement& st) {
+    const std::string& kw = st.keyword();
+    bool count = kw == "retry" || kw == "nb_get_retry" || kw == "rise" || kw == "fall";
+    bool time = kw == "delay_before_retry" || kw == "warmup" || kw == "delay_loop";
+    if (!count && !time) {
+        return false;
+    }
+    if (auto r = need_args(st, 1); !r) {
+        return r.error();
+    }
+    if (time) {
+        auto t = read_seconds(st.arg(1), milliseconds(kw == "delay_loop" ? 1 : 0), kw);
+        if (!t) {
+            return t.error();
+        }
+        (kw == "delay_loop" ? c.set.delay_loop : kw == "warmup" ? c.set.warmup : c.set.delay_before_retry) = *t;
+        return true;
+    }
+    bool retry = kw == "retry" || kw == "nb_get_retry";
+    auto v = read_uint(st.arg(1), retry ? 0 : 1, retry ? UINT32_MAX : 1000000, kw);
+    if (!v) {
+        return v.error();
+    }
+    (retry ? c.set.retry : kw == "rise" ? c.set.rise : c.set.fall) = *v;
+    return true;
+}
+
+handled common_keyword(checker_draft& c, const statement& st) {
+    auto r = connection_keyword(c, st);
+    if (!r || *r) {
+        return r;
+    }
+    return timing_keyword(c, st);
 }
 
 // `status_code 200-299 301`: each word a code or an inclusive range, 100-599.

@@ -257,6 +257,11 @@ result<bool> service_keyword(vs_draft& vs, const statement& st) {
             }
             spec.persistence_timeout = *v;
         }
+    } else if (kw == "persistence_engine") {
+        if (auto r = need_args(st, 1, "a name"); !r) {
+            return r.error();
+        }
+        spec.persistence_engine = st.arg(1).text;
     } else if (kw == "persistence_granularity") {
         if (auto r = need_args(st, 1, "a netmask or prefix length"); !r) {
             return r.error();

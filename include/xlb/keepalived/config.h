@@ -137,6 +137,7 @@ struct virtual_server_spec {
     // As service_config::netmask: an IPv4 netmask in host order, or an IPv6
     // prefix length (128 unless given, for IPv6 services).
     uint32_t persistence_granularity = 0xffffffff;
+    std::string persistence_engine;   // persistence_engine ("sip"), as service_config::pe_name
     milliseconds delay_loop{60000};
     bool alpha = false;               // servers start down until a check passes
     bool omega = false;               // clear the table when xlbd exits
