@@ -616,6 +616,9 @@ TEST(KeepalivedLexer, IncludeGlobsNestedAndRelative) {
                                                   "include missing/*.conf\n");
     d.write("conf.d/a.conf", "virtual_server 10.0.0.1 80 {\n  include reals/*.inc\n}\n");
     d.write("conf.d/reals/r1.inc", "real_server 10.0.0.2 80 {\n  weight 5\n}\n");
+    std::filesystem::create_directories(d.dir() + "/conf.d/dir.conf"); // skipped, as keepalived does
+    auto script = d.write("conf.d/run.conf", "garbage {\n"); // executable: skipped too
+    std::filesystem::permissions(script, std::filesystem::perms::owner_exec, std::filesystem::perm_options::add);
     d.write("conf.d/b.conf", "virtual_server_group G {\n  10.0.1.1 443\n}\n"
                              "virtual_server group G {\n  real_server 10.0.1.2 443\n}\n");
     auto c = parse_file(main);
@@ -637,6 +640,11 @@ TEST(KeepalivedLexer, IncludeGlobsNestedAndRelative) {
         no_match = no_match || (n.where.line == 5 && n.text.find("missing/*.conf") != std::string::npos);
     }
     EXPECT_TRUE(no_match);
+    size_t skipped = 0;
+    for (const auto& n : c->notices) {
+        skipped += n.text.find("not a regular non-executable file") != std::string::npos ? 1 : 0;
+    }
+    EXPECT_EQ(skipped, 2u);
 }
 
 TEST(KeepalivedLexer, ErrorInIncludedFileNamesThatFile) {

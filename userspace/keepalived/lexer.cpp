@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <glob.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -184,7 +185,7 @@ result<void> lexer::include(const std::vector<token>& words, const std::string& 
     }
     std::string full = pattern.front() == '/' || dir.empty() ? pattern : dir + "/" + pattern;
     glob_t g{};
-    int rc = ::glob(full.c_str(), GLOB_BRACE, nullptr, &g);
+    int rc = ::glob(full.c_str(), GLOB_MARK | GLOB_BRACE, nullptr, &g);
     std::unique_ptr<glob_t, void (*)(glob_t*)> owner(&g, ::globfree);
     if (rc == GLOB_NOMATCH) {
         _out.notices.push_back({at, fmt::format("include {}: no file matches", pattern)});
@@ -195,6 +196,16 @@ result<void> lexer::include(const std::vector<token>& words, const std::string& 
                                             rc == GLOB_NOSPACE ? "out of memory" : "read error"));
     }
     for (size_t i = 0; i < g.gl_pathc; ++i) {
+        // check_glob_file(): a match that is not a regular, non-executable
+        // file (a directory, a script) is skipped with a warning.
+        struct stat sb {};
+        if (::stat(g.gl_pathv[i], &sb) != 0 || !S_ISREG(sb.st_mode) ||
+            (sb.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) != 0) {
+            _out.notices.push_back(
+                {at, fmt::format("include {}: {} is not a regular non-executable file: skipped", pattern,
+                                 g.gl_pathv[i])});
+            continue;
+        }
         if (auto r = lex_path(g.gl_pathv[i], dir, depth + 1); !r) {
             return r;
         }

@@ -13,7 +13,8 @@
 //   includea) names a glob; each file it matches is read in its place, in
 //   glob's order. A relative pattern is relative to the directory of the
 //   file holding the include (keepalived chdir()s there while reading it);
-//   a pattern matching nothing gives a notice, as keepalived only logs it.
+//   a pattern matching nothing gives a notice, as keepalived only logs it,
+//   and so does a match that is a directory or an executable (skipped).
 
 #include <xlb/keepalived/config.h>
 #include <xlb/util/error.h>
