@@ -720,6 +720,13 @@ TEST(KeepalivedNotices, DroppedAsKeepalivedDrops) {
     EXPECT_TRUE(has_notice(c, 10, "given twice"));
 }
 
+TEST(KeepalivedParser, GroupWithPortZeroIsPersistent) {
+    auto c = parse("virtual_server group Z {\n  real_server 10.0.0.2 80\n}\n"
+                   "virtual_server_group Z {\n  10.0.0.1 0\n}\n");
+    EXPECT_EQ(c.virtual_servers.at(0).persistence_timeout, 360u);
+    EXPECT_TRUE(has_notice(c, 1, "group Z has port 0"));
+}
+
 TEST(KeepalivedParser, FwmarkFamilyAndGroupFwmarkFamily) {
     auto c = parse("virtual_server_group G6 {\n  fwmark 7 inet6\n  2001:db8::10-1f 80\n}\n"
                    "virtual_server fwmark 9 {\n  ip_family inet6\n  lb_kind DR\n"

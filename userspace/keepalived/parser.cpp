@@ -199,18 +199,29 @@ result<void> top_level(session& s, config& out, const statement& st) {
     return s.stream.skip_block_if_any(st);
 }
 
-// Groups may be defined after the virtual_server naming them.
-result<void> check_groups(const config& out) {
-    for (const auto& vs : out.virtual_servers) {
+// Groups may be defined after the virtual_server naming them. A group
+// with an address entry of port 0 makes its service persistent, as a
+// virtual_server of port 0 does (validate_check_config()).
+result<void> settle_groups(session& s, config& out) {
+    for (auto& vs : out.virtual_servers) {
         if (vs.what != virtual_server_spec::kind::group) {
             continue;
         }
-        bool found = false;
+        const virtual_server_group* group = nullptr;
         for (const auto& g : out.groups) {
-            found = found || g.name == vs.group;
+            group = g.name == vs.group ? &g : group;
         }
-        if (!found) {
+        if (!group) {
             return syntax_error(vs.where, fmt::format("no virtual_server_group named {}", vs.group));
+        }
+        bool zero_port = false;
+        for (const auto& e : group->entries) {
+            zero_port = zero_port || (e.first && e.first->port == 0);
+        }
+        if (zero_port && !vs.persistence_timeout) {
+            s.note(vs.where, fmt::format("group {} has port 0: persistence_timeout 360 set (as keepalived does)",
+                                         vs.group));
+            vs.persistence_timeout = 360;
         }
     }
     return {};
@@ -236,7 +247,7 @@ result<config> parse(lexed&& l) {
             return r.error();
         }
     }
-    if (auto r = check_groups(out); !r) {
+    if (auto r = settle_groups(s, out); !r) {
         return r.error();
     }
     apply_ssl_ca(out, s.ssl_ca);
