@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 
 namespace xlb::keepalived::detail {
 namespace {

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <limits>
+#include <cctype>
 
 namespace xlb::keepalived::detail {
 namespace {
