@@ -33,13 +33,14 @@ enum class checker_kind : uint8_t { tcp, http, ssl, misc, udp, dns };
 std::string_view to_string(checker_kind k) noexcept; // "TCP_CHECK", "HTTP_GET", ...
 
 // HTTP_GET / SSL_GET: one `url { }` block. A response passes when its status
-// is in status_codes (default 200-299 when the list is empty) and, if
-// digest is set, the MD5 of its body equals it.
+// is in status_codes and, if digest is set, the MD5 of its body equals it.
+// The parser fills status_codes with {200, 299} when the url names none
+// (keepalived's HTTP_DEFAULT_STATUS_CODE_MIN/MAX, check_http.c url_check()).
 struct http_url {
     std::string path = "/";
     std::optional<std::string> digest;      // 32 lowercase hex digits
     std::vector<std::pair<uint16_t, uint16_t>> status_codes; // inclusive ranges
-    std::optional<std::string> virtualhost; // Host: header for this url
+    std::optional<std::string> virtualhost; // Host: header for this url (else the checker's)
     auto operator<=>(const http_url&) const = default;
 };
 
@@ -60,7 +61,8 @@ struct checker_spec {
     uint32_t retry = 1;
     milliseconds delay_before_retry{1000};
     milliseconds delay_loop{60000}; // per checker, defaults to the service's
-    milliseconds warmup{0};         // random delay before the first check
+    milliseconds warmup{0};         // random delay before the first check; keepalived's
+                                    // default is delay_loop (check_data.c)
     // Beyond keepalived: consecutive successes to go up / failures to go
     // down. 0: keepalived's rule (up on one success, down after retry + 1).
     uint32_t rise = 0;
@@ -68,7 +70,7 @@ struct checker_spec {
 
     // HTTP_GET / SSL_GET
     std::vector<http_url> urls;
-    std::optional<std::string> virtualhost; // checker-wide Host:
+    std::optional<std::string> virtualhost; // checker-wide Host: (else the real server's, the service's)
     bool enable_sni = true;                 // SSL_GET
     bool verify_cert = false;               // SSL_GET: verify only when configured
     std::optional<std::string> ca_file;     // SSL_GET: trust anchors when verifying
@@ -77,7 +79,7 @@ struct checker_spec {
 
     // MISC_CHECK
     std::string misc_path;                  // a command line, run through /bin/sh -c
-    milliseconds misc_timeout{0};           // 0: delay_loop
+    milliseconds misc_timeout{0};           // the parser sets delay_loop when not given
     bool misc_dynamic = false;              // exit 2..255 sets the weight to code - 2
     std::string user;                       // run the script as (keepalived's `user`)
 
@@ -97,7 +99,8 @@ struct real_server_spec {
     source_pos where;
     endpoint addr;                  // the port is the service's for fwmark / port 0
     int32_t weight = 1;
-    std::optional<forwarding> fwd;  // lvs_method per real server (else the service's)
+    std::optional<forwarding> fwd;  // lvs_method per real server; the parser always sets it
+                                    // (the service's when not given), tunnel* too
     tun_type tunnel = tun_type::ipip;
     uint16_t tun_port = 0;
     uint8_t tun_flags = 0;
@@ -121,7 +124,7 @@ struct virtual_server_spec {
     kind what = kind::address;
     endpoint vip;            // kind::address
     uint32_t fwmark = 0;     // kind::fwmark
-    family af = family::inet; // kind::fwmark: `family inet6` or from the reals
+    family af = family::inet; // the vip's; fwmark / group: `ip_family inet6` or from the reals
     std::string group;       // kind::group: a virtual_server_group's name
 
     protocol proto = protocol::tcp;
@@ -133,8 +136,10 @@ struct virtual_server_spec {
     uint8_t tun_flags = 0;
     bool one_packet = false;           // ops
     std::optional<uint32_t> persistence_timeout; // seconds; bare keyword: 360
-    std::optional<ip_address> persistence_granularity; // netmask (v4) / prefix as an address
-    std::optional<uint32_t> persistence_granularity_prefix; // v6 prefix length
+    // As service_config::netmask: an IPv4 netmask in host order, or an IPv6
+    // prefix length (128 unless given, for IPv6 services).
+    uint32_t persistence_granularity = 0xffffffff;
+    std::string persistence_engine;   // persistence_engine ("sip"), as service_config::pe_name
     milliseconds delay_loop{60000};
     bool alpha = false;               // servers start down until a check passes
     bool omega = false;               // clear the table when xlbd exits
@@ -157,6 +162,7 @@ struct group_entry {
     std::optional<endpoint> first; // with the port
     uint32_t range_end = 0;        // last byte / group; 0: no range
     uint32_t fwmark = 0;
+    std::optional<family> fwmark_family; // `fwmark N inet|inet6`
     auto operator<=>(const group_entry&) const = default;
 };
 
