@@ -29,19 +29,18 @@ service_config base_service(const ka::virtual_server_spec& vs) {
         c.flags |= XLB_IPVS_SVC_F_PERSISTENT;
         c.timeout = *vs.persistence_timeout;
     }
+    c.pe_name = vs.persistence_engine;
     return c;
 }
 
-// The persistence granularity for a service of family f: a v4 netmask in
-// host order, or a v6 prefix length; the full mask when none is set.
+// The persistence granularity: a v4 netmask (host order) or a v6 prefix
+// length, as service_config keeps it; the parser's default is the full mask
+// of v4, which for a v6 service means 128.
 uint32_t granularity(const ka::virtual_server_spec& vs, family f) {
-    if (f == family::inet) {
-        if (vs.persistence_granularity && vs.persistence_granularity->is_v4()) {
-            return vs.persistence_granularity->host_words()[0];
-        }
-        return 0xffffffff;
+    if (f == family::inet6 && vs.persistence_granularity == 0xffffffff) {
+        return 128;
     }
-    return vs.persistence_granularity_prefix.value_or(128);
+    return vs.persistence_granularity;
 }
 
 // IPVS finds a fwmark service by family and mark alone; backends list it
@@ -96,7 +95,7 @@ result<std::vector<service_config>> group_services(const ka::config& cfg, const 
         service_key key;
         key.proto = vs.proto;
         if (e.fwmark) {
-            key = fwmark_key(e.fwmark, vs.af);
+            key = fwmark_key(e.fwmark, e.fwmark_family.value_or(vs.af));
             out.push_back(with_key(base, vs, key));
             continue;
         }

@@ -102,6 +102,10 @@ result<void> finish_real(session& s, vs_draft& vs, const method& vs_method, real
     rs.inhibit_on_failure = eff.inhibit.value_or(false);
     rs.delay_loop = eff.delay_loop.value_or(default_delay_loop);
     rs.drain_time = eff.drain_time.value_or(milliseconds(0));
+    // Slow start: a warmup given to the real server or its service also
+    // ramps the weight after a recovery (plan.h); a checker's own warmup
+    // is only keepalived's delay before its first check.
+    rs.ramp = eff.warmup.value_or(milliseconds(0));
     for (auto& c : rd.checkers) {
         rs.checkers.push_back(finish_checker(std::move(c), eff, rs));
     }
