@@ -126,6 +126,7 @@ expected=(
 )
 ((has_xlbd)) && expected+=(/usr/sbin/xlbd)
 
+mkdir -p /run/lock
 exec 9>/run/lock/xlb-deb-test.lock
 echo "== waiting for any other deb_test on this machine"
 flock 9
