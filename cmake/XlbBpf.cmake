@@ -1,8 +1,10 @@
-# xlb_bpf_object(NAME SOURCE [SKELETON])
+# xlb_bpf_object(NAME SOURCE [SKELETON] [INSTALL])
 #   Compiles SOURCE with clang -target bpf into ${NAME}.bpf.o and, with
 #   SKELETON, generates ${NAME}.skel.h with `bpftool gen skeleton ... name
 #   ${NAME}_bpf`. Creates an INTERFACE target ${NAME}_skel whose include path
 #   holds the skeleton. After libbpf-bootstrap's bpf_object().
+#   INSTALL builds the object with `all` and installs it to lib/xlb (the
+#   package ships it), so it no longer waits for a test to need it.
 find_program(XLB_CLANG NAMES clang clang-14 REQUIRED)
 find_program(XLB_BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 execute_process(COMMAND ${CMAKE_C_COMPILER} -print-multiarch
@@ -15,7 +17,7 @@ set(XLB_BPF_DIR ${CMAKE_BINARY_DIR}/bpf)
 file(MAKE_DIRECTORY ${XLB_BPF_DIR})
 
 function(xlb_bpf_object name source)
-    cmake_parse_arguments(ARG "SKELETON" "" "DEPENDS" ${ARGN})
+    cmake_parse_arguments(ARG "SKELETON;INSTALL" "" "DEPENDS" ${ARGN})
     set(obj ${XLB_BPF_DIR}/${name}.bpf.o)
     get_filename_component(src ${source} ABSOLUTE)
     file(GLOB bpf_headers ${CMAKE_SOURCE_DIR}/bpf/*.h)
@@ -40,7 +42,12 @@ function(xlb_bpf_object name source)
             VERBATIM)
         list(APPEND outputs ${skel})
     endif()
-    add_custom_target(${name}_bpf_obj DEPENDS ${outputs})
+    if(ARG_INSTALL)
+        add_custom_target(${name}_bpf_obj ALL DEPENDS ${outputs})
+        install(FILES ${obj} DESTINATION lib/xlb)
+    else()
+        add_custom_target(${name}_bpf_obj DEPENDS ${outputs})
+    endif()
     add_library(${name}_skel INTERFACE)
     add_dependencies(${name}_skel ${name}_bpf_obj)
     target_include_directories(${name}_skel INTERFACE ${XLB_BPF_DIR})

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The man page and the bash completion of xlbctl (ctest: unit_docs, label unit).
-#   1. `cmake --install` puts xlbctl, xlbctl.8 and the completion where they belong;
-#   2. groff formats the page without a single warning (-ww);
+# The man pages and the bash completions of xlbctl and xlbd (ctest: unit_docs,
+# label unit).
+#   1. `cmake --install` puts xlbctl, xlbctl.8 and the completion where they
+#      belong, and xlbd's files: xlbd.8 (man8), xlbd.conf.5 (man5), its
+#      completion, the systemd unit and /etc/default/xlbd;
+#   2. groff formats every page without a single warning (-ww);
 #   3. the page names every option xlbctl parses: the options of `xlbctl -h`,
 #      every entry of the ipvsadm grammar's table (userspace/ipvsadm/command.cpp),
 #      the global options and subcommands of tools/xlbctl/main.cpp, the
 #      schedulers and scheduler flags -- so the page cannot fall behind silently;
-#   4. the completion function offers the right words.
+#   4. the completion function offers the right words;
+#   5. xlbd.8 names every option of xlbd's completion (and of tools/xlbd's
+#      source, once it exists), and xlbd's completion offers them.
 # Needs groff (groff-base) and bash; scripts/bootstrap installs them.
 #
 # usage: docs_test.sh --source DIR --build DIR --xlbctl PATH
@@ -40,6 +45,9 @@ trap 'rm -rf "$tmp"' EXIT
 
 page=$source_dir/docs/xlbctl.8
 completion=$source_dir/tools/completion/xlbctl.bash
+xlbd_page=$source_dir/docs/xlbd.8
+xlbd_conf_page=$source_dir/docs/xlbd.conf.5
+xlbd_completion=$source_dir/tools/completion/xlbd.bash
 
 # --- 1. install -------------------------------------------------------------
 echo "== cmake --install --prefix $tmp/prefix"
@@ -65,6 +73,24 @@ if cmp -s "$completion" "$prefix/share/bash-completion/completions/xlbctl"; then
 else
     fail "share/bash-completion/completions/xlbctl missing or not tools/completion/xlbctl.bash"
 fi
+# xlbd's files: byte for byte, except the unit, made from dist/xlbd.service.in
+# with this prefix's paths.
+for pair in "$xlbd_page:share/man/man8/xlbd.8" "$xlbd_conf_page:share/man/man5/xlbd.conf.5" \
+    "$xlbd_completion:share/bash-completion/completions/xlbd" "$source_dir/dist/xlbd.default:etc/default/xlbd"; do
+    if cmp -s "${pair%%:*}" "$prefix/${pair#*:}"; then
+        pass "${pair#*:}"
+    else
+        fail "${pair#*:} missing or not ${pair%%:*}"
+    fi
+done
+unit=$prefix/lib/systemd/system/xlbd.service
+if [[ -f $unit ]] && grep -q '^ExecStart=/.*/sbin/xlbd -f /etc/keepalived/keepalived.conf \$DAEMON_ARGS$' "$unit" &&
+    grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$unit" && grep -qx 'KillMode=process' "$unit" &&
+    ! grep -q '@' "$unit"; then
+    pass "lib/systemd/system/xlbd.service, its paths filled in"
+else
+    fail "lib/systemd/system/xlbd.service missing, or not dist/xlbd.service.in filled in"
+fi
 # sbin/ipvsadm -> xlbctl only with -DXLB_INSTALL_IPVSADM_LINK=ON, and through
 # it xlbctl answers as ipvsadm.
 if grep -q '^XLB_INSTALL_IPVSADM_LINK:BOOL=ON' "$build_dir/CMakeCache.txt" 2>/dev/null; then
@@ -81,28 +107,31 @@ else
 fi
 # From here on the tree's files are checked; the installed ones are the same bytes.
 
-# --- 2. the page formats without warnings -----------------------------------
+# --- 2. the pages format without warnings -----------------------------------
 echo "== groff -man -ww"
 if ! command -v groff >/dev/null; then
     fail "groff is missing (Debian: groff-base; scripts/bootstrap installs it)"
 else
-    for dev in utf8 ascii; do
-        if groff -man -T"$dev" -ww -z "$page" >"$tmp/groff.err" 2>&1 && [[ ! -s $tmp/groff.err ]]; then
-            pass "groff -man -T$dev -ww: no warning"
-        else
-            cat "$tmp/groff.err"
-            fail "groff -man -T$dev -ww warns"
+    for p in "$page" "$xlbd_page" "$xlbd_conf_page"; do
+        name=${p##*/}
+        for dev in utf8 ascii; do
+            if groff -man -T"$dev" -ww -z "$p" >"$tmp/groff.err" 2>&1 && [[ ! -s $tmp/groff.err ]]; then
+                pass "$name: groff -man -T$dev -ww: no warning"
+            else
+                cat "$tmp/groff.err"
+                fail "$name: groff -man -T$dev -ww warns"
+            fi
+        done
+        if command -v man >/dev/null; then
+            if LC_ALL=C.UTF-8 MANWIDTH=80 MANPAGER=cat PAGER=cat man --warnings=all -l "$p" \
+                >"$tmp/man.out" 2>"$tmp/man.err" && [[ ! -s $tmp/man.err && -s $tmp/man.out ]]; then
+                pass "$name: man -l at 80 columns: no warning"
+            else
+                cat "$tmp/man.err"
+                fail "$name: man -l warns or prints nothing"
+            fi
         fi
     done
-    if command -v man >/dev/null; then
-        if LC_ALL=C.UTF-8 MANWIDTH=80 MANPAGER=cat PAGER=cat man --warnings=all -l "$page" \
-            >"$tmp/man.out" 2>"$tmp/man.err" && [[ ! -s $tmp/man.err && -s $tmp/man.out ]]; then
-            pass "man -l at 80 columns: no warning"
-        else
-            cat "$tmp/man.err"
-            fail "man -l warns or prints nothing"
-        fi
-    fi
 fi
 
 # --- 3. every option is documented --------------------------------------------
@@ -211,20 +240,23 @@ chmod +x "$tmp/fake-xlbctl"
 
 # complete WANT WORD... : the last WORD is the one being completed; WANT is a
 # space-separated list that must all be offered, or `-' for no offer at all.
+# The completion under test: $comp_file, its function $comp_fn for $comp_cmd.
+comp_file=$completion comp_fn=_xlbctl comp_cmd=xlbctl
 complete_check() {
     local expect=$1
     shift
     local got
     got=$(bash --norc --noprofile -c '
         source "$1" || exit 3
-        shift
-        complete -p xlbctl >/dev/null || exit 4
+        fn=$2 cmd=$3
+        shift 3
+        complete -p "$cmd" >/dev/null || exit 4
         COMP_WORDS=("$@")
         COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
         COMP_LINE="$*"
         COMP_POINT=${#COMP_LINE}
-        _xlbctl || exit 5
-        printf "%s\n" "${COMPREPLY[@]}"' bash "$completion" "$@" 2>&1)
+        "$fn" || exit 5
+        printf "%s\n" "${COMPREPLY[@]}"' bash "$comp_file" "$comp_fn" "$comp_cmd" "$@" 2>&1)
     local rc=$?
     local desc="[$*] offers ${expect}"
     if ((rc != 0)); then
@@ -287,6 +319,52 @@ for o in $(printf '%s\n' "${!want[@]}" | grep -E '^-' | sort); do
     esac
     tr -s ' \n' '\n' <<<"$words" | grep -qxF -- "$o" || fail "the completion does not offer $o"
 done
+
+# --- 5. xlbd's pages and completion -------------------------------------------
+echo "== xlbd"
+groff -man -Tascii -rLL=2000n -P-c -P-b -P-o -P-u "$xlbd_page" >"$tmp/page.txt" 2>/dev/null
+xlbd_opts=$(bash --norc --noprofile -c 'source "$1"; echo $_xlbd_options' bash "$xlbd_completion")
+# Once tools/xlbd exists, every long option its source spells must be on the
+# page and in the completion too.
+xlbd_src_opts=$(grep -rohE '"--[a-z][-a-z]*' "$source_dir/tools/xlbd" 2>/dev/null | tr -d '"' | sort -u)
+missing=0
+for o in $xlbd_opts $xlbd_src_opts; do
+    if ! documented "$o"; then
+        fail "xlbd option '$o' is not in xlbd.8"
+        ((missing++))
+    fi
+done
+for o in $xlbd_src_opts; do
+    tr -s ' \n' '\n' <<<"$xlbd_opts" | grep -qxF -- "$o" || fail "xlbd's completion does not offer $o"
+done
+((missing == 0)) && pass "xlbd.8 names every option ($(wc -w <<<"$xlbd_opts $xlbd_src_opts") checked)"
+for section in NAME SYNOPSIS DESCRIPTION OPTIONS SIGNALS "CONTROL SOCKET" METRICS "EXIT STATUS" ENVIRONMENT \
+    FILES EXAMPLES "SEE ALSO"; do
+    grep -qx "$section" "$tmp/page.txt" || fail "xlbd.8 has no $section section"
+done
+for ref in 'xlbd -t -f' SIGHUP SIGTERM omega /run/xlb/xlbd.sock 'xlbctl checks' 'xlbctl --json checks' \
+    /etc/default/xlbd DAEMON_ARGS 'xlbd.conf(5)'; do
+    grep -qF -- "$ref" "$tmp/page.txt" || fail "xlbd.8 does not mention $ref"
+done
+groff -man -Tascii -rLL=2000n -P-c -P-b -P-o -P-u "$xlbd_conf_page" >"$tmp/conf.txt" 2>/dev/null
+for word in virtual_server virtual_server_group real_server include lvs_sched lb_algo lvs_method lb_kind \
+    persistence_timeout persistence_granularity protocol delay_loop connect_timeout retry delay_before_retry \
+    warmup alpha omega quorum hysteresis quorum_up quorum_down sorry_server inhibit_on_failure weight \
+    uthreshold lthreshold notify_up notify_down TCP_CHECK HTTP_GET SSL_GET MISC_CHECK UDP_CHECK DNS_CHECK \
+    url path status_code digest virtualhost connect_port connect_ip bind_to misc_path misc_timeout \
+    misc_dynamic rise fall drain_time vrrp_ global_defs; do
+    grep -qF -- "$word" "$tmp/conf.txt" || fail "xlbd.conf.5 does not mention $word"
+done
+pass "xlbd.8 and xlbd.conf.5: sections and keywords"
+
+comp_file=$xlbd_completion comp_fn=_xlbd comp_cmd=xlbd
+complete_check "--interface --pin-dir --backend --metrics --log-level --log-target --cleanup-on-exit" xlbd -
+complete_check "xdp ipvs auto" xlbd -f x.conf --backend ''
+complete_check "debug info warn error" xlbd --log-level ''
+complete_check "journald" xlbd --log-target j
+complete_check "lo" xlbd --interface l
+complete_check - xlbd --metrics ''
+complete_check "$tmp/prefix" xlbd -f "$tmp/pre"
 
 echo
 if ((failures)); then

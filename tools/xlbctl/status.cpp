@@ -154,7 +154,7 @@ std::string status_text(const xlb::status_report& st) {
                                     std::tuple{i.ipv6_forwarding, xlb::family::inet6, "ipv6"}}) {
             if (on && !*on) {
                 off += off.empty() ? name : fmt::format(" {}", name);
-                fix += " " + xlb::forwarding_sysctl(i.name, af);
+                fix += fmt::format(" {}", xlb::forwarding_sysctl(i.name, af));
             }
         }
         fmt::format_to(out, "  {:<16} ifindex {:<5} {:<8} driver {}{}{}\n", i.name, i.ifindex, i.mode,
