@@ -8,7 +8,7 @@
 # with `xlbctl -S -n`, silently nothing when that fails).
 
 _xlbctl_global_opts='--pin-dir --backend --json --lock-wait'
-_xlbctl_subcommands='load attach detach unload status resolve'
+_xlbctl_subcommands='load attach detach unload status resolve checks'
 _xlbctl_commands='-A --add-service -E --edit-service -D --delete-service -C --clear
     -R --restore -S --save -a --add-server -e --edit-server -d --delete-server
     -L --list -l -Z --zero --set -h --help -v --version
@@ -197,6 +197,13 @@ _xlbctl() {
             ;;
         resolve)
             _xlbctl_reply -W '--follow' -- "$cur"
+            ;;
+        checks)
+            if [[ $prev == --socket ]]; then
+                _xlbctl_reply -f -- "$cur"
+            else
+                _xlbctl_reply -W '--socket' -- "$cur"
+            fi
             ;;
         esac
         return 0

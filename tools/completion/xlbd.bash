@@ -5,8 +5,8 @@
 # Options, files after -f, directories after --pin-dir, interfaces after
 # --interface, and the values of --backend, --log-level and --log-target.
 
-_xlbd_options='-f -t -h --help -v --version --interface --pin-dir --backend --metrics
-    --log-level --log-target --cleanup-on-exit'
+_xlbd_options='-f --use-file -t --config-test -h --help -v --version -i --interface --pin-dir
+    --backend --metrics --log-level --log-target --cleanup-on-exit --socket'
 
 _xlbd() {
     local cur=${COMP_WORDS[COMP_CWORD]}
@@ -15,13 +15,13 @@ _xlbd() {
     local words=""
     COMPREPLY=()
     case $prev in
-    -f) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); compopt -o filenames 2>/dev/null; return 0 ;;
+    -f | --use-file | --socket) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); compopt -o filenames 2>/dev/null; return 0 ;;
     --pin-dir) mapfile -t COMPREPLY < <(compgen -d -- "$cur"); compopt -o filenames 2>/dev/null; return 0 ;;
-    --interface) words=$(command ls /sys/class/net 2>/dev/null) ;;
+    -i | --interface) words=$(command ls /sys/class/net 2>/dev/null) ;;
     --backend) words='xdp ipvs auto' ;;
-    --log-level) words='debug info warn error' ;;
+    --log-level) words='debug info warning error' ;;
     --log-target) words='stderr journald' ;;
-    --metrics) return 0 ;; # ADDR:PORT: nothing to offer
+    --metrics) words='off' ;; # or [ADDR:]PORT
     *)
         [[ $cur == -* ]] && words=$_xlbd_options
         ;;

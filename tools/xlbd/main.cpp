@@ -5,6 +5,7 @@
 //   xlbd -f FILE [--interface IFACE]... [--pin-dir DIR] [--backend xdp|ipvs|auto]
 //        [--metrics [ADDR:]PORT|off] [--log-level LEVEL] [--log-target stderr|journald]
 //        [--cleanup-on-exit] [--socket PATH]
+//   xlbd -h | -v
 //   xlbd -t -f FILE
 
 #include "options.h"
@@ -207,6 +208,10 @@ int main(int argc, char** argv) {
         auto o = xlbd::parse_options(argc, argv);
         if (o.help) {
             fmt::print("{}", xlbd::usage());
+            return 0;
+        }
+        if (o.version) {
+            fmt::print("xlbd {}\n", XLB_VERSION);
             return 0;
         }
         xlb::log::set_threshold(o.log_level);

@@ -12,6 +12,7 @@ std::string usage() {
            "            [--metrics [ADDR:]PORT|off] [--log-level debug|info|warning|error]\n"
            "            [--log-target stderr|journald] [--cleanup-on-exit] [--socket PATH]\n"
            "       xlbd -t [-f FILE]\n"
+           "       xlbd -h | -v\n"
            "FILE defaults to /etc/keepalived/keepalived.conf.\n";
 }
 
@@ -81,6 +82,8 @@ options parse_options(int argc, const char* const* argv) {
             o.test_only = true;
         } else if (name == "-h" || name == "--help") {
             o.help = true;
+        } else if (name == "-v" || name == "--version") {
+            o.version = true;
         } else if (name == "--interface" || name == "-i") {
             o.interfaces.push_back(r.value(name, inl, has_inline));
         } else if (name == "--pin-dir") {

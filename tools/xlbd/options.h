@@ -21,6 +21,7 @@ struct options {
     bool cleanup_on_exit = false;
     std::string socket;                     // --socket; empty: $XLB_RUN_DIR/xlbd.sock
     bool help = false;
+    bool version = false;                   // -v: print the version and exit
 };
 
 struct usage_error : std::runtime_error {
