@@ -1,7 +1,7 @@
 // xlb-bench-checkers: what xlbd's health monitor costs on one core.
 //
-// A farm of N TCP listeners on loopback (127.0.0.1..127.0.0.8, ports picked
-// by the kernel), served by an epoll thread, is checked by a monitor with N
+// A farm of N TCP listeners on loopback (127.0.0.1..127.0.0.16, ports from
+// 20000), served by an epoll thread, is checked by a monitor with N
 // TCP_CHECKs at delay_loop 1 s for D seconds. Measured on the monitor's own
 // thread: CPU time per second (CLOCK_THREAD_CPUTIME_ID) and lateness (actual
 // start - scheduled start) at p50 / p99. The baseline is the same farm
@@ -41,7 +41,11 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 using xlb::file_desc;
 
-constexpr int farm_addresses = 8;
+// Listeners on 127.0.0.1..16, ports from 20000 up: below the ephemeral
+// range, which the checks' own connections need (a listener on port 0 would
+// take one of those ports each). A port in use falls back to port 0.
+constexpr int farm_addresses = 16;
+constexpr uint16_t farm_base_port = 20000;
 
 struct options {
     size_t n = 10000;
@@ -50,6 +54,13 @@ struct options {
     int settle = 3; // seconds before measuring: warmup spreads the first checks
     std::string json;
 };
+
+// Involuntary context switches of this thread: how often it was preempted.
+long thread_preemptions() {
+    rusage ru{};
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_nivcsw;
+}
 
 double thread_cpu_seconds() {
     timespec ts{};
@@ -74,9 +85,16 @@ public:
             sockaddr_in a{};
             a.sin_family = AF_INET;
             a.sin_addr.s_addr = htonl(0x7f000001 + static_cast<uint32_t>(i % farm_addresses));
+            a.sin_port = htons(static_cast<uint16_t>(farm_base_port + i / farm_addresses));
             socklen_t len = sizeof(a);
-            if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), len) != 0 ||
-                ::listen(fd.get(), 1024) != 0) {
+            if (fd && ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), len) != 0) {
+                a.sin_port = 0;
+                fd = file_desc(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+                if (fd && ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), len) != 0) {
+                    fd.reset();
+                }
+            }
+            if (!fd || ::listen(fd.get(), 1024) != 0) {
                 throw std::runtime_error(fmt::format("listener {}: {}", i, std::strerror(errno)));
             }
             ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
@@ -145,8 +163,10 @@ struct row {
     uint64_t checks = 0;
     uint64_t failures = 0;
     double cpu_per_s = 0; // cores
+    double preempted_per_s = 0; // involuntary context switches: a busy machine
     double p50_ms = 0;
     double p99_ms = 0;
+    std::string failure; // one failure's detail, for a run with failures
 };
 
 double percentile(std::vector<int64_t>& v, double p) {
@@ -166,10 +186,12 @@ void measure(asio::io_context& io, const options& o, row& r, std::vector<int64_t
     late.clear();
     reset();
     double cpu0 = thread_cpu_seconds();
+    long pre0 = thread_preemptions();
     auto t0 = steady::now();
     io.run_for(std::chrono::seconds(o.duration));
     r.seconds = std::chrono::duration<double>(steady::now() - t0).count();
     r.cpu_per_s = (thread_cpu_seconds() - cpu0) / r.seconds;
+    r.preempted_per_s = static_cast<double>(thread_preemptions() - pre0) / r.seconds;
     r.p50_ms = percentile(late, 0.50);
     r.p99_ms = percentile(late, 0.99);
 }
@@ -209,6 +231,9 @@ row run_monitor(const farm& f, size_t n, xlb::keepalived::checker_kind kind, con
             auto st = mon.status(id);
             c += st->checks;
             fl += st->failures;
+            if (!st->last.ok && r.failure.empty()) {
+                r.failure = st->last.detail;
+            }
         }
         return std::pair{c, fl};
     };
@@ -284,9 +309,12 @@ row run_baseline(const farm& f, size_t n, const options& o) {
 
 void print(const row& r) {
     fmt::print("{:<30} n={:<6} checks/s={:<8.0f} failures={:<5} cpu={:5.1f}% of a core  lateness p50={:.2f} ms "
-               "p99={:.2f} ms\n",
+               "p99={:.2f} ms  preempted/s={:.0f}\n",
                r.name, r.n, static_cast<double>(r.checks) / r.seconds, r.failures, 100 * r.cpu_per_s, r.p50_ms,
-               r.p99_ms);
+               r.p99_ms, r.preempted_per_s);
+    if (r.failures > 0) {
+        fmt::print("  a failure: {}\n", r.failure);
+    }
 }
 
 std::string to_json(const std::vector<row>& rows, const options& o) {
@@ -296,9 +324,9 @@ std::string to_json(const std::vector<row>& rows, const options& o) {
         const auto& r = rows[i];
         out += fmt::format("    {{\"name\": \"{}\", \"n\": {}, \"seconds\": {:.3f}, \"checks\": {}, \"failures\": {}, "
                            "\"checks_per_s\": {:.1f}, \"cpu_cores\": {:.4f}, \"lateness_p50_ms\": {:.3f}, "
-                           "\"lateness_p99_ms\": {:.3f}}}{}\n",
+                           "\"lateness_p99_ms\": {:.3f}, \"preempted_per_s\": {:.1f}}}{}\n",
                            r.name, r.n, r.seconds, r.checks, r.failures, static_cast<double>(r.checks) / r.seconds,
-                           r.cpu_per_s, r.p50_ms, r.p99_ms, i + 1 < rows.size() ? "," : "");
+                           r.cpu_per_s, r.p50_ms, r.p99_ms, r.preempted_per_s, i + 1 < rows.size() ? "," : "");
     }
     if (rows.size() >= 2 && rows[1].cpu_per_s > 0) {
         out += fmt::format("  ],\n  \"tcp_cpu_ratio_monitor_over_baseline\": {:.3f}\n}}\n",

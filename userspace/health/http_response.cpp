@@ -41,7 +41,7 @@ std::string_view trim(std::string_view s) {
 
 } // namespace
 
-http_response::http_response() : _md(EVP_MD_CTX_new()) {}
+http_response::http_response() = default;
 
 void http_response::reset(bool hash) {
     _hash = hash;
@@ -51,8 +51,14 @@ void http_response::reset(bool hash) {
     _content_length.reset();
     _body_len = 0;
     _problem.clear();
-    if (_hash && _md) {
-        EVP_DigestInit_ex(_md.get(), EVP_md5(), nullptr);
+    if (_hash) {
+        // Made once per check, and only for a url with a digest.
+        if (!_md) {
+            _md.reset(EVP_MD_CTX_new());
+        }
+        if (_md) {
+            EVP_DigestInit_ex(_md.get(), EVP_md5(), nullptr);
+        }
     }
 }
 
