@@ -419,6 +419,19 @@ TEST(health_misc, term_ignored_then_killed) {
     expect_no_children();
 }
 
+TEST(health_misc, runs_as_user) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "running a script as another user needs root";
+    }
+    auto s = misc("test \"$(id -u)\" = 65534");
+    s.user = "nobody";
+    auto r = run_one(s);
+    EXPECT_TRUE(r.ok) << r.detail;
+    s.user = "no-such-user-xlb";
+    EXPECT_FALSE(run_one(s).ok);
+    expect_no_children();
+}
+
 TEST(health_misc, default_timeout_is_delay_loop) {
     auto s = misc("sleep 10");
     s.delay_loop = 250ms;
