@@ -79,6 +79,10 @@ TEST(health_tcp, bind_to_and_bind_port) {
     s.bind_to = *xlb::ip_address::parse("127.0.0.1");
     auto r = run_one(s);
     EXPECT_TRUE(r.ok) << r.detail;
+    s.bind_port = xlb::test::closed_port(SOCK_STREAM);
+    r = run_one(s);
+    EXPECT_TRUE(r.ok) << r.detail;
+    s.bind_port = 0;
     // A source address we do not have cannot be bound.
     s.bind_to = *xlb::ip_address::parse("192.0.2.1");
     r = run_one(s);
