@@ -4,10 +4,21 @@
 // A monitor runs each checker it holds as keepalived does: a check every
 // delay_loop; a failed check is retried after delay_before_retry up to
 // `retry` times, and only then does the checker count as failed (so down
-// after retry + 1 consecutive failures); one success brings it up. With
-// rise / fall set, up needs `rise` consecutive successful checks and down
-// `fall` consecutive failed ones (retries included as checks). The first
-// check waits a random time in [0, warmup].
+// after retry + 1 consecutive failures); one success brings it up. The next
+// check is scheduled when one ends (keepalived's tcp_epilog(): delay_loop
+// after a success or a final failure, delay_before_retry after a failure
+// that will be retried). Retries happen only while the checker is up (or
+// before its first result): a down checker is checked every delay_loop.
+//
+// With rise or fall set (non-zero), the counts decide instead: a checker
+// goes up after `rise` consecutive successful attempts (0: 1) and down after
+// `fall` consecutive failed ones (0: retry + 1); retries count as attempts.
+// While up, a failed attempt that does not yet reach `fall` is followed by
+// the next after delay_before_retry; every other attempt after delay_loop.
+//
+// The first check waits a random time in [0, warmup]. Callbacks run only on
+// a change: up <-> down, or (misc_dynamic) a new weight from a successful
+// check; a failed check leaves the weight as it was.
 
 #include <xlb/keepalived/config.h>
 
@@ -32,8 +43,12 @@ struct check_result {
     std::optional<int32_t> weight;
 };
 
-// Runs one attempt of `spec` and calls `done` exactly once, on the loop.
+// Runs one attempt of `spec` and calls `done` exactly once, on the loop
+// (never from inside run_check()).
 void run_check(boost::asio::io_context& io, const keepalived::checker_spec& spec,
+               std::function<void(check_result)> done);
+// The same with a shared spec, which the attempt keeps alive (no copy).
+void run_check(boost::asio::io_context& io, std::shared_ptr<const keepalived::checker_spec> spec,
                std::function<void(check_result)> done);
 
 using checker_id = uint64_t;
@@ -67,6 +82,11 @@ public:
     void remove(checker_id id);
     [[nodiscard]] std::optional<checker_status> status(checker_id id) const;
     [[nodiscard]] size_t size() const noexcept;
+
+    // Called on the loop as each attempt starts, with how late it starts
+    // (now - its scheduled time): for benchmarks and lag metrics.
+    using on_start = std::function<void(checker_id, std::chrono::steady_clock::duration lateness)>;
+    void set_start_hook(on_start hook);
 
 private:
     struct impl;
