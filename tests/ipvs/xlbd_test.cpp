@@ -6,6 +6,7 @@
 
 #include "ipvs/vm_lab.h"
 
+#include "support/netns.h"
 #include "support/priv.h"
 
 #include <fmt/format.h>

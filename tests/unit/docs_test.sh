@@ -191,8 +191,8 @@ done
 for sub in $(grep -oE 'sub == "[a-z]+"' "$main_cpp" | grep -oE '"[a-z]+"' | tr -d '"'); do
     want[$sub]="main.cpp"
 done
-for env in $(grep -ohE '"XLB_[A-Z_]+"' "$main_cpp" "$source_dir/userspace/dataplane/xdp_dataplane.cpp" \
-    "$source_dir/userspace/dataplane/xdp/pin_dir.cpp" | tr -d '"' | sort -u); do
+for env in $(grep -ohE '"XLB_[A-Z_]+"' "$main_cpp" "$source_dir/userspace/dataplane/xdp/pin_dir.cpp" |
+    tr -d '"' | sort -u); do
     want[$env]="environment"
 done
 
@@ -287,7 +287,7 @@ complete_check "gue" xlbctl -a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type g
 complete_check "ipip gue gre" xlbctl -a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type ''
 complete_check "gue" xlbctl -a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type = g
 complete_check "sh-port,sh-fallback" xlbctl -A -t 10.0.0.1:80 -s sh -b sh-port,sh-f
-complete_check "load attach detach unload status resolve" xlbctl ''
+complete_check "load attach detach unload status resolve checks" xlbctl ''
 complete_check "attach" xlbctl --pin-dir /sys/fs/bpf/xlb/t1 att
 complete_check "--pin-dir --backend --json --lock-wait -A --add-service -L --restore" xlbctl -
 complete_check "xdp ipvs auto" xlbctl --backend ''
@@ -315,7 +315,7 @@ complete_check - "$tmp/no-such-xlbctl" -a -t ''
 words=$(bash --norc --noprofile -c 'source "$1"; echo $_xlbctl_commands $_xlbctl_options' bash "$completion")
 for o in $(printf '%s\n' "${!want[@]}" | grep -E '^-' | sort); do
     case $o in
-    --pin-dir | --backend | --json | --lock-wait | --max-* | --mh-size | --icmp-* | --xdp-mode | --follow) continue ;;
+    --pin-dir | --backend | --json | --lock-wait | --max-* | --mh-size | --icmp-* | --xdp-mode | --follow | --socket) continue ;;
     esac
     tr -s ' \n' '\n' <<<"$words" | grep -qxF -- "$o" || fail "the completion does not offer $o"
 done
@@ -326,7 +326,8 @@ groff -man -Tascii -rLL=2000n -P-c -P-b -P-o -P-u "$xlbd_page" >"$tmp/page.txt" 
 xlbd_opts=$(bash --norc --noprofile -c 'source "$1"; echo $_xlbd_options' bash "$xlbd_completion")
 # Once tools/xlbd exists, every long option its source spells must be on the
 # page and in the completion too.
-xlbd_src_opts=$(grep -rohE '"--[a-z][-a-z]*' "$source_dir/tools/xlbd" 2>/dev/null | tr -d '"' | sort -u)
+xlbd_src_opts=$(grep -rohE '"--[a-z][-a-z]*' "$source_dir/tools/xlbd" 2>/dev/null | tr -d '"' | grep -vx -- --name |
+    sort -u)
 missing=0
 for o in $xlbd_opts $xlbd_src_opts; do
     if ! documented "$o"; then
@@ -358,12 +359,12 @@ done
 pass "xlbd.8 and xlbd.conf.5: sections and keywords"
 
 comp_file=$xlbd_completion comp_fn=_xlbd comp_cmd=xlbd
-complete_check "--interface --pin-dir --backend --metrics --log-level --log-target --cleanup-on-exit" xlbd -
+complete_check "--use-file --config-test --help --version --interface --pin-dir --backend --metrics --log-level --log-target --cleanup-on-exit --socket" xlbd -
 complete_check "xdp ipvs auto" xlbd -f x.conf --backend ''
-complete_check "debug info warn error" xlbd --log-level ''
+complete_check "debug info warning error" xlbd --log-level ''
 complete_check "journald" xlbd --log-target j
 complete_check "lo" xlbd --interface l
-complete_check - xlbd --metrics ''
+complete_check "off" xlbd --metrics ''
 complete_check "$tmp/prefix" xlbd -f "$tmp/pre"
 
 echo
