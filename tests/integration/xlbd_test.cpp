@@ -224,11 +224,11 @@ TEST_F(xlbd_lab, misc_dynamic_sets_the_weight_from_the_exit_code) {
     std::ofstream(code) << "7\n";
     std::ofstream(script) << fmt::format("#!/bin/sh\nexit $(cat {})\n", code);
     sh("chmod +x " + script);
-    write_conf(conf("", "", fmt::format("MISC_CHECK {{ misc_path {} misc_dynamic }}", script)));
+    write_conf(conf("", "", fmt::format("MISC_CHECK {{\n      misc_path {}\n      misc_dynamic\n    }}", script)));
     start_xlbd();
     ASSERT_FALSE(HasFatalFailure());
     ASSERT_TRUE(wait_for([&] { return dests() == std::map<std::string, int>{{b1, 5}, {b2, 5}, {b3, 5}}; }, 4s))
-        << log() << xlbctl_out("-L -n");
+        << log() << xlbctl_out("-L -n") << sh_out(fmt::format("{}/xlbctl checks --socket {}", bin(), socket_path()));
     std::ofstream(code) << "1\n"; // failure
     ASSERT_TRUE(wait_for([&] { return dests().empty(); }, 5s)) << log();
     std::ofstream(code) << "12\n";
