@@ -70,11 +70,19 @@ TEST(health_monitor, down_after_retry_plus_one_failures_then_up_on_one_success) 
     monitor mon(io);
     recorder rec;
     uint16_t port = xlb::test::closed_port(SOCK_STREAM);
-    auto t0 = steady::now();
-    auto id = mon.add(tcp_spec(port), true, rec.callback());
+    checker_id id = 0;
+    steady::time_point t0;
+    {
+        // One success first: keepalived's retries apply once a checker has
+        // a result (the first result is final).
+        xlb::test::tcp_server up(nullptr, false, true, port);
+        id = mon.add(tcp_spec(port), true, rec.callback());
+        ASSERT_TRUE(run_until(io, [&] { return mon.status(id)->checks >= 1; }));
+        t0 = steady::now();
+    }
     ASSERT_TRUE(run_until(io, [&] { return !rec.events.empty(); }));
     EXPECT_FALSE(rec.events[0].up);
-    EXPECT_EQ(rec.events[0].checks, 3u); // retry 2: three failed attempts
+    EXPECT_EQ(rec.events[0].checks, 4u); // one success, then retry 2: three failed attempts
     // The two retries came delay_before_retry (50 ms) apart.
     EXPECT_GE(rec.events[0].at - t0, 100ms);
     EXPECT_LT(rec.events[0].at - t0, 400ms);
@@ -83,9 +91,9 @@ TEST(health_monitor, down_after_retry_plus_one_failures_then_up_on_one_success) 
     EXPECT_EQ(rec.events.size(), 1u);
     auto st = mon.status(id);
     ASSERT_TRUE(st);
-    EXPECT_GE(st->checks, 5u);
-    EXPECT_LE(st->checks, 7u);
-    EXPECT_EQ(st->failures, st->checks);
+    EXPECT_GE(st->checks, 6u);
+    EXPECT_LE(st->checks, 8u);
+    EXPECT_EQ(st->failures, st->checks - 1);
     EXPECT_EQ(st->transitions, 1u);
     EXPECT_NE(st->last_transition, std::chrono::system_clock::time_point{});
 
@@ -93,9 +101,21 @@ TEST(health_monitor, down_after_retry_plus_one_failures_then_up_on_one_success) 
     ASSERT_TRUE(run_until(io, [&] { return rec.events.size() == 2; }));
     EXPECT_TRUE(rec.events[1].up);
     st = mon.status(id);
-    EXPECT_EQ(st->checks - st->failures, 1u);
+    EXPECT_EQ(st->checks - st->failures, 2u);
     EXPECT_TRUE(st->last.ok);
     EXPECT_EQ(st->transitions, 2u);
+}
+
+TEST(health_monitor, the_first_failure_is_final_as_keepalived_starts) {
+    boost::asio::io_context io;
+    monitor mon(io);
+    recorder rec;
+    auto s = tcp_spec(xlb::test::closed_port(SOCK_STREAM));
+    s.retry = 3;
+    mon.add(s, true, rec.callback());
+    ASSERT_TRUE(run_until(io, [&] { return !rec.events.empty(); }));
+    EXPECT_FALSE(rec.events[0].up);
+    EXPECT_EQ(rec.events[0].checks, 1u);
 }
 
 TEST(health_monitor, one_success_between_failures_resets_retries) {

@@ -33,6 +33,10 @@ namespace {
 namespace ka = xlb::keepalived;
 namespace daemon = xlb::daemon;
 
+// A configuration error is its position and message; another error (an
+// unreadable file) also names the errno.
+std::string config_error(const xlb::error& e) { return e.code == EINVAL ? e.context : e.message(); }
+
 void print_notices(const ka::config& cfg) {
     for (const auto& n : cfg.notices) {
         xlb::log::warn("{}: {}", n.where.to_string(), n.text);
@@ -55,7 +59,7 @@ xlb::result<ka::config> read_config(const std::string& path) {
 int check_only(const xlbd::options& o) {
     auto cfg = read_config(o.config_file);
     if (!cfg) {
-        fmt::print(stderr, "xlbd: {}\n", cfg.error().message());
+        fmt::print(stderr, "xlbd: {}\n", config_error(cfg.error()));
         return 1;
     }
     print_notices(*cfg);
@@ -112,7 +116,7 @@ std::string prepare_xdp(const xlbd::options& o) {
 int run(const xlbd::options& o) {
     auto cfg = read_config(o.config_file);
     if (!cfg) {
-        xlb::log::error("{}: not starting", cfg.error().message());
+        xlb::log::error("{}: not starting", config_error(cfg.error()));
         return 1;
     }
     print_notices(*cfg);
@@ -178,7 +182,7 @@ int run(const xlbd::options& o) {
         if (sig == SIGHUP) {
             auto next = read_config(o.config_file);
             if (!next) {
-                xlb::log::error("reload refused, the running configuration stays: {}", next.error().message());
+                xlb::log::error("reload refused, the running configuration stays: {}", config_error(next.error()));
             } else if (auto r = ctl.reload(*next); !r) {
                 xlb::log::error("reload failed, the running configuration stays: {}", r.error().message());
             } else {

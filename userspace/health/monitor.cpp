@@ -146,6 +146,10 @@ checker_id monitor::add(const keepalived::checker_spec& spec, bool initially_up,
     checker_id id = _impl->next_id++;
     auto e = std::make_shared<entry>(_impl->io, id, spec, std::move(cb));
     e->st.up = initially_up;
+    // keepalived starts each checker with its retries spent
+    // (check_data.c: retry_it = retry): the first result is final, so a
+    // server that is down when checking starts goes down at once.
+    e->retry_it = spec.retry;
     _impl->entries.emplace(id, e);
     steady::duration first{0};
     if (spec.warmup.count() > 0) {
