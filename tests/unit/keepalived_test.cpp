@@ -765,6 +765,25 @@ TEST(KeepalivedParser, SslBlockCaGoesToSslGet) {
     EXPECT_EQ(c.notices[0].where.line, 3u); // certificate
 }
 
+// Beyond keepalived: verification only when asked, against the checker's
+// own ca_file, else the SSL block's.
+TEST(KeepalivedParser, VerifyCertOnlyWhenConfigured) {
+    auto c = parse("SSL {\n  ca /etc/ssl/ca.pem\n}\n"
+                   "virtual_server 10.0.0.1 443 {\n  real_server 10.0.0.2 443 {\n"
+                   "    SSL_GET {\n      verify_cert\n      ca_file /etc/ssl/own.pem\n      url {\n path /\n }\n    }\n"
+                   "    SSL_GET {\n      verify_cert yes\n      url {\n path /\n }\n    }\n"
+                   "    SSL_GET {\n      verify_cert no\n      url {\n path /\n }\n    }\n"
+                   "  }\n}\n");
+    const auto& ck = c.virtual_servers.at(0).reals.at(0).checkers;
+    ASSERT_EQ(ck.size(), 3u);
+    EXPECT_TRUE(ck[0].verify_cert);
+    EXPECT_EQ(ck[0].ca_file, "/etc/ssl/own.pem");
+    EXPECT_TRUE(ck[1].verify_cert);
+    EXPECT_EQ(ck[1].ca_file, "/etc/ssl/ca.pem");
+    EXPECT_FALSE(ck[2].verify_cert);
+    EXPECT_TRUE(c.notices.empty());
+}
+
 TEST(KeepalivedParser, CheckerConnectionOptions) {
     auto c = parse("virtual_server fe80::1 5060 {\n  protocol UDP\n  persistence_engine sip\n"
                    "  real_server fe80::2 5060 {\n"

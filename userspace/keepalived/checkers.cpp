@@ -230,6 +230,19 @@ handled http_keyword(session& s, checker_draft& c, const statement& st) {
             return f.error();
         }
         (kw == "enable_sni" ? c.spec.enable_sni : c.spec.fast_recovery) = *f;
+    } else if (kw == "verify_cert") {
+        // Beyond keepalived, which never verifies: SSL_GET checks the chain
+        // against ca_file (else the SSL block's ca, else the system's).
+        auto f = read_flag(st);
+        if (!f) {
+            return f.error();
+        }
+        c.spec.verify_cert = *f;
+    } else if (kw == "ca_file") {
+        if (auto r = need_args(st, 1, "a file"); !r) {
+            return r.error();
+        }
+        c.spec.ca_file = st.arg(1).text;
     } else {
         return false;
     }

@@ -163,7 +163,7 @@ void apply_ssl_ca(config& out, const std::optional<std::string>& ca) {
     for (auto& vs : out.virtual_servers) {
         for (auto& rs : vs.reals) {
             for (auto& ck : rs.checkers) {
-                if (ck.kind == checker_kind::ssl) {
+                if (ck.kind == checker_kind::ssl && !ck.ca_file) {
                     ck.ca_file = ca;
                 }
             }
