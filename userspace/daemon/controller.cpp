@@ -284,6 +284,27 @@ struct controller::impl {
                       int64_t{s.plan.spec.quorum} + s.plan.spec.hysteresis;
     }
 
+    // What the backend cannot serve, refused before anything is written:
+    // the block's position, its name, and the backend's reason.
+    result<> check_caps(const std::vector<std::unique_ptr<vs_slot>>& v) const {
+        const auto& caps = dp.caps();
+        for (const auto& s : v) {
+            for (const auto& svc : s->plan.services) {
+                if (auto r = caps.check(svc); !r) {
+                    return make_error(r.error().code, "{}: virtual_server {}: {}", s->plan.spec.where.to_string(),
+                                      s->plan.id, r.error().context);
+                }
+                for (const auto& rs : s->plan.spec.reals) {
+                    if (auto r = caps.check(make_dest(s->plan.spec, rs, svc, rs.weight)); !r) {
+                        return make_error(r.error().code, "{}: real_server {}: {}", rs.where.to_string(),
+                                          rs.addr.to_string(), r.error().context);
+                    }
+                }
+            }
+        }
+        return {};
+    }
+
     std::vector<service_key> keys_of(const std::vector<std::unique_ptr<vs_slot>>& v) const {
         std::vector<service_key> out;
         for (const auto& s : v) {
@@ -408,6 +429,10 @@ result<> controller::start(const ka::config& cfg) {
     for (auto& p : *plans) {
         _impl->slots.push_back(_impl->make_slot(std::move(p)));
     }
+    if (auto r = _impl->check_caps(_impl->slots); !r) {
+        _impl->slots.clear();
+        return r.error();
+    }
     for (auto& s : _impl->slots) {
         _impl->initial_health(*s);
     }
@@ -434,6 +459,10 @@ result<> controller::reload(const ka::config& cfg) {
     std::vector<std::unique_ptr<vs_slot>> next;
     for (auto& p : *plans) {
         next.push_back(m.make_slot(std::move(p)));
+    }
+    if (auto r = m.check_caps(next); !r) {
+        ++m.reload_failures;
+        return r.error();
     }
     // Services no block names any more.
     const auto keep = m.keys_of(next);
