@@ -48,7 +48,7 @@ protected:
     // every second; `extra` goes into the virtual_server block, `real` into
     // each real_server block.
     static std::string conf(const std::string& extra = "", const std::string& real = "",
-                            const std::string& check = "TCP_CHECK { connect_timeout 1 retry 1 delay_before_retry 1 }") {
+                            const std::string& check = "TCP_CHECK {\n      connect_timeout 1\n      retry 1\n      delay_before_retry 1\n    }") {
         std::string out = "virtual_server 10.77.0.100 80 {\n  delay_loop 1\n  lb_algo rr\n  lb_kind DR\n"
                           "  protocol TCP\n" + extra + "\n";
         for (int i = 1; i <= 3; ++i) {
@@ -204,7 +204,7 @@ TEST_F(xlbd_lab, quorum_lost_brings_in_the_sorry_server) {
     // the sorry server (b3) replaces the one left.
     write_conf("virtual_server 10.77.0.100 80 {\n delay_loop 1\n lb_algo rr\n lb_kind DR\n protocol TCP\n"
                " quorum 2\n sorry_server 10.77.0.13 80\n"
-               " real_server 10.77.0.11 80 { weight 1\n TCP_CHECK { connect_timeout 1 retry 0 } }\n"
+               " real_server 10.77.0.11 80 { weight 1\n TCP_CHECK {\n connect_timeout 1\n retry 0\n }\n }\n"
                " real_server 10.77.0.12 80 { weight 1\n TCP_CHECK { connect_timeout 1 retry 0 } }\n}\n");
     start_xlbd();
     ASSERT_FALSE(HasFatalFailure());
@@ -315,6 +315,113 @@ TEST_F(xlbd_lab, kill_9_and_restart_keep_traffic_flowing) {
     // The restarted xlbd adopted the table: nothing was removed or re-added.
     EXPECT_EQ(dests(), (std::map<std::string, int>{{b1, 1}, {b2, 1}, {b3, 1}}));
     EXPECT_NE(log().find("0 change(s)"), std::string::npos) << log();
+}
+
+// notify_up / notify_down run with the command line as configured (keepalived
+// appends nothing to them), and quorum_down / quorum_up on quorum changes.
+TEST_F(xlbd_lab, notify_and_quorum_scripts_run) {
+    const auto events = _dir + "/events";
+    const auto script = _dir + "/note.sh";
+    std::ofstream(script) << fmt::format("#!/bin/sh\necho \"$*\" >> {}\n", events);
+    sh("chmod +x " + script);
+    auto text = conf(fmt::format("  quorum 3\n  quorum_up \"{0} quorum up\"\n  quorum_down \"{0} quorum down\"", script));
+    for (int i = 1; i <= 3; ++i) {
+        const auto at = fmt::format("real_server 10.77.0.1{} 80 {{\n", i);
+        text.insert(text.find(at) + at.size(), fmt::format("    notify_up \"{0} up b{1}\"\n    notify_down \"{0} down b{1}\"\n",
+                                                           script, i));
+    }
+    write_conf(text);
+    start_xlbd();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests().size() == 3; }, 3s)) << log();
+    kill_server(2);
+    auto lines = [&] { return sh_out("cat " + events + " 2>/dev/null || true"); };
+    ASSERT_TRUE(wait_for([&] { return lines().find("quorum down") != std::string::npos; }, 5s)) << log() << lines();
+    EXPECT_EQ(lines(), "down b2\nquorum down\n");
+    start_server(2);
+    ASSERT_TRUE(wait_for([&] { return lines().find("quorum up") != std::string::npos; }, 4s)) << log() << lines();
+    EXPECT_EQ(lines(), "down b2\nquorum down\nup b2\nquorum up\n");
+}
+
+// rise / fall: down only after `fall` failed checks in a row (retries
+// count), up only after `rise` passed ones, each delay_loop (1 s) apart.
+TEST_F(xlbd_lab, rise_and_fall_count_checks) {
+    write_conf(conf("", "", "TCP_CHECK {\n connect_timeout 1\n delay_before_retry 1\n fall 3\n rise 3\n }"));
+    start_xlbd();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests().size() == 3; }, 3s)) << log();
+    auto t0 = steady::now();
+    kill_server(1);
+    ASSERT_TRUE(wait_for([&] { return !dests().contains(b1); }, 6s)) << log();
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count();
+    // Three failures 1 s apart: at least 2 s after the first one.
+    EXPECT_GE(took, 1900) << log() << sh_out(fmt::format("{}/xlbctl --json checks --socket {}", bin(), socket_path()));
+    EXPECT_LE(took, 5500);
+    t0 = steady::now();
+    start_server(1);
+    ASSERT_TRUE(wait_for([&] { return dests().contains(b1); }, 6s)) << log();
+    took = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count();
+    EXPECT_GE(took, 1900); // three passes, delay_loop apart
+    EXPECT_LE(took, 5500);
+}
+
+// drain_time: a server a reload removes stays at weight 0 (its open
+// connections go on) for drain_time, then goes.
+TEST_F(xlbd_lab, a_removed_server_drains_before_it_goes) {
+    write_conf(conf("  drain_time 3"));
+    start_xlbd();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests().size() == 3; }, 3s)) << log();
+    // Hold a connection on each server (rr: three in a row).
+    std::map<std::string, const held_connection*> on;
+    for (int i = 0; i < 3; ++i) {
+        auto name = hold("10.77.0.100");
+        on[name] = &last_held();
+    }
+    ASSERT_EQ(on.size(), 3u);
+    auto text = conf("  drain_time 3");
+    const auto b3_block = text.find("  real_server 10.77.0.13 80");
+    text.erase(b3_block, text.find("  }\n", b3_block) + 4 - b3_block);
+    write_conf(text);
+    const auto t0 = steady::now();
+    ::kill(_pid, SIGHUP);
+    ASSERT_TRUE(wait_for([&] { return dests()[b3] == 0; }, 2s)) << log();
+    EXPECT_EQ(on["b3"]->ask(), "b3"); // its connection goes on
+    auto tally = connect("10.77.0.100", 10);
+    EXPECT_EQ(tally["b3"], 0); // no new one
+    EXPECT_EQ(tally["failed"], 0);
+    ASSERT_TRUE(wait_for([&] { return !dests().contains(b3); }, 5s)) << log();
+    EXPECT_GE(std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count(), 2900);
+}
+
+// Slow start: a warmup on the real server ramps its weight after a recovery.
+TEST_F(xlbd_lab, warmup_ramps_a_recovered_servers_weight) {
+    auto text = conf("", "warmup 3");
+    const auto w = text.find("real_server 10.77.0.12 80 {\n    weight 1");
+    text.replace(text.find("weight 1", w), 8, "weight 30");
+    write_conf(text);
+    start_xlbd();
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(wait_for([&] { return dests()[b2] == 30; }, 5s)) << log();
+    kill_server(2);
+    ASSERT_TRUE(wait_for([&] { return !dests().contains(b2); }, 5s)) << log();
+    start_server(2);
+    ASSERT_TRUE(wait_for([&] { return dests().contains(b2); }, 4s)) << log();
+    // Seen on the way up: weights below 30, never falling, then 30.
+    std::vector<int> seen;
+    const auto end = steady::now() + 5s;
+    while (steady::now() < end && (seen.empty() || seen.back() < 30)) {
+        int now = dests()[b2];
+        if (seen.empty() || seen.back() != now) {
+            seen.push_back(now);
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_FALSE(seen.empty());
+    EXPECT_LT(seen.front(), 30) << "jumped straight to its weight";
+    EXPECT_EQ(seen.back(), 30);
+    EXPECT_GE(seen.size(), 3u);
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
 }
 
 TEST_F(xlbd_lab, loads_and_attaches_when_asked) {

@@ -93,8 +93,8 @@ TEST_F(xlbd_ipvs, fails_over_and_recovers_on_kernel_ipvs) {
                                    " protocol TCP\n",
                                    vip);
     for (int i = 1; i <= 3; ++i) {
-        conf += fmt::format(" real_server {} 80 {{\n  weight 1\n  TCP_CHECK {{ connect_timeout 1 retry 1 "
-                            "delay_before_retry 1 }}\n }}\n",
+        conf += fmt::format(" real_server {} 80 {{\n  weight 1\n  TCP_CHECK {{\n   connect_timeout 1\n   retry 1\n"
+                            "   delay_before_retry 1\n  }}\n }}\n",
                             rip(i));
     }
     conf += "}\n";

@@ -45,8 +45,8 @@ keepalived::config parse(const std::string& text) {
 
 std::string conf(uint16_t up, uint16_t down, const std::string& extra = "", int weight = 1) {
     return fmt::format("virtual_server 10.0.0.1 80 {{\n delay_loop 0.1\n lb_algo rr\n lb_kind NAT\n{}\n"
-                       " real_server 127.0.0.1 {} {{\n  weight {}\n  TCP_CHECK {{ connect_timeout 0.2 retry 0 }}\n }}\n"
-                       " real_server 127.0.0.2 {} {{\n  TCP_CHECK {{ connect_timeout 0.2 retry 0 }}\n }}\n}}\n",
+                       " real_server 127.0.0.1 {} {{\n  weight {}\n  TCP_CHECK {{\n   connect_timeout 0.2\n   retry 0\n  }}\n }}\n"
+                       " real_server 127.0.0.2 {} {{\n  TCP_CHECK {{\n   connect_timeout 0.2\n   retry 0\n  }}\n }}\n}}\n",
                        extra, up, weight, down);
 }
 
