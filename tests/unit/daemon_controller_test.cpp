@@ -195,3 +195,19 @@ TEST(daemon_controller, the_record_of_managed_services_removes_only_its_own) {
     EXPECT_EQ(dp.list()->at(0).config.key.vip.to_string(), "10.0.0.7:80");
     std::filesystem::remove_all(dir);
 }
+
+// SIGTERM leaves the table, but a virtual_server with omega is cleared on exit.
+TEST(daemon_controller, omega_clears_its_service_on_exit) {
+    listener up;
+    boost::asio::io_context io;
+    memory_dataplane dp;
+    auto text = conf(up.port(), up.port() + 1) +
+                fmt::format("virtual_server 10.0.0.2 80 {{\n omega\n real_server 127.0.0.1 {} {{\n }}\n}}\n", up.port());
+    controller ctl(io, dp, {});
+    ASSERT_TRUE(ctl.start(parse(text)));
+    ASSERT_EQ(dp.list()->size(), 2u);
+    ASSERT_TRUE(ctl.stop(false));
+    auto left = dp.list();
+    ASSERT_EQ(left->size(), 1u);
+    EXPECT_EQ(left->at(0).config.key.vip.to_string(), "10.0.0.1:80");
+}
