@@ -47,8 +47,12 @@ public:
     // Reads the table, adopts it, starts the checkers and writes the first
     // change set. On error nothing was written.
     result<> start(const keepalived::config& cfg);
-    // Applies a new configuration by difference. On error (a bad group,
-    // a refused change set) the old configuration stays in force.
+    // Applies a new configuration by difference. A configuration that
+    // does not plan (a bad group) or that the backend cannot serve is
+    // refused before anything changes: the old one stays in force. A
+    // change set the backend then refuses leaves the table as it was (all
+    // or nothing); the new configuration is kept and written again on the
+    // next event.
     result<> reload(const keepalived::config& cfg);
     // Stops checking. With `cleanup` (or a service's `omega`) the
     // services xlbd manages are deleted; otherwise the table stays as it is.
