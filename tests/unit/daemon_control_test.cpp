@@ -117,7 +117,7 @@ TEST(daemon_control, checks_table_has_a_row_per_checker) {
 TEST(daemon_control, answers_requests_on_a_root_only_socket) {
     XLB_REQUIRE_PRIVILEGE(); // the control socket answers root only
     const auto dir = temp_dir();
-    const auto path = dir + "/xlbd.sock";
+    const auto path = dir + "/run/xlb/xlbd.sock"; // its directory is made
     running_server s([](std::string_view req) {
         return req == "checks" ? boost::json::serialize(view_to_json(sample_view())) : std::string(R"({"ok":true})");
     });

@@ -211,3 +211,36 @@ TEST(daemon_controller, omega_clears_its_service_on_exit) {
     ASSERT_EQ(left->size(), 1u);
     EXPECT_EQ(left->at(0).config.key.vip.to_string(), "10.0.0.1:80");
 }
+
+// A real server a reload removes leaves every service of its group, each at
+// the address that service gave it (DR: the service's port).
+TEST(daemon_controller, a_removed_real_server_leaves_every_service_of_its_group) {
+    boost::asio::io_context io;
+    memory_dataplane dp;
+    controller ctl(io, dp, {});
+    const std::string group = "virtual_server_group G {\n 10.0.0.1 80\n 10.0.0.1 443\n}\n";
+    const std::string both = group + "virtual_server group G {\n lb_kind DR\n real_server 10.1.0.1 {\n }\n"
+                                     " real_server 10.1.0.2 {\n }\n}\n";
+    const std::string one = group + "virtual_server group G {\n lb_kind DR\n real_server 10.1.0.1 {\n }\n}\n";
+    ASSERT_TRUE(ctl.start(parse(both)));
+    auto addrs = [&] {
+        std::map<std::string, std::vector<std::string>> m;
+        for (const auto& s : *dp.list()) {
+            for (const auto& d : s.dests) {
+                m[s.config.key.vip.to_string()].push_back(d.config.addr.to_string());
+            }
+            std::sort(m[s.config.key.vip.to_string()].begin(), m[s.config.key.vip.to_string()].end());
+        }
+        return m;
+    };
+    using listing = std::map<std::string, std::vector<std::string>>;
+    EXPECT_EQ(addrs(), (listing{{"10.0.0.1:80", {"10.1.0.1:80", "10.1.0.2:80"}},
+                                {"10.0.0.1:443", {"10.1.0.1:443", "10.1.0.2:443"}}}));
+    ASSERT_TRUE(ctl.reload(parse(one)));
+    EXPECT_EQ(addrs(), (listing{{"10.0.0.1:80", {"10.1.0.1:80"}}, {"10.0.0.1:443", {"10.1.0.1:443"}}}));
+    // A method change moves the dest's address (NAT keeps the configured
+    // port): the old one goes.
+    ASSERT_TRUE(ctl.reload(parse(group + "virtual_server group G {\n lb_kind NAT\n real_server 10.1.0.1 8080 {\n }\n}\n")));
+    EXPECT_EQ(addrs(), (listing{{"10.0.0.1:80", {"10.1.0.1:8080"}}, {"10.0.0.1:443", {"10.1.0.1:8080"}}}));
+    ASSERT_TRUE(ctl.stop(false));
+}

@@ -284,3 +284,34 @@ TEST(daemon_reconciler, removes_services_and_refuses_bad_sets_whole) {
     listed = dp.list();
     EXPECT_TRUE(listed->at(0).dests.empty());
 }
+
+TEST(daemon_plan, a_service_in_two_blocks_is_refused) {
+    ka::config cfg;
+    ka::virtual_server_group g;
+    g.name = "G";
+    ka::group_entry range;
+    range.first = ep("10.0.0.1:80");
+    range.range_end = 3;
+    g.entries = {range};
+    cfg.groups.push_back(g);
+    ka::virtual_server_spec grp;
+    grp.what = ka::virtual_server_spec::kind::group;
+    grp.group = "G";
+    grp.where.file = "k.conf";
+    grp.where.line = 9;
+    ka::virtual_server_spec one;
+    one.vip = ep("10.0.0.2:80"); // inside the range
+    one.where.file = "k.conf";
+    one.where.line = 2;
+    cfg.virtual_servers = {one, grp};
+    auto plans = plan_services(cfg);
+    ASSERT_FALSE(plans);
+    EXPECT_EQ(plans.error().code, EINVAL);
+    EXPECT_NE(plans.error().context.find("k.conf:9:"), std::string::npos) << plans.error().context;
+    EXPECT_NE(plans.error().context.find("10.0.0.2:80"), std::string::npos) << plans.error().context;
+    EXPECT_NE(plans.error().context.find("k.conf:2:"), std::string::npos) << plans.error().context;
+    // The same entry twice in one group.
+    cfg.virtual_servers = {grp};
+    cfg.groups[0].entries.push_back(range);
+    EXPECT_FALSE(plan_services(cfg));
+}

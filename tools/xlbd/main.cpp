@@ -81,9 +81,11 @@ int check_only(const xlbd::options& o) {
 std::string prepare_xdp(const xlbd::options& o) {
     const auto pin = xlb::resolve_pin_dir(o.pin_dir);
     auto dp = xlb::xdp_dataplane::open(pin);
+    bool loaded_here = false;
     if (!dp && dp.error().code == ENOENT) {
         xlb::log::info("loading xlb at {}", pin);
         dp = xlb::xdp_dataplane::load(pin, xlb::load_options{});
+        loaded_here = true;
     }
     if (!dp) {
         throw std::runtime_error(dp.error().message());
@@ -92,6 +94,18 @@ std::string prepare_xdp(const xlbd::options& o) {
     if (!st) {
         throw std::runtime_error(st.error().message());
     }
+    // What this run did, undone if it cannot finish: nothing half-attached.
+    std::vector<std::string> attached_here;
+    auto undo = [&] {
+        for (const auto& i : attached_here) {
+            (void)dp->detach(i);
+        }
+        if (loaded_here) {
+            (void)xlb::xdp_dataplane::unload(pin);
+        }
+    };
+    const bool attached_before = std::any_of(st->attachments.begin(), st->attachments.end(),
+                                             [](const auto& a) { return a.mode != "detached"; });
     for (const auto& iface : o.interfaces) {
         const bool attached = std::any_of(st->attachments.begin(), st->attachments.end(), [&](const auto& a) {
             return a.ifname == iface && a.mode != "detached";
@@ -101,13 +115,15 @@ std::string prepare_xdp(const xlbd::options& o) {
         }
         if (auto r = dp->attach(iface, xlb::xdp_mode::native); !r) {
             const bool no_native = r.error().code == EOPNOTSUPP || r.error().code == EINVAL;
-            if (no_native && o.backend == "auto") {
+            undo();
+            if (no_native && o.backend == "auto" && !attached_before) {
                 xlb::log::warn("native XDP is not available on {} ({}): kernel IPVS serves the table", iface,
                                r.error().message());
                 return "ipvs";
             }
-            throw std::runtime_error(r.error().message());
+            throw std::runtime_error(fmt::format("{}; nothing was left attached by xlbd", r.error().message()));
         }
+        attached_here.push_back(iface);
         xlb::log::info("attached xlb to {} (native XDP)", iface);
     }
     return o.backend == "auto" ? "xdp" : o.backend;
@@ -139,10 +155,6 @@ int run(const xlbd::options& o) {
     co.config_file = o.config_file;
     co.state_file = daemon::managed_path(sel->name, xlb::resolve_pin_dir(o.pin_dir));
     daemon::controller ctl(io, *sel->dp, co);
-    if (auto r = ctl.start(*cfg); !r) {
-        xlb::log::error("{}", r.error().message());
-        return 1;
-    }
 
     daemon::control_server control(io, [&](std::string_view req) -> std::string {
         if (req == "checks") {
@@ -173,6 +185,13 @@ int run(const xlbd::options& o) {
         xlb::log::info("metrics and status page on http://{}/", metrics->local_endpoint().to_string());
     }
 
+    // The socket and the metrics listen before the table is touched: a
+    // second xlbd started by mistake stops here, having changed nothing.
+    if (auto r = ctl.start(*cfg); !r) {
+        xlb::log::error("{}", r.error().message());
+        return 1;
+    }
+
     boost::asio::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);
     std::function<void(const boost::system::error_code&, int)> on_signal;
     on_signal = [&](const boost::system::error_code& ec, int sig) {
@@ -184,7 +203,7 @@ int run(const xlbd::options& o) {
             if (!next) {
                 xlb::log::error("reload refused, the running configuration stays: {}", config_error(next.error()));
             } else if (auto r = ctl.reload(*next); !r) {
-                xlb::log::error("reload failed, the running configuration stays: {}", r.error().message());
+                xlb::log::error("reload failed: {}", r.error().message());
             } else {
                 print_notices(*next);
                 xlb::log::info("reloaded {}", o.config_file);

@@ -2,10 +2,12 @@
 
 #include <xlb/dataplane/fallback.h>
 #include <xlb/util/fd.h>
+#include <xlb/util/file.h>
 #include <xlb/util/log.h>
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
@@ -209,8 +211,18 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
         }
         auto sock = std::make_shared<local::socket>(std::move(s));
         auto buf = std::make_shared<asio::streambuf>(4096);
+        // A client that sends no line within 5 s is dropped.
+        auto deadline = std::make_shared<asio::steady_timer>(io, std::chrono::seconds(5));
+        deadline->async_wait([w = std::weak_ptr<local::socket>(sock)](boost::system::error_code ec) {
+            if (auto sk = w.lock(); !ec && sk) {
+                boost::system::error_code ignored;
+                sk->close(ignored);
+            }
+        });
         asio::async_read_until(*sock, *buf, '\n',
-                               [self = shared_from_this(), sock, buf](boost::system::error_code ec, size_t n) {
+                               [self = shared_from_this(), sock, buf, deadline](boost::system::error_code ec,
+                                                                               size_t n) {
+                                   deadline->cancel();
                                    if (ec) {
                                        return;
                                    }
@@ -237,6 +249,11 @@ result<> control_server::listen(const std::string& path) {
     // A live xlbd answers a connect; a stale socket file does not.
     if (auto live = control_request(path, "ping", std::chrono::milliseconds(500)); live) {
         return make_error(EADDRINUSE, "another xlbd answers on {}", path);
+    }
+    if (auto slash = path.rfind('/'); slash != std::string::npos && slash > 0) {
+        if (auto r = make_dirs(path.substr(0, slash)); !r) {
+            return r.error();
+        }
     }
     ::unlink(path.c_str());
     boost::system::error_code ec;

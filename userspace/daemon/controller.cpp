@@ -47,7 +47,9 @@ struct real_slot {
 };
 
 // A real server that left the configuration and drains before it goes.
+// Per service: a group's services may give it different addresses.
 struct leaving {
+    service_key service;
     dest_config dest;
     clock::time_point until;
 };
@@ -58,6 +60,9 @@ struct vs_slot {
     bool quorum_up = true;
     std::vector<leaving> gone;
     std::unique_ptr<boost::asio::steady_timer> timer;
+    // Dies with the slot: a timer handler already queued when a reload
+    // destroys the slot finds it expired and does nothing.
+    std::shared_ptr<int> alive = std::make_shared<int>(0);
 };
 
 } // namespace
@@ -77,6 +82,10 @@ struct controller::impl {
     sys_clock::time_point last_reload{};
     uint64_t reloads = 0;
     uint64_t reload_failures = 0;
+    // Services to delete that a refused change set left in the table, and
+    // the timer that tries the whole table again.
+    std::vector<service_key> pending_remove;
+    boost::asio::steady_timer retry{io};
 
     // What the table says of a real server in a block's services: its
     // weight in the first service that has it, or nothing.
@@ -219,6 +228,9 @@ struct controller::impl {
                 d.owned.insert(make_dest(s.plan.spec, *s.plan.spec.sorry_server, svc, 0).addr);
             }
             for (const auto& g : s.gone) {
+                if (g.service != svc.key) {
+                    continue;
+                }
                 auto dest = g.dest;
                 d.owned.insert(dest.addr);
                 if (now < g.until && std::none_of(d.dests.begin(), d.dests.end(),
@@ -234,13 +246,29 @@ struct controller::impl {
     // Writes one block's services and arms its timer for the next ramp step
     // or drain end.
     void push(vs_slot& s) {
-        if (auto r = rec.sync(desired(s)); !r) {
-            log::warn("cannot update {}: {}", s.plan.id, r.error().message());
-        }
         const auto now = clock::now();
-        std::erase_if(s.gone, [&](const leaving& g) { return now >= g.until; });
+        if (auto r = rec.sync(desired(s), pending_remove); !r) {
+            log::warn("cannot update {}: {}", s.plan.id, r.error().message());
+            retry_later();
+        } else {
+            pending_remove.clear();
+            // Only once their deletion is written: until then they stay owned.
+            std::erase_if(s.gone, [&](const leaving& g) { return now >= g.until; });
+        }
         arm(s);
         save_managed();
+    }
+
+    // After a refused change set: the whole table again in a second.
+    void retry_later() {
+        retry.expires_after(std::chrono::seconds(1));
+        retry.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) {
+                if (auto r = push_all({}); !r) {
+                    log::warn("the table is still not as configured: {}", r.error().message());
+                }
+            }
+        });
     }
 
     void arm(vs_slot& s) {
@@ -256,8 +284,8 @@ struct controller::impl {
             return;
         }
         s.timer->expires_at(*next);
-        s.timer->async_wait([this, sp = &s](const boost::system::error_code& ec) {
-            if (!ec) {
+        s.timer->async_wait([this, sp = &s, alive = std::weak_ptr<int>(s.alive)](const boost::system::error_code& ec) {
+            if (!ec && !alive.expired()) {
                 update_quorum(*sp);
                 push(*sp);
             }
@@ -316,31 +344,47 @@ struct controller::impl {
     }
 
     // Everything wanted and the services to delete, as one change set.
+    // A refused set keeps the deletions pending and tries again later.
     result<> push_all(const std::vector<service_key>& remove) {
+        for (const auto& k : remove) {
+            if (std::find(pending_remove.begin(), pending_remove.end(), k) == pending_remove.end()) {
+                pending_remove.push_back(k);
+            }
+        }
         std::vector<desired_service> want;
         for (const auto& s : slots) {
             auto d = desired(*s);
             want.insert(want.end(), std::make_move_iterator(d.begin()), std::make_move_iterator(d.end()));
         }
-        auto r = rec.sync(want, remove);
-        if (!r) {
-            return r.error();
-        }
-        log::info("table synced: {} change(s): services +{} ~{} -{}, real servers +{} ~{} -{}", r->changes,
-                  r->services_added, r->services_edited, r->services_deleted, r->dests_added, r->dests_edited,
-                  r->dests_deleted);
+        auto r = rec.sync(want, pending_remove);
         for (auto& s : slots) {
             arm(*s);
         }
         save_managed();
+        if (!r) {
+            retry_later();
+            return r.error();
+        }
+        pending_remove.clear();
+        const auto now = clock::now();
+        for (auto& s : slots) {
+            std::erase_if(s->gone, [&](const leaving& g) { return now >= g.until; });
+        }
+        log::info("table synced: {} change(s): services +{} ~{} -{}, real servers +{} ~{} -{}", r->changes,
+                  r->services_added, r->services_edited, r->services_deleted, r->dests_added, r->dests_edited,
+                  r->dests_deleted);
+        save_managed();
         return {};
     }
 
+    // The services of every block, and those whose deletion is pending.
     void save_managed() {
         if (opts.state_file.empty()) {
             return;
         }
-        if (auto r = write_managed(opts.state_file, keys_of(slots)); !r) {
+        auto keys = keys_of(slots);
+        keys.insert(keys.end(), pending_remove.begin(), pending_remove.end());
+        if (auto r = write_managed(opts.state_file, keys); !r) {
             log::warn("cannot record the services xlbd manages: {}", r.error().message());
         }
     }
@@ -382,6 +426,14 @@ struct controller::impl {
             r.health = prev->health;
             r.last_transition = prev->last_transition;
             r.transitions = prev->transitions;
+            // A dest whose address changed (another forwarding method, a
+            // port now forced to the VIP's): the old address goes at once.
+            for (const auto& svc : now.plan.services) {
+                auto before = make_dest(old.plan.spec, prev->spec, svc, 0);
+                if (before.addr != make_dest(now.plan.spec, r.spec, svc, 0).addr) {
+                    now.gone.push_back({svc.key, before, clock::now()});
+                }
+            }
             if (prev->spec.checkers == r.spec.checkers) {
                 r.checkers = std::move(prev->checkers);
                 prev->checkers.clear();
@@ -404,10 +456,9 @@ struct controller::impl {
             if (kept) {
                 continue;
             }
+            const auto until = o.spec.drain_time.count() > 0 ? now_t + o.spec.drain_time : now_t;
             for (const auto& svc : now.plan.services) {
-                auto d = make_dest(old.plan.spec, o.spec, svc, 0);
-                now.gone.push_back({d, o.spec.drain_time.count() > 0 ? now_t + o.spec.drain_time : now_t});
-                break;
+                now.gone.push_back({svc.key, make_dest(old.plan.spec, o.spec, svc, 0), until});
             }
         }
     }
@@ -454,7 +505,7 @@ result<> controller::reload(const ka::config& cfg) {
     auto plans = plan_services(cfg);
     if (!plans) {
         ++m.reload_failures;
-        return plans.error();
+        return error{plans.error().code, "the running configuration stays: " + plans.error().context};
     }
     std::vector<std::unique_ptr<vs_slot>> next;
     for (auto& p : *plans) {
@@ -462,7 +513,7 @@ result<> controller::reload(const ka::config& cfg) {
     }
     if (auto r = m.check_caps(next); !r) {
         ++m.reload_failures;
-        return r.error();
+        return error{r.error().code, "the running configuration stays: " + r.error().context};
     }
     // Services no block names any more.
     const auto keep = m.keys_of(next);
@@ -498,13 +549,16 @@ result<> controller::reload(const ka::config& cfg) {
     }
     if (auto r = m.push_all(removed); !r) {
         ++m.reload_failures;
-        return r.error();
+        return error{r.error().code, fmt::format("the new configuration is in force, but the backend refused its "
+                                                 "change set (tried again every second): {}",
+                                                 r.error().context)};
     }
     return {};
 }
 
 result<> controller::stop(bool cleanup) {
     auto& m = *_impl;
+    m.retry.cancel();
     std::vector<service_key> remove;
     for (auto& s : m.slots) {
         for (auto& r : s->reals) {

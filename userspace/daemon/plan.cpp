@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 
 namespace xlb::daemon {
 
@@ -127,6 +128,7 @@ std::string plan_id(const ka::virtual_server_spec& vs) {
 
 result<std::vector<vs_plan>> plan_services(const ka::config& cfg) {
     std::vector<vs_plan> out;
+    std::map<service_key, size_t> owners; // service -> its block's index in out
     for (const auto& vs : cfg.virtual_servers) {
         vs_plan p;
         p.id = plan_id(vs);
@@ -152,6 +154,17 @@ result<std::vector<vs_plan>> plan_services(const ka::config& cfg) {
         if (dup != out.end()) {
             return make_error(EINVAL, "{}: virtual_server {} is defined twice (first at {})", vs.where.to_string(),
                               p.id, dup->spec.where.to_string());
+        }
+        // One service, one block: a group entry or range that overlaps a
+        // service of its own block or of another would have two owners.
+        for (const auto& mine : p.services) {
+            auto [at, fresh] = owners.emplace(mine.key, out.size());
+            if (!fresh) {
+                const auto& o = at->second < out.size() ? out[at->second] : p;
+                return make_error(EINVAL, "{}: virtual_server {}: service {} is also in virtual_server {} (at {})",
+                                  vs.where.to_string(), p.id, service_name(mine.key), o.id,
+                                  o.spec.where.to_string());
+            }
         }
         out.push_back(std::move(p));
     }

@@ -51,8 +51,8 @@ public:
     // does not plan (a bad group) or that the backend cannot serve is
     // refused before anything changes: the old one stays in force. A
     // change set the backend then refuses leaves the table as it was (all
-    // or nothing); the new configuration is kept and written again on the
-    // next event.
+    // or nothing); the new configuration is kept, with the deletions it
+    // needs, and written again a second later and on every event.
     result<> reload(const keepalived::config& cfg);
     // Stops checking. With `cleanup` (or a service's `omega`) the
     // services xlbd manages are deleted; otherwise the table stays as it is.
