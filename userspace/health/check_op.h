@@ -7,6 +7,7 @@
 #include <xlb/util/error.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 
@@ -99,6 +100,16 @@ public:
         r.weight = weight;
         auto done = std::move(_done);
         done(std::move(r));
+    }
+
+    // A failure found before any I/O started: reported from the loop, as
+    // run_check() promises, never from inside it. `owner` holds this
+    // completion (the check it belongs to) alive until then.
+    template <class ExecutorOrContext>
+    void fail_later(ExecutorOrContext&& ex, std::shared_ptr<const void> owner, std::string why) {
+        boost::asio::post(ex, [this, owner = std::move(owner), why = std::move(why)]() mutable {
+            finish(false, std::move(why));
+        });
     }
 
 private:

@@ -111,8 +111,7 @@ public:
         }
         auto to = target<tcp>(*_spec);
         if (auto r = open_bound(socket(), to, *_spec); !r) {
-            auto self = this->shared_from_this();
-            asio::post(_io, [self, why = r.error().message()] { self->_done.finish(false, why); });
+            _done.fail_later(_io, this->shared_from_this(), r.error().message());
             return;
         }
         _response.reset(url().digest.has_value());

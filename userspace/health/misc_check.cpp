@@ -212,11 +212,7 @@ private:
         _done.finish(false, fmt::format("exit {}", code));
     }
 
-    void fail_soon(std::string why) {
-        asio::post(_io, [self = shared_from_this(), why = std::move(why)]() mutable {
-            self->_done.finish(false, std::move(why));
-        });
-    }
+    void fail_soon(std::string why) { _done.fail_later(_io, shared_from_this(), std::move(why)); }
 
     asio::io_context& _io;
     asio::posix::stream_descriptor _pidfd;

@@ -95,11 +95,7 @@ private:
         _done.finish(true, "reply");
     }
 
-    void fail_soon(std::string why) {
-        asio::post(_sock.get_executor(), [self = shared_from_this(), why = std::move(why)]() mutable {
-            self->_done.finish(false, std::move(why));
-        });
-    }
+    void fail_soon(std::string why) { _done.fail_later(_sock.get_executor(), shared_from_this(), std::move(why)); }
 
     udp::socket _sock;
     asio::steady_timer _timer;

@@ -14,22 +14,10 @@
 namespace xlb::log {
 namespace {
 
+// $XLB_LOG names the threshold as --log-level does; unset or another word: warn.
 level initial_threshold() noexcept {
     const char* env = std::getenv("XLB_LOG");
-    if (!env) {
-        return level::warn;
-    }
-    std::string v(env);
-    if (v == "debug") {
-        return level::debug;
-    }
-    if (v == "info") {
-        return level::info;
-    }
-    if (v == "error") {
-        return level::error;
-    }
-    return level::warn;
+    return env ? parse_level(env).value_or(level::warn) : level::warn;
 }
 
 std::atomic<level> g_threshold{initial_threshold()};
