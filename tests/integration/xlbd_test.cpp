@@ -4,6 +4,7 @@
 // failed checks, each delay_loop apart, each given connect_timeout.
 
 #include "support/lab_fixture.h"
+#include "support/poll.h"
 #include "support/http_client.h"
 #include "support/status_page_check.h"
 
@@ -98,34 +99,7 @@ protected:
     std::string log() { return sh_out("cat " + _dir + "/xlbd.log"); }
 
     // The dests of the VIP's service: address -> weight.
-    std::map<std::string, int> dests() {
-        auto out = xlbctl_out("-L -n -t 10.77.0.100:80");
-        std::map<std::string, int> m;
-        std::istringstream in(out);
-        std::string line;
-        while (std::getline(in, line)) {
-            std::istringstream l(line);
-            std::string arrow, addr, fwd;
-            int weight = 0;
-            if (l >> arrow >> addr >> fwd >> weight && arrow == "->") {
-                m[addr] = weight;
-            }
-        }
-        return m;
-    }
-
-    // Waits until pred() holds; false after `limit`.
-    template <class Pred>
-    bool wait_for(Pred pred, std::chrono::milliseconds limit) {
-        const auto until = steady::now() + limit;
-        while (steady::now() < until) {
-            if (pred()) {
-                return true;
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        return pred();
-    }
+    std::map<std::string, int> dests() { return dest_weights(xlbctl_out("-L -n -t 10.77.0.100:80")); }
 
     boost::json::value checks_json() {
         return boost::json::parse(sh_out(fmt::format("{}/xlbctl --json checks --socket {}", bin(), socket_path())));

@@ -7,6 +7,7 @@
 #include "ipvs/vm_lab.h"
 
 #include "support/netns.h"
+#include "support/poll.h"
 #include "support/priv.h"
 
 #include <fmt/format.h>
@@ -50,30 +51,12 @@ protected:
     std::map<std::string, int> dests() {
         std::string out;
         _lab->xlbctl(fmt::format("--backend ipvs -L -n -t {}:80", vip), &out);
-        std::map<std::string, int> m;
-        std::istringstream in(out);
-        std::string line;
-        while (std::getline(in, line)) {
-            std::istringstream l(line);
-            std::string arrow, addr, fwd;
-            int weight = 0;
-            if (l >> arrow >> addr >> fwd >> weight && arrow == "->") {
-                m[addr] = weight;
-            }
-        }
-        return m;
+        return dest_weights(out);
     }
 
     template <class Pred>
-    bool wait_for(Pred pred, std::chrono::milliseconds limit) {
-        const auto until = steady::now() + limit;
-        while (steady::now() < until) {
-            if (pred()) {
-                return true;
-            }
-            std::this_thread::sleep_for(50ms);
-        }
-        return pred();
+    static bool wait_for(Pred pred, std::chrono::milliseconds limit) {
+        return xlb::test::wait_for(pred, limit, 50ms); // each xlbctl runs under emulation
     }
 
     std::string log() {
