@@ -43,35 +43,43 @@ void print_notices(const ka::config& cfg) {
     }
 }
 
+// A configuration parsed and planned, with what -t reports of it.
+struct checked_config {
+    ka::config cfg;
+    size_t blocks = 0;
+    size_t services = 0;
+    size_t reals = 0;
+};
+
 // Parses and plans the configuration: what -t checks and what a reload
 // needs before it touches anything.
-xlb::result<ka::config> read_config(const std::string& path) {
+xlb::result<checked_config> read_config(const std::string& path) {
     auto cfg = ka::parse_file(path);
     if (!cfg) {
         return cfg.error();
     }
-    if (auto plans = daemon::plan_services(*cfg); !plans) {
+    auto plans = daemon::plan_services(*cfg);
+    if (!plans) {
         return plans.error();
     }
-    return cfg;
+    checked_config out{std::move(*cfg)};
+    out.blocks = plans->size();
+    for (const auto& p : *plans) {
+        out.services += p.services.size();
+        out.reals += p.spec.reals.size();
+    }
+    return out;
 }
 
 int check_only(const xlbd::options& o) {
-    auto cfg = read_config(o.config_file);
-    if (!cfg) {
-        fmt::print(stderr, "xlbd: {}\n", config_error(cfg.error()));
+    auto c = read_config(o.config_file);
+    if (!c) {
+        fmt::print(stderr, "xlbd: {}\n", config_error(c.error()));
         return 1;
     }
-    print_notices(*cfg);
-    auto plans = daemon::plan_services(*cfg);
-    size_t services = 0;
-    size_t reals = 0;
-    for (const auto& p : *plans) {
-        services += p.services.size();
-        reals += p.spec.reals.size();
-    }
+    print_notices(c->cfg);
     fmt::print("xlbd: {}: configuration OK: {} virtual server(s), {} service(s), {} real server(s), {} notice(s)\n",
-               o.config_file, plans->size(), services, reals, cfg->notices.size());
+               o.config_file, c->blocks, c->services, c->reals, c->cfg.notices.size());
     return 0;
 }
 
@@ -135,7 +143,7 @@ int run(const xlbd::options& o) {
         xlb::log::error("{}: not starting", config_error(cfg.error()));
         return 1;
     }
-    print_notices(*cfg);
+    print_notices(cfg->cfg);
     std::string backend = o.backend;
     if (!o.interfaces.empty() && backend != "ipvs") {
         backend = prepare_xdp(o);
@@ -187,7 +195,7 @@ int run(const xlbd::options& o) {
 
     // The socket and the metrics listen before the table is touched: a
     // second xlbd started by mistake stops here, having changed nothing.
-    if (auto r = ctl.start(*cfg); !r) {
+    if (auto r = ctl.start(cfg->cfg); !r) {
         xlb::log::error("{}", r.error().message());
         return 1;
     }
@@ -202,10 +210,10 @@ int run(const xlbd::options& o) {
             auto next = read_config(o.config_file);
             if (!next) {
                 xlb::log::error("reload refused, the running configuration stays: {}", config_error(next.error()));
-            } else if (auto r = ctl.reload(*next); !r) {
+            } else if (auto r = ctl.reload(next->cfg); !r) {
                 xlb::log::error("reload failed: {}", r.error().message());
             } else {
-                print_notices(*next);
+                print_notices(next->cfg);
                 xlb::log::info("reloaded {}", o.config_file);
             }
             signals.async_wait(on_signal);
@@ -219,7 +227,7 @@ int run(const xlbd::options& o) {
         io.stop();
     };
     signals.async_wait(on_signal);
-    xlb::log::info("running: {} virtual server(s) from {}", cfg->virtual_servers.size(), o.config_file);
+    xlb::log::info("running: {} virtual server(s) from {}", cfg->blocks, o.config_file);
     io.run();
     return 0;
 }

@@ -91,13 +91,8 @@ struct controller::impl {
     // weight in the first service that has it, or nothing.
     std::optional<int32_t> weight_in_table(const vs_slot& s, const ka::real_server_spec& rs) const {
         for (const auto& svc : s.plan.services) {
-            if (const auto* st = rec.find(svc.key)) {
-                const auto addr = make_dest(s.plan.spec, rs, svc, 0).addr;
-                for (const auto& d : st->dests) {
-                    if (d.config.addr == addr) {
-                        return d.config.weight;
-                    }
-                }
+            if (const auto* d = rec.find(svc.key, make_dest(s.plan.spec, rs, svc, 0).addr)) {
+                return d->config.weight;
             }
         }
         return std::nullopt;
@@ -598,17 +593,9 @@ view controller::snapshot() const {
             sv.name = service_name(svc.key);
             sv.quorum_up = s->quorum_up;
             sv.quorum = s->plan.spec.quorum;
-            const auto* table = m.rec.find(svc.key);
             auto table_weight = [&](const endpoint& a) -> std::optional<int32_t> {
-                if (!table) {
-                    return std::nullopt;
-                }
-                for (const auto& d : table->dests) {
-                    if (d.config.addr == a) {
-                        return d.config.weight;
-                    }
-                }
-                return std::nullopt;
+                const auto* d = m.rec.find(svc.key, a);
+                return d ? std::optional<int32_t>(d->config.weight) : std::nullopt;
             };
             for (const auto& r : s->reals) {
                 real_server_view rv;

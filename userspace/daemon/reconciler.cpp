@@ -83,6 +83,11 @@ const service_state* reconciler::find(const service_key& key) const {
     return it == _table.end() ? nullptr : &it->second;
 }
 
+const dest_state* reconciler::find(const service_key& key, const endpoint& dest) const {
+    const auto* s = find(key);
+    return s ? find_dest(*s, dest) : nullptr;
+}
+
 void reconciler::diff_service(const desired_service& want, change_set& out) const {
     const auto& key = want.config.key;
     const service_state* have = find(key);

@@ -55,6 +55,8 @@ public:
 
     [[nodiscard]] const std::map<service_key, service_state>& table() const noexcept { return _table; }
     [[nodiscard]] const service_state* find(const service_key& key) const;
+    // A dest of a service in the copy; null when either is absent.
+    [[nodiscard]] const dest_state* find(const service_key& key, const endpoint& dest) const;
 
 private:
     void diff_service(const desired_service& want, change_set& out) const;
